@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# chunkwise — set up a Debian/Ubuntu workstation (or CI machine).
+#
+#   source modules/local.sh   # installs what is missing, exports the build env
+#   bash modules/local.sh     # same, for a one-off install
+#
+# Installs (only what is missing): OpenMPI, parallel HDF5 built against it,
+# libclang (for bindgen), the HDF5 command-line tools, pkg-config, and the
+# NetCDF tools (ncgen/ncdump) used by the tests. Exports HDF5_DIR so the
+# `hdf5-metno-sys` build script links the *MPI* build of HDF5, not the serial one.
+
+_cw_pkgs="libopenmpi-dev openmpi-bin libhdf5-openmpi-dev libclang-dev hdf5-tools pkg-config netcdf-bin"
+
+_cw_setup() {
+    local missing="" p sudo=""
+    for p in $_cw_pkgs; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+    done
+    if [ -n "$missing" ]; then
+        if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+        echo "chunkwise setup: installing$missing" >&2
+        $sudo apt-get update -qq || return 1
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null || return 1
+    fi
+    if ! command -v cargo >/dev/null 2>&1; then
+        if [ -x "$HOME/.cargo/bin/cargo" ]; then
+            export PATH="$HOME/.cargo/bin:$PATH"
+        else
+            echo "chunkwise setup: no Rust toolchain; install one with https://rustup.rs" >&2
+            return 1
+        fi
+    fi
+    local multiarch
+    multiarch="$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)"
+    export HDF5_DIR="/usr/lib/$multiarch/hdf5/openmpi"
+    return 0
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    set -euo pipefail
+    _cw_setup
+    echo "chunkwise setup: ok (HDF5_DIR=$HDF5_DIR)"
+else
+    _cw_setup || echo "chunkwise setup: FAILED" >&2
+fi

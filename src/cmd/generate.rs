@@ -1,0 +1,172 @@
+//! `chunkwise generate`: write a synthetic dataset with collective parallel
+//! HDF5. Every rank fills and writes its own blocks; each value depends only
+//! on (seed, global index), so the file is the same for any rank count.
+
+use super::output;
+use crate::cli::GenerateArgs;
+use crate::comm::Comm;
+use crate::decomp::{Decomposition, for_each_row};
+use crate::element::{Dtype, Element};
+use crate::error::CwError;
+use crate::generate_values::value_at;
+use crate::parse::{Dist, parse_bytes, parse_dist, parse_shape};
+use crate::{h5io, with_dtype};
+use rayon::prelude::*;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Validated `generate` settings.
+#[derive(Clone, Debug)]
+pub struct GeneratePlan {
+    /// Final output path.
+    pub out: PathBuf,
+    /// Dataset path.
+    pub var: String,
+    /// Array shape.
+    pub shape: Vec<usize>,
+    /// Storage chunk shape, if chunked.
+    pub chunks: Option<Vec<usize>>,
+    /// Element type.
+    pub dtype: Dtype,
+    /// Value distribution.
+    pub dist: Dist,
+    /// Seed.
+    pub seed: u64,
+    /// Probability of NaN per element.
+    pub nan_fraction: f64,
+    /// Block budget in bytes.
+    pub block_bytes: u64,
+}
+
+fn validate(a: &GenerateArgs) -> anyhow::Result<GeneratePlan> {
+    let shape = parse_shape(&a.shape, "--shape")?;
+    let chunks = a.chunks.as_deref().map(|c| parse_shape(c, "--chunks")).transpose()?;
+    if let Some(c) = &chunks {
+        if c.len() != shape.len() {
+            return Err(CwError::Parse(format!("--chunks has {} dimensions but --shape has {}", c.len(), shape.len())).into());
+        }
+        if c.iter().zip(&shape).any(|(c, d)| c > d) {
+            return Err(CwError::Parse(format!("--chunks {c:?} is larger than --shape {shape:?}")).into());
+        }
+        let bytes: u64 = c.iter().map(|&v| v as u64).product();
+        if bytes >= 1 << 32 {
+            return Err(CwError::Parse("--chunks: HDF5 chunks must be smaller than 4 GiB".into()).into());
+        }
+    }
+    let dtype = Dtype::parse(&a.dtype).ok_or_else(|| {
+        CwError::Parse(format!("unknown --dtype '{}': choose f32, f64, i8, i16, i32, i64, u8, u16, u32, u64", a.dtype))
+    })?;
+    let dist = parse_dist(&a.dist)?;
+    if !(0.0..=1.0).contains(&a.nan_fraction) {
+        return Err(CwError::Parse(format!("--nan-fraction {} must be between 0 and 1", a.nan_fraction)).into());
+    }
+    if a.nan_fraction > 0.0 && !dtype.is_float() {
+        return Err(CwError::Parse(format!("--nan-fraction needs a float --dtype, not {dtype}")).into());
+    }
+    let block_bytes = parse_bytes(&a.block_bytes).map_err(|e| CwError::Parse(format!("--block-bytes: {e}")))?;
+    if block_bytes == 0 {
+        return Err(CwError::Parse("--block-bytes must be positive".into()).into());
+    }
+    if a.var.trim_matches('/').is_empty() {
+        return Err(CwError::Parse("--var must name a dataset".into()).into());
+    }
+    output::check_output(&a.out, a.force, &[])?;
+    Ok(GeneratePlan {
+        out: a.out.clone(),
+        var: a.var.trim_matches('/').to_string(),
+        shape,
+        chunks,
+        dtype,
+        dist,
+        seed: a.seed,
+        nan_fraction: a.nan_fraction,
+        block_bytes,
+    })
+}
+
+/// Run `generate` on every rank; rank 0 prints a summary.
+pub fn run(comm: &Comm, args: &GenerateArgs) -> anyhow::Result<()> {
+    let plan = comm.agree(validate(args))?;
+    let t0 = Instant::now();
+    let tmp = output::temp_path(&plan.out);
+    with_dtype!(plan.dtype, T => write_file::<T>(comm, &plan, &tmp))?;
+    comm.barrier();
+    if comm.is_root() {
+        let r = output::commit(&tmp, &plan.out);
+        if let Err(e) = r {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e.into());
+        }
+        let bytes = plan.shape.iter().product::<usize>() as u64 * plan.dtype.size() as u64;
+        println!(
+            "wrote {} ({} {:?}, {}) in {:.3} s with {} rank(s)",
+            plan.out.display(),
+            plan.dtype,
+            plan.shape,
+            crate::parse::human_bytes(bytes),
+            t0.elapsed().as_secs_f64(),
+            comm.size()
+        );
+    }
+    Ok(())
+}
+
+fn dist_text(d: Dist) -> String {
+    match d {
+        Dist::Normal { mean, std } => format!("normal:{mean},{std}"),
+        Dist::Uniform { lo, hi } => format!("uniform:{lo},{hi}"),
+    }
+}
+
+/// Create the file and dataset (collective) and write every block.
+fn write_file<T: Element>(comm: &Comm, plan: &GeneratePlan, tmp: &std::path::Path) -> anyhow::Result<()> {
+    let file = comm.agree(h5io::create_mpio(tmp, comm.raw()).map_err(Into::into))?;
+    let created = (|| -> Result<hdf5::Dataset, hdf5::Error> {
+        let mut group: hdf5::Group = (*file).clone();
+        let parts: Vec<&str> = plan.var.split('/').collect();
+        for g in &parts[..parts.len() - 1] {
+            group = match group.group(g) {
+                Ok(x) => x,
+                Err(_) => group.create_group(g)?,
+            };
+        }
+        let mut b = group.new_dataset::<T>().shape(plan.shape.clone());
+        if let Some(c) = &plan.chunks {
+            b = b.chunk(c.clone());
+        }
+        let ds = b.create(parts[parts.len() - 1])?;
+        ds.new_attr::<u64>().create("chunkwise_seed")?.write_scalar(&plan.seed)?;
+        let dist: hdf5::types::VarLenUnicode = dist_text(plan.dist).parse().expect("ascii");
+        ds.new_attr::<hdf5::types::VarLenUnicode>().create("chunkwise_dist")?.write_scalar(&dist)?;
+        ds.new_attr::<f64>().create("chunkwise_nan_fraction")?.write_scalar(&plan.nan_fraction)?;
+        Ok(ds)
+    })();
+    let ds = comm.agree(created.map_err(|e| anyhow::anyhow!("cannot create '{}' in '{}': {e}", plan.var, plan.out.display())))?;
+
+    let d = Decomposition::new(&plan.shape, plan.chunks.as_deref(), plan.dtype.size(), plan.block_bytes);
+    let mine = d.rank_range(comm.rank(), comm.size());
+    // Collective writes need the same number of calls on every rank.
+    let rounds = d.rank_range(0, comm.size()).len();
+    let mut buf = vec![T::default(); if mine.is_empty() { 0 } else { d.block_elems() }];
+    let last = plan.shape.len() - 1;
+    for round in 0..rounds {
+        let idx = mine.start + round;
+        if idx < mine.end {
+            let b = d.block(idx);
+            let row_len = b.count[last];
+            let mut offsets = Vec::with_capacity(b.len() / row_len);
+            for_each_row(&plan.shape, &b.start, &b.count, |_, off| offsets.push(off));
+            buf[..b.len()].par_chunks_mut(row_len).zip(offsets.par_iter()).for_each(|(row, &off)| {
+                for (j, v) in row.iter_mut().enumerate() {
+                    *v = T::from_f64(value_at(plan.seed, off + j as u64, plan.dist, plan.nan_fraction));
+                }
+            });
+            comm.or_abort(h5io::write_block_collective(&ds, Some((&b, &buf[..b.len()]))));
+        } else {
+            comm.or_abort(h5io::write_block_collective::<T>(&ds, None));
+        }
+    }
+    drop(ds);
+    file.close().map_err(|e| anyhow::anyhow!("closing '{}': {e}", tmp.display()))?;
+    Ok(())
+}

@@ -1,0 +1,135 @@
+//! Thin layer over MPI: rank/size, error agreement, and the few collectives
+//! `chunkwise` uses.
+//!
+//! # How failures end the job (never hang)
+//! Two mechanisms, chosen by where the failure can happen:
+//! * **Before any data moves** (parsing, opening the file, finding the
+//!   variable, checking the output path) every rank runs the same checks and
+//!   then calls [`Comm::agree`]: an `MPI_Allreduce` of "lowest failing rank".
+//!   If any rank failed, the lowest failing rank prints its message, every
+//!   rank returns an error and exits non-zero. No rank is left waiting.
+//! * **While blocks are read, reduced or written** a failure is local to one
+//!   rank while the others may already wait in a collective. The failing rank
+//!   prints which rank failed and why, then calls [`Comm::abort`]
+//!   (`MPI_Abort`), which ends every rank of the job at once.
+
+use crate::error::CwError;
+use mpi::collective::SystemOperation;
+use mpi::datatype::PartitionMut;
+use mpi::topology::SimpleCommunicator;
+use mpi::traits::*;
+
+/// Marker error: another rank already printed the message for this failure.
+#[derive(Debug)]
+pub struct ReportedElsewhere;
+
+impl std::fmt::Display for ReportedElsewhere {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("failure reported by another rank")
+    }
+}
+
+impl std::error::Error for ReportedElsewhere {}
+
+/// The MPI world as `chunkwise` uses it.
+pub struct Comm {
+    world: SimpleCommunicator,
+}
+
+impl Comm {
+    /// Wrap the world communicator.
+    pub fn new(world: SimpleCommunicator) -> Self {
+        Comm { world }
+    }
+
+    /// This process's rank.
+    pub fn rank(&self) -> usize {
+        self.world.rank() as usize
+    }
+
+    /// Number of ranks.
+    pub fn size(&self) -> usize {
+        self.world.size() as usize
+    }
+
+    /// True on rank 0, the only rank that prints results.
+    pub fn is_root(&self) -> bool {
+        self.rank() == 0
+    }
+
+    /// Raw communicator for the HDF5 MPI-IO driver.
+    pub fn raw(&self) -> mpi::ffi::MPI_Comm {
+        self.world.as_raw()
+    }
+
+    /// Collective: succeed only if every rank succeeded. On failure the lowest
+    /// failing rank keeps its error (to be printed); the others get
+    /// [`ReportedElsewhere`].
+    pub fn agree<T>(&self, local: anyhow::Result<T>) -> anyhow::Result<T> {
+        let mine: i32 = if local.is_err() { self.rank() as i32 } else { i32::MAX };
+        let mut lowest = i32::MAX;
+        self.world.all_reduce_into(&mine, &mut lowest, SystemOperation::min());
+        match local {
+            Ok(v) if lowest == i32::MAX => Ok(v),
+            Err(e) if lowest == self.rank() as i32 => Err(e),
+            _ => Err(ReportedElsewhere.into()),
+        }
+    }
+
+    /// Print that this rank failed and why, then end every rank (`MPI_Abort`).
+    pub fn abort(&self, err: &anyhow::Error) -> ! {
+        eprintln!("chunkwise: error on rank {} of {}: {err:#}", self.rank(), self.size());
+        self.world.abort(2)
+    }
+
+    /// Unwrap a rank-local result inside a collective phase, aborting the job on error.
+    pub fn or_abort<T>(&self, r: Result<T, CwError>) -> T {
+        match r {
+            Ok(v) => v,
+            Err(e) => self.abort(&e.into()),
+        }
+    }
+
+    /// Gather variable-length `u64` payloads to rank 0, where `counts[r]` is the
+    /// length rank `r` sends (every rank must pass the same `counts`).
+    /// Returns the concatenation in rank order on rank 0, `None` elsewhere.
+    pub fn gather_words(&self, send: &[u64], counts: &[usize]) -> Option<Vec<u64>> {
+        let root = self.world.process_at_rank(0);
+        if self.is_root() {
+            let total: usize = counts.iter().sum();
+            let mut recv = vec![0u64; total];
+            let c: Vec<i32> = counts.iter().map(|&c| c as i32).collect();
+            let d: Vec<i32> = counts.iter().scan(0i32, |acc, &c| { let d = *acc; *acc += c as i32; Some(d) }).collect();
+            let mut part = PartitionMut::new(&mut recv[..], c, d);
+            root.gather_varcount_into_root(send, &mut part);
+            Some(recv)
+        } else {
+            root.gather_varcount_into(send);
+            None
+        }
+    }
+
+    /// Element-wise maximum over ranks of `local`, delivered on rank 0.
+    pub fn max_to_root(&self, local: &[f64]) -> Vec<f64> {
+        let root = self.world.process_at_rank(0);
+        let mut out = vec![0.0; local.len()];
+        if self.is_root() {
+            root.reduce_into_root(local, &mut out[..], SystemOperation::max());
+        } else {
+            root.reduce_into(local, SystemOperation::max());
+        }
+        out
+    }
+
+    /// Element-wise sum over ranks of `local`, delivered on every rank.
+    pub fn sum_all(&self, local: &[u64]) -> Vec<u64> {
+        let mut out = vec![0u64; local.len()];
+        self.world.all_reduce_into(local, &mut out[..], SystemOperation::sum());
+        out
+    }
+
+    /// Wait for every rank.
+    pub fn barrier(&self) {
+        self.world.barrier();
+    }
+}

@@ -1,0 +1,225 @@
+//! Decomposition of an N-d array into chunk-aligned blocks, and of the blocks
+//! into per-rank ranges. Pure: depends only on the shape, the storage chunk
+//! shape, the element size and the block budget — never on the rank count —
+//! which is what makes results identical for every number of ranks.
+
+use std::ops::Range;
+
+/// One rectangular block of the array: a hyperslab `start .. start+count`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Block {
+    /// Position of the block in C order over the block grid.
+    pub index: usize,
+    /// First element of the block along each axis.
+    pub start: Vec<usize>,
+    /// Extent of the block along each axis.
+    pub count: Vec<usize>,
+}
+
+impl Block {
+    /// Number of elements in the block.
+    pub fn len(&self) -> usize {
+        self.count.iter().product()
+    }
+
+    /// True when the block holds no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A fixed tiling of an array into blocks of (at most) `block_shape`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decomposition {
+    /// The array's shape.
+    pub shape: Vec<usize>,
+    /// The storage chunk shape the blocks are aligned to (all ones if contiguous).
+    pub unit: Vec<usize>,
+    /// Shape of a full block; edge blocks are clipped to the array.
+    pub block_shape: Vec<usize>,
+    /// Number of blocks along each axis.
+    pub grid: Vec<usize>,
+}
+
+impl Decomposition {
+    /// Tile `shape` into blocks made of whole storage chunks (`chunk`, or single
+    /// elements for contiguous storage) holding at most `budget_bytes`, except
+    /// that a block is never smaller than one chunk. Blocks grow along the
+    /// fastest axis first so that each is as contiguous in the file as possible.
+    pub fn new(shape: &[usize], chunk: Option<&[usize]>, elem_size: usize, budget_bytes: u64) -> Self {
+        let n = shape.len();
+        let unit: Vec<usize> = match chunk {
+            Some(c) if c.len() == n => c.iter().zip(shape).map(|(&c, &d)| c.clamp(1, d.max(1))).collect(),
+            _ => vec![1; n],
+        };
+        let mut block = unit.clone();
+        let budget_elems = (budget_bytes / elem_size.max(1) as u64).max(1);
+        for k in (0..n).rev() {
+            let others: u64 = (0..n).filter(|&j| j != k).map(|j| block[j] as u64).product();
+            let m = budget_elems / (others * unit[k] as u64).max(1);
+            let want = (m.max(1) as usize).saturating_mul(unit[k]);
+            if want >= shape[k] {
+                block[k] = shape[k].max(1);
+            } else {
+                block[k] = want;
+                break;
+            }
+        }
+        let grid = shape.iter().zip(&block).map(|(&d, &b)| d.div_ceil(b)).collect();
+        Decomposition { shape: shape.to_vec(), unit, block_shape: block, grid }
+    }
+
+    /// Total number of blocks.
+    pub fn n_blocks(&self) -> usize {
+        if self.shape.iter().any(|&d| d == 0) { 0 } else { self.grid.iter().product() }
+    }
+
+    /// Number of elements in a full block (the size of a reusable buffer).
+    pub fn block_elems(&self) -> usize {
+        self.block_shape.iter().product()
+    }
+
+    /// The block with C-order index `index` over the block grid.
+    pub fn block(&self, index: usize) -> Block {
+        let n = self.shape.len();
+        let mut rem = index;
+        let mut start = vec![0; n];
+        let mut count = vec![0; n];
+        for k in (0..n).rev() {
+            let g = rem % self.grid[k];
+            rem /= self.grid[k];
+            start[k] = g * self.block_shape[k];
+            count[k] = self.block_shape[k].min(self.shape[k] - start[k]);
+        }
+        Block { index, start, count }
+    }
+
+    /// The contiguous range of block indices owned by `rank` out of `size`
+    /// ranks. Ranks beyond the number of blocks get an empty range.
+    pub fn rank_range(&self, rank: usize, size: usize) -> Range<usize> {
+        split_range(self.n_blocks(), rank, size)
+    }
+}
+
+/// Split `0..n` into `size` contiguous parts differing by at most one; part `rank`.
+pub fn split_range(n: usize, rank: usize, size: usize) -> Range<usize> {
+    let size = size.max(1);
+    let base = n / size;
+    let extra = n % size;
+    let lo = rank * base + rank.min(extra);
+    let hi = lo + base + usize::from(rank < extra);
+    lo.min(n)..hi.min(n)
+}
+
+/// Call `f(local_row, global_offset)` for every row (run along the last axis)
+/// of the hyperslab `start, count` in an array of `shape`, in C order.
+/// `global_offset` is the C-order linear index of the row's first element.
+pub fn for_each_row(shape: &[usize], start: &[usize], count: &[usize], mut f: impl FnMut(usize, u64)) {
+    let n = shape.len();
+    if n == 0 {
+        f(0, 0);
+        return;
+    }
+    if count.iter().any(|&c| c == 0) {
+        return;
+    }
+    let rows: usize = count[..n - 1].iter().product();
+    let mut idx = vec![0usize; n - 1];
+    for row in 0..rows {
+        let mut off: u64 = 0;
+        for k in 0..n - 1 {
+            off = off * shape[k] as u64 + (start[k] + idx[k]) as u64;
+        }
+        off = off * shape[n - 1] as u64 + start[n - 1] as u64;
+        f(row, off);
+        for k in (0..n - 1).rev() {
+            idx[k] += 1;
+            if idx[k] < count[k] {
+                break;
+            }
+            idx[k] = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Small deterministic generator so the property test needs no extra crate.
+    fn lcg(state: &mut u64) -> u64 {
+        *state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *state >> 33
+    }
+
+    #[test]
+    fn seed_exercise_blocks() {
+        // 20000x20000 f64, chunks 1000x1000, 64 MiB budget: 8 chunks along the
+        // fast axis fit (8*1000*1000*8 B = 64 MB <= 67.1 MB), 9 would not.
+        let d = Decomposition::new(&[20000, 20000], Some(&[1000, 1000]), 8, 64 << 20);
+        assert_eq!(d.block_shape, vec![1000, 8000]);
+        assert_eq!(d.grid, vec![20, 3]);
+        assert_eq!(d.block(2).count, vec![1000, 4000]);
+    }
+
+    #[test]
+    fn contiguous_is_row_slabs() {
+        let d = Decomposition::new(&[1000, 100], None, 8, 8 * 100 * 64);
+        assert_eq!(d.block_shape, vec![64, 100]);
+        assert_eq!(d.n_blocks(), 16);
+        assert_eq!(d.block(15).count, vec![1000 - 15 * 64, 100]);
+    }
+
+    #[test]
+    fn chunk_larger_than_budget_gives_one_chunk() {
+        let d = Decomposition::new(&[100, 100], Some(&[50, 50]), 8, 16);
+        assert_eq!(d.block_shape, vec![50, 50]);
+    }
+
+    #[test]
+    fn blocks_cover_every_element_exactly_once() {
+        let mut s = 42u64;
+        for _ in 0..300 {
+            let nd = 1 + (lcg(&mut s) % 4) as usize;
+            let shape: Vec<usize> = (0..nd).map(|_| 1 + (lcg(&mut s) % 13) as usize).collect();
+            let chunk: Vec<usize> = shape.iter().map(|&d| 1 + (lcg(&mut s) as usize % d)).collect();
+            let budget = 8 * (1 + lcg(&mut s) % 200);
+            let use_chunk = lcg(&mut s) % 2 == 0;
+            let d = Decomposition::new(&shape, use_chunk.then_some(&chunk[..]), 8, budget);
+            let total: usize = shape.iter().product();
+            let mut seen = vec![0u8; total];
+            let p = 1 + (lcg(&mut s) % 6) as usize;
+            let mut next = 0;
+            for r in 0..p {
+                let range = d.rank_range(r, p);
+                assert_eq!(range.start, next, "rank ranges must be contiguous");
+                next = range.end;
+                for b in range {
+                    let blk = d.block(b);
+                    if use_chunk {
+                        for k in 0..nd {
+                            assert_eq!(blk.start[k] % d.unit[k], 0, "block not chunk aligned");
+                        }
+                    }
+                    let mut elems = 0;
+                    for_each_row(&shape, &blk.start, &blk.count, |_, off| {
+                        for i in 0..blk.count[nd - 1] {
+                            seen[off as usize + i] += 1;
+                            elems += 1;
+                        }
+                    });
+                    assert_eq!(elems, blk.len());
+                }
+            }
+            assert_eq!(next, d.n_blocks());
+            assert!(seen.iter().all(|&c| c == 1), "shape {shape:?} chunk {chunk:?} budget {budget}");
+        }
+    }
+
+    #[test]
+    fn more_ranks_than_blocks() {
+        assert_eq!(split_range(2, 3, 4), 2..2);
+        assert_eq!(split_range(10, 0, 3), 0..4);
+        assert_eq!(split_range(10, 2, 3), 7..10);
+    }
+}

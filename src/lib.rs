@@ -1,0 +1,20 @@
+//! chunkwise: statistics over HDF5 / NetCDF-4 arrays that are too big for one
+//! process, computed by MPI ranks that each read chunk-aligned blocks with
+//! parallel HDF5 and reduce them with a thread pool.
+//!
+//! Pure logic (parsing, decomposition, accumulators, kernels, value
+//! generation, reports) has no MPI or HDF5 calls and is unit tested; `comm`
+//! and `h5io` are thin layers over MPI and HDF5; `cmd` holds the commands.
+
+pub mod accum;
+pub mod cli;
+pub mod cmd;
+pub mod comm;
+pub mod decomp;
+pub mod element;
+pub mod error;
+pub mod generate_values;
+pub mod h5io;
+pub mod kernels;
+pub mod parse;
+pub mod report;
