@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # variables are used by the sourcing scripts
 # Shared helpers for start.sh / stop.sh / smoke.sh (local two-node Slurm).
 # Sourced, not run: `source "$(dirname "$0")/lib.sh"`.
 
@@ -43,22 +43,17 @@ cw_our_pids() {
 }
 
 # cw_port_holders PORT: PIDs holding a listening TCP socket on PORT (from
-# /proc, so it needs neither ss nor netstat).
+# /proc, so it needs neither ss nor netstat; one find, no fork per fd).
 cw_port_holders() {
-    local hex inodes fd link
+    local hex inodes
     hex="$(printf '%04X' "$1")"
-    inodes="$(awk -v p=":$hex" '$4 == "0A" && substr($2, length($2)-4) == p {print $10}' \
-        /proc/net/tcp /proc/net/tcp6 2>/dev/null | sort -u)"
-    [ -n "$inodes" ] || return 0
-    for fd in /proc/[0-9]*/fd/*; do
-        link="$(readlink "$fd" 2>/dev/null)" || continue
-        case "$link" in socket:\[*\])
-            link="${link#socket:\[}"; link="${link%\]}"
-            if grep -qx "$link" <<<"$inodes"; then
-                fd="${fd#/proc/}"; echo "${fd%%/*}"
-            fi ;;
-        esac
-    done | sort -u
+    inodes="$(awk -v p=":$hex" '$4 == "0A" && substr($2, length($2) - 4) == p {print $10}' \
+        /proc/net/tcp /proc/net/tcp6 2>/dev/null | tr '\n' ' ')"
+    [ -n "${inodes// /}" ] || return 0
+    { find /proc/[0-9]*/fd -maxdepth 1 -type l -lname 'socket:*' -printf '%h %l\n' 2>/dev/null || true; } |
+        awk -v inodes="$inodes" '
+            BEGIN { n = split(inodes, a, " "); for (i = 1; i <= n; i++) want["socket:[" a[i] "]"] = 1 }
+            ($2 in want) { split($1, b, "/"); print b[3] }' | sort -u
 }
 
 # cw_stop_pid NAME: SIGTERM our daemon NAME, wait up to 10 s, then SIGKILL.
@@ -97,6 +92,8 @@ cw_tail_logs() {
     local f
     for f in "$CW_STATE"/*.log "$CW_STATE"/*.out; do
         [ -s "$f" ] || continue
+        # NAME.out repeats NAME.log for the Slurm daemons: show it only alone.
+        case "$f" in *.out) [ -s "${f%.out}.log" ] && continue ;; esac
         echo "----- tail $f -----" >&2
         tail -n 20 "$f" >&2
     done
