@@ -7,7 +7,7 @@
 # Default 16384 x 8192 f64 (1 GiB), chunks of 512 rows, 2 ranks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# shellcheck source=../modules/local.sh
+# shellcheck source=modules/local.sh
 source modules/local.sh >/dev/null
 cargo build --release --locked -q
 if [ "$(id -u)" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi

@@ -9,7 +9,7 @@
 # NetCDF tools (ncgen/ncdump) used by the tests. Exports HDF5_DIR so the
 # `hdf5-metno-sys` build script links the *MPI* build of HDF5, not the serial one.
 
-_cw_pkgs="libopenmpi-dev openmpi-bin libhdf5-openmpi-dev libclang-dev hdf5-tools pkg-config netcdf-bin"
+_cw_pkgs="libopenmpi-dev openmpi-bin libhdf5-openmpi-dev libclang-dev hdf5-tools pkg-config netcdf-bin shellcheck"
 
 _cw_setup() {
     local missing="" p sudo=""
@@ -20,6 +20,7 @@ _cw_setup() {
         if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
         echo "chunkwise setup: installing$missing" >&2
         $sudo apt-get update -qq || return 1
+        # shellcheck disable=SC2086 # word splitting of the package list is intended
         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null || return 1
     fi
     if ! command -v cargo >/dev/null 2>&1; then

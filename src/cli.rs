@@ -23,6 +23,10 @@ pub enum Command {
     Reduce(ReduceArgs),
     /// Show groups, datasets, layout, chunking, compression and attributes.
     Inspect(InspectArgs),
+    /// Recommend nodes, ranks, threads, memory and block size for a reduce.
+    Plan(PlanArgs),
+    /// Render a complete sbatch script for a cluster.
+    Jobscript(JobscriptArgs),
 }
 
 /// Arguments of `chunkwise generate`.
@@ -95,4 +99,86 @@ pub struct InspectArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Arguments of `chunkwise plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Plan for this file's variable (needs --var).
+    #[arg(long, conflicts_with = "bytes", requires = "var")]
+    pub file: Option<PathBuf>,
+    /// Variable in --file.
+    #[arg(long)]
+    pub var: Option<String>,
+    /// Plan for a data size instead of a file, e.g. 3.2GB or 2TB.
+    #[arg(long, required_unless_present = "file")]
+    pub bytes: Option<String>,
+    /// Cluster profile: kebnekaise, cosmos, pelle, tetralith, local, or a .toml file.
+    #[arg(long)]
+    pub cluster: String,
+    /// Node type (default: the profile's default).
+    #[arg(long)]
+    pub node: Option<String>,
+    /// Statistics the job will compute (passed to the rendered reduce).
+    #[arg(long, default_value = "count,sum,mean,std,min,max")]
+    pub op: String,
+    /// Threads per rank (default 4).
+    #[arg(long)]
+    pub threads: Option<u32>,
+    /// Wall-time target for the run, e.g. 15m, 2h, 01:00:00.
+    #[arg(long, default_value = "15m")]
+    pub time_target: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Also render the sbatch script for this plan (needs --file, --var and --account).
+    #[arg(long, requires_all = ["account", "file"])]
+    pub jobscript: bool,
+    /// Project account for --jobscript.
+    #[arg(long)]
+    pub account: Option<String>,
+}
+
+/// Arguments of `chunkwise jobscript`.
+#[derive(Debug, Args)]
+pub struct JobscriptArgs {
+    /// Cluster profile: kebnekaise, cosmos, pelle, tetralith, local, or a .toml file.
+    #[arg(long)]
+    pub cluster: String,
+    /// Project account (-A).
+    #[arg(long)]
+    pub account: String,
+    /// Node type (default: the profile's default).
+    #[arg(long)]
+    pub node: Option<String>,
+    /// Nodes.
+    #[arg(long, default_value_t = 1)]
+    pub nodes: u32,
+    /// MPI ranks per node (default: cores ÷ cpus-per-task).
+    #[arg(long)]
+    pub ntasks_per_node: Option<u32>,
+    /// Threads per rank.
+    #[arg(long, default_value_t = 4)]
+    pub cpus_per_task: u32,
+    /// Wall time, HH:MM:SS (or 30m, 2h).
+    #[arg(long, default_value = "01:00:00")]
+    pub time: String,
+    /// Memory per core, e.g. 2GiB (rendered in MiB as Slurm expects).
+    #[arg(long)]
+    pub mem_per_cpu: Option<String>,
+    /// Copy the input file to node-local scratch first.
+    #[arg(long)]
+    pub stage: bool,
+    /// Job name.
+    #[arg(long, default_value = "chunkwise")]
+    pub job_name: String,
+    /// Write the script here (atomically) instead of standard output.
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
+    /// Replace an existing --output.
+    #[arg(long)]
+    pub force: bool,
+    /// chunkwise arguments for the job, after `--`.
+    #[arg(last = true)]
+    pub args: Vec<String>,
 }

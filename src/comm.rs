@@ -63,17 +63,23 @@ impl Comm {
     }
 
     /// Collective: succeed only if every rank succeeded. On failure the lowest
-    /// failing rank keeps its error (to be printed); the others get
-    /// [`ReportedElsewhere`].
+    /// failing rank prints its error, and every rank returns [`ReportedElsewhere`].
     pub fn agree<T>(&self, local: anyhow::Result<T>) -> anyhow::Result<T> {
         let mine: i32 = if local.is_err() { self.rank() as i32 } else { i32::MAX };
         let mut lowest = i32::MAX;
         self.world.all_reduce_into(&mine, &mut lowest, SystemOperation::min());
-        match local {
-            Ok(v) if lowest == i32::MAX => Ok(v),
-            Err(e) if lowest == self.rank() as i32 => Err(e),
-            _ => Err(ReportedElsewhere.into()),
+        if lowest == i32::MAX {
+            return Ok(local.expect("no rank failed"));
         }
+        if let Err(e) = &local {
+            if lowest == self.rank() as i32 {
+                eprintln!("chunkwise: error: {e:#}");
+            }
+        }
+        // Nobody exits before the message is written: the launcher kills the
+        // job as soon as one rank exits non-zero.
+        self.world.barrier();
+        Err(ReportedElsewhere.into())
     }
 
     /// Print that this rank failed and why, then end every rank (`MPI_Abort`).

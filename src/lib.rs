@@ -8,6 +8,7 @@
 
 pub mod accum;
 pub mod cli;
+pub mod cluster;
 pub mod cmd;
 pub mod comm;
 pub mod decomp;
@@ -15,6 +16,8 @@ pub mod element;
 pub mod error;
 pub mod generate_values;
 pub mod h5io;
+pub mod jobscript;
 pub mod kernels;
 pub mod parse;
+pub mod planner;
 pub mod report;

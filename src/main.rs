@@ -21,6 +21,8 @@ fn main() {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Inspect(a) => cmd::inspect::run(a, launcher_rank() == 0),
+        Command::Plan(a) => cmd::plan::run(a),
+        Command::Jobscript(a) => cmd::jobscript::run(a),
         Command::Generate(_) | Command::Reduce(_) => {
             // Serialized: the reader thread makes MPI-IO calls (inside HDF5)
             // while the main thread makes none.
@@ -32,7 +34,7 @@ fn main() {
             let r = match &cli.command {
                 Command::Generate(a) => cmd::generate::run(&comm, a),
                 Command::Reduce(a) => cmd::reduce::run(&comm, a),
-                Command::Inspect(_) => unreachable!(),
+                _ => unreachable!("only generate and reduce start MPI"),
             };
             drop(comm);
             drop(universe); // MPI_Finalize, after every HDF5 object is closed

@@ -198,3 +198,70 @@ mod tests {
         assert!(parse_dist("normal:1").is_err());
     }
 }
+
+/// Parse a duration: `90s`, `15m`, `2h`, `1h30m`, `1d`, or Slurm's
+/// `HH:MM:SS` / `D-HH:MM:SS`. Returns seconds.
+pub fn parse_duration(s: &str) -> Result<u64, CwError> {
+    let bad = || CwError::Parse(format!("invalid duration '{s}': expected e.g. 15m, 2h, 1h30m, 01:30:00 or 2-00:00:00"));
+    let t = s.trim();
+    if t.is_empty() {
+        return Err(bad());
+    }
+    if t.contains(':') {
+        let (days, hms) = match t.split_once('-') {
+            Some((d, rest)) => (d.parse::<u64>().map_err(|_| bad())?, rest),
+            None => (0, t),
+        };
+        let parts: Vec<u64> = hms.split(':').map(|p| p.parse::<u64>().map_err(|_| bad())).collect::<Result<_, _>>()?;
+        let secs = match parts[..] {
+            [h, m, s] if m < 60 && s < 60 => h * 3600 + m * 60 + s,
+            [m, s] if s < 60 => m * 60 + s,
+            _ => return Err(bad()),
+        };
+        return Ok(days * 86400 + secs);
+    }
+    let mut total = 0u64;
+    let mut num = String::new();
+    for c in t.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let n: u64 = num.parse().map_err(|_| bad())?;
+        num.clear();
+        total += n * match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            _ => return Err(bad()),
+        };
+    }
+    if !num.is_empty() {
+        return Err(bad());
+    }
+    if total == 0 { Err(bad()) } else { Ok(total) }
+}
+
+/// Format seconds as Slurm's `HH:MM:SS` (hours may exceed 24).
+pub fn slurm_time(secs: u64) -> String {
+    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("15m").unwrap(), 900);
+        assert_eq!(parse_duration("1h30m").unwrap(), 5400);
+        assert_eq!(parse_duration("01:30:00").unwrap(), 5400);
+        assert_eq!(parse_duration("2-00:00:00").unwrap(), 172800);
+        for bad in ["", "15", "1x", "0m", "1:99:00", "m5"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(slurm_time(5400), "01:30:00");
+        assert_eq!(slurm_time(200 * 3600), "200:00:00");
+    }
+}

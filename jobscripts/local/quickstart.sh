@@ -4,7 +4,7 @@
 # 2 MPI ranks. Usage: bash jobscripts/local/quickstart.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-# shellcheck source=../../modules/local.sh
+# shellcheck source=modules/local.sh
 source modules/local.sh
 cargo build --release --locked
 if [ "$(id -u)" -eq 0 ]; then

@@ -3,7 +3,9 @@
 
 pub mod generate;
 pub mod inspect;
+pub mod jobscript;
 pub mod output;
+pub mod plan;
 pub mod reduce;
 
 /// Reduction threads per rank: `--threads`, else `SLURM_CPUS_PER_TASK`, else

@@ -1,0 +1,123 @@
+//! `chunkwise plan`: resources for a reduce of a file (or a size) on a cluster.
+
+use crate::cli::PlanArgs;
+use crate::cluster::Cluster;
+use crate::error::CwError;
+use crate::jobscript::{JobSpec, render};
+use crate::parse::{parse_bytes, parse_duration, parse_ops, slurm_time};
+use crate::planner::{PlanInput, plan};
+use crate::{h5io, planner};
+
+/// Build the planner's input from a file's variable or a size.
+fn input(a: &PlanArgs) -> Result<PlanInput, CwError> {
+    let time_target_s = parse_duration(&a.time_target).map_err(|e| CwError::Parse(format!("--time-target: {e}")))?;
+    if a.threads == Some(0) {
+        return Err(CwError::Parse("--threads must be at least 1".into()));
+    }
+    match (&a.file, &a.bytes) {
+        (Some(f), _) => {
+            let var = a.var.as_deref().unwrap_or_default();
+            h5io::precheck_input(f)?;
+            let file = h5io::open_serial(f)?;
+            let ds = h5io::open_dataset(&file, var, &f.display().to_string())?;
+            let dtype = h5io::dataset_dtype(&ds, var)?;
+            let shape = ds.shape();
+            let n: usize = shape.iter().product();
+            if n == 0 {
+                return Err(CwError::Input(format!("variable '{var}' is empty")));
+            }
+            Ok(PlanInput {
+                data_bytes: (n * dtype.size()) as u64,
+                layout: Some((shape, ds.chunk())),
+                elem_size: dtype.size(),
+                time_target_s,
+                threads: a.threads,
+            })
+        }
+        (None, Some(b)) => {
+            let bytes = parse_bytes(b).map_err(|e| CwError::Parse(format!("--bytes: {e}")))?;
+            if bytes == 0 {
+                return Err(CwError::Parse("--bytes must be positive".into()));
+            }
+            Ok(PlanInput { data_bytes: bytes, layout: None, elem_size: 8, time_target_s, threads: a.threads })
+        }
+        (None, None) => Err(CwError::Parse("give --file F --var V or --bytes SIZE".into())),
+    }
+}
+
+/// Run `plan`.
+pub fn run(a: &PlanArgs) -> anyhow::Result<()> {
+    parse_ops(&a.op)?;
+    let cluster = Cluster::load(&a.cluster)?;
+    let node = cluster.node_or_default(a.node.as_deref())?;
+    let p = plan(&cluster, node, &input(a)?);
+    let script = if a.jobscript {
+        let file = a.file.as_ref().expect("clap requires --file").display().to_string();
+        let args: Vec<String> = vec![
+            "reduce".into(),
+            file,
+            "--var".into(),
+            a.var.clone().unwrap_or_default(),
+            "--op".into(),
+            a.op.clone(),
+            "--block-bytes".into(),
+            p.block_bytes.to_string(),
+        ];
+        let account = a.account.clone().expect("clap requires --account");
+        let time = slurm_time(p.time_request_s);
+        let mut from = vec![
+            "--cluster".to_string(),
+            a.cluster.clone(),
+            "--account".into(),
+            account.clone(),
+            "--node".into(),
+            node.name.clone(),
+            "--nodes".into(),
+            p.nodes.to_string(),
+            "--ntasks-per-node".into(),
+            p.ranks_per_node.to_string(),
+            "--cpus-per-task".into(),
+            p.threads_per_rank.to_string(),
+            "--time".into(),
+            time.clone(),
+            "--mem-per-cpu".into(),
+            format!("{}MiB", p.mem_per_cpu_mib),
+            "--".into(),
+        ];
+        from.extend(args.iter().cloned());
+        Some(render(&JobSpec {
+            cluster: &cluster,
+            node,
+            account,
+            job_name: "chunkwise".into(),
+            nodes: p.nodes,
+            ntasks_per_node: p.ranks_per_node,
+            cpus_per_task: p.threads_per_rank,
+            time,
+            mem_per_cpu_mib: Some(p.mem_per_cpu_mib),
+            stage: false,
+            args,
+            rendered_from: from,
+        })?)
+    } else {
+        None
+    };
+    if a.json {
+        let v = serde_json::json!({ "plan": p, "jobscript": script, "model": {
+            "rank_overhead_bytes": planner::RANK_OVERHEAD_BYTES,
+            "buffers_per_rank": planner::BUFFERS_PER_RANK,
+            "kernel_gbs_per_core": planner::KERNEL_GBS_PER_CORE,
+            "task_overhead_s": planner::TASK_OVERHEAD_S,
+            "startup_s": planner::STARTUP_S,
+            "node_read_gbs": cluster.node_read_gbs,
+            "fs_read_gbs": cluster.fs_read_gbs,
+        }});
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else if let Some(s) = script {
+        print!("{s}");
+        eprint!("{}", p.to_text());
+    } else {
+        print!("{}", p.to_text());
+    }
+    Ok(())
+}

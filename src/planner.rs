@@ -1,0 +1,359 @@
+//! Resource planning for `reduce`: from the data size (and storage chunks),
+//! a node type and a time target to nodes, ranks, threads, memory per core,
+//! block size and an estimated run time. Pure; every constant of the model is
+//! stated here and printed in the plan's reasoning.
+//!
+//! Units: sizes of data and bandwidths in decimal units (GB = 10^9 B,
+//! GB/s); memory requests in binary units (MiB/GiB = 2^20/2^30 B), because
+//! Slurm's `--mem-per-cpu=1024M` means 1024 MiB.
+
+use crate::cluster::{Cluster, NodeType};
+use crate::decomp::Decomposition;
+use serde::Serialize;
+
+/// Memory a rank needs besides its block buffers (MPI, HDF5, binary), bytes.
+pub const RANK_OVERHEAD_BYTES: u64 = 64 << 20;
+/// Block buffers in flight per rank (double buffering: one read, one reduced).
+pub const BUFFERS_PER_RANK: u64 = 2;
+/// Reduction kernel throughput per core, GB/s (conservative; measured 3–4 GB/s
+/// per core for mean/std/min/max on the development machine).
+pub const KERNEL_GBS_PER_CORE: f64 = 2.0;
+/// Cost of one block (task) besides reading it: the lesson's 200 µs–1 ms, upper end.
+pub const TASK_OVERHEAD_S: f64 = 1e-3;
+/// Job start-up: MPI launch and file open on every rank, seconds.
+pub const STARTUP_S: f64 = 2.0;
+/// The lesson's guidance for chunk/block sizes: 10 MB to 1 GB.
+pub const MIN_BLOCK_BYTES: u64 = 10_000_000;
+/// Upper end of the lesson's guidance.
+pub const MAX_BLOCK_BYTES: u64 = 1_000_000_000;
+/// Blocks per rank aimed for: enough to overlap reading with reducing and to balance.
+pub const BLOCKS_PER_RANK: u64 = 4;
+/// Threads per rank when not given.
+pub const DEFAULT_THREADS: u32 = 4;
+
+/// What is being planned for.
+#[derive(Clone, Debug)]
+pub struct PlanInput {
+    /// Bytes of data to read.
+    pub data_bytes: u64,
+    /// Array shape and storage chunk shape, when a file was given.
+    pub layout: Option<(Vec<usize>, Option<Vec<usize>>)>,
+    /// Element size in bytes.
+    pub elem_size: usize,
+    /// Wall-time target for the run, seconds.
+    pub time_target_s: u64,
+    /// Threads per rank, if fixed by the user.
+    pub threads: Option<u32>,
+}
+
+/// A recommended allocation.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Plan {
+    /// Cluster profile name.
+    pub cluster: String,
+    /// Node type.
+    pub node_type: String,
+    /// Nodes.
+    pub nodes: u32,
+    /// MPI ranks per node.
+    pub ranks_per_node: u32,
+    /// Threads per rank (`--cpus-per-task`).
+    pub threads_per_rank: u32,
+    /// Total ranks.
+    pub ranks: u32,
+    /// Memory to request per core, MiB (`--mem-per-cpu`).
+    pub mem_per_cpu_mib: u64,
+    /// The node's per-core share (RAM ÷ cores), MiB.
+    pub node_mem_per_core_mib: u64,
+    /// Peak memory one rank needs, bytes.
+    pub mem_per_rank_bytes: u64,
+    /// Block budget for `--block-bytes`, bytes.
+    pub block_bytes: u64,
+    /// Block shape after aligning to the storage chunks (file input only).
+    pub block_shape: Option<Vec<usize>>,
+    /// Number of blocks (tasks).
+    pub n_blocks: u64,
+    /// Share of the run spent on per-task overhead.
+    pub task_overhead_share: f64,
+    /// Aggregate read bandwidth assumed, GB/s.
+    pub bandwidth_gbs: f64,
+    /// Estimated wall time of the run, seconds.
+    pub est_seconds: f64,
+    /// Time to request (`--time`), seconds.
+    pub time_request_s: u64,
+    /// The reasoning, one sentence per step.
+    pub reasoning: Vec<String>,
+    /// Things the user should know.
+    pub warnings: Vec<String>,
+}
+
+fn gb(b: f64) -> String {
+    format!("{:.3} GB", b / 1e9)
+}
+
+fn mib(b: u64) -> String {
+    format!("{:.1} MiB", b as f64 / 1048576.0)
+}
+
+/// Plan a `reduce` of `input` on `node` of `cluster`.
+pub fn plan(cluster: &Cluster, node: &NodeType, input: &PlanInput) -> Plan {
+    let mut why = Vec::new();
+    let mut warn = Vec::new();
+    let d = input.data_bytes as f64;
+    let cores = node.cores;
+    let threads = input.threads.unwrap_or(DEFAULT_THREADS).clamp(1, cores);
+    let mut rpn = (cores / threads).max(1);
+    why.push(format!(
+        "Node type {} has {} cores and {} GiB; {} threads per rank leaves {} ranks per node.",
+        node.name, cores, node.mem_gib, threads, rpn
+    ));
+
+    let node_bw = cluster.node_read_gbs.min(cores as f64 * KERNEL_GBS_PER_CORE);
+    let budget_s = (input.time_target_s as f64 - STARTUP_S).max(1.0);
+    let mut nodes = (d / (node_bw * 1e9 * budget_s)).ceil().max(1.0) as u32;
+    why.push(format!(
+        "Reading {} at an assumed {node_bw:.1} GB/s per node within {budget_s:.0} s (target minus {STARTUP_S} s start-up) needs {nodes} node(s).",
+        gb(d)
+    ));
+    let fs_nodes = (cluster.fs_read_gbs / node_bw).floor().max(1.0) as u32;
+    if nodes > fs_nodes {
+        warn.push(format!(
+            "The file system is assumed to deliver at most {:.0} GB/s in total, so more than {fs_nodes} node(s) would not read faster; the time target cannot be met.",
+            cluster.fs_read_gbs
+        ));
+        nodes = fs_nodes;
+    }
+    let mut ranks = nodes * rpn;
+
+    let share_mib = node.mem_per_core_mib();
+    let rank_mem = threads as u64 * share_mib * 1048576;
+    let mem_bound = ((rank_mem as f64 * 0.8) as u64).saturating_sub(RANK_OVERHEAD_BYTES) / BUFFERS_PER_RANK;
+    let spread = input.data_bytes / (ranks as u64 * BLOCKS_PER_RANK).max(1);
+    let upper = MAX_BLOCK_BYTES.min(mem_bound).max(1);
+    let mut target = spread.clamp(MIN_BLOCK_BYTES.min(upper), upper);
+    if mem_bound < MIN_BLOCK_BYTES {
+        warn.push(format!(
+            "{threads} core(s) per rank give only {} of memory; blocks will be smaller than the recommended 10 MB.",
+            mib(rank_mem)
+        ));
+    }
+    if target > input.data_bytes {
+        target = input.data_bytes.max(1);
+    }
+    why.push(format!(
+        "Block budget: data ÷ ({ranks} ranks × {BLOCKS_PER_RANK} blocks) = {}, kept within 10 MB–1 GB and within 80% of the rank's memory ({} per core × {threads}) for {BUFFERS_PER_RANK} buffers: {}.",
+        gb(spread as f64),
+        mib(share_mib * 1048576),
+        gb(target as f64)
+    ));
+
+    let (block_bytes, block_shape, n_blocks) = match &input.layout {
+        Some((shape, chunk)) => {
+            let dec = Decomposition::new(shape, chunk.as_deref(), input.elem_size, target);
+            let bb = (dec.block_elems() * input.elem_size) as u64;
+            if let Some(c) = chunk {
+                let cb = c.iter().product::<usize>() as u64 * input.elem_size as u64;
+                if cb < 1 << 20 {
+                    warn.push(format!(
+                        "Storage chunks {c:?} hold only {} each: every chunk is a separate index lookup and read request, so whole-array statistics read slower than with chunks of 10 MB–1 GB. Consider rechunking.",
+                        mib(cb)
+                    ));
+                } else if cb > MAX_BLOCK_BYTES || cb > mem_bound {
+                    warn.push(format!(
+                        "Storage chunks {c:?} hold {} each, more than the block budget: a block cannot be smaller than one chunk, so each rank needs more memory. Consider rechunking to 10 MB–1 GB.",
+                        gb(cb as f64)
+                    ));
+                }
+            } else {
+                why.push("The dataset is contiguous: blocks are runs of whole rows.".into());
+            }
+            why.push(format!("Aligned to the storage chunks, a block is {:?} elements = {}, {} blocks.", dec.block_shape, gb(bb as f64), dec.n_blocks()));
+            (bb, Some(dec.block_shape.clone()), dec.n_blocks() as u64)
+        }
+        None => (target, None, input.data_bytes.div_ceil(target.max(1))),
+    };
+
+    if n_blocks < ranks as u64 {
+        let before = ranks;
+        if n_blocks <= rpn as u64 {
+            nodes = 1;
+            rpn = n_blocks.max(1) as u32;
+        } else {
+            nodes = (n_blocks as u32).div_ceil(rpn);
+        }
+        ranks = nodes * rpn;
+        warn.push(format!("Only {n_blocks} blocks: {before} ranks would leave some idle, so the plan uses {ranks}."));
+    }
+
+    let mem_per_rank = BUFFERS_PER_RANK * block_bytes + RANK_OVERHEAD_BYTES;
+    let per_core = mem_per_rank.div_ceil(threads as u64) as f64 * 1.25 / 1048576.0;
+    let mut mem_per_cpu = ((per_core / 256.0).ceil() as u64 * 256).max(1024);
+    if mem_per_cpu > share_mib {
+        warn.push(format!(
+            "A rank needs {} (two blocks of {} plus {} overhead), more than {threads} core(s) × {share_mib} MiB: the request exceeds the per-core share, so the job is charged for more cores than it uses.",
+            mib(mem_per_rank),
+            mib(block_bytes),
+            mib(RANK_OVERHEAD_BYTES)
+        ));
+    } else {
+        mem_per_cpu = mem_per_cpu.min(share_mib);
+    }
+    why.push(format!(
+        "Memory per rank = {BUFFERS_PER_RANK} × block + {} overhead = {}; per core with 25% headroom, rounded up to 256 MiB (at least 1 GiB): {mem_per_cpu} MiB of the node's {share_mib} MiB per core.",
+        mib(RANK_OVERHEAD_BYTES),
+        mib(mem_per_rank)
+    ));
+
+    let bw = (nodes as f64 * node_bw).min(cluster.fs_read_gbs).min(ranks as f64 * threads as f64 * KERNEL_GBS_PER_CORE);
+    let stream_s = d / (bw * 1e9);
+    let est = STARTUP_S + stream_s;
+    let overhead = (n_blocks as f64 / ranks as f64).ceil() * TASK_OVERHEAD_S;
+    let share = if stream_s > 0.0 { overhead / stream_s } else { 0.0 };
+    why.push(format!(
+        "Estimated run time = {STARTUP_S} s + {} ÷ {bw:.1} GB/s = {est:.1} s; per-task overhead ({:.0} ms per block) is {:.3}% of it.",
+        gb(d),
+        TASK_OVERHEAD_S * 1e3,
+        share * 100.0
+    ));
+    if share > 0.1 {
+        warn.push(format!("Per-task overhead is {:.0}% of the run: use bigger blocks (and chunks).", share * 100.0));
+    }
+    let max_s = cluster.max_time_hours as u64 * 3600;
+    let request = (((est * 2.0 + 300.0) / 300.0).ceil() as u64 * 300).min(max_s);
+    why.push(format!("Time request: twice the estimate plus 5 minutes, rounded up to 5 minutes: {}.", crate::parse::slurm_time(request)));
+    if est > input.time_target_s as f64 {
+        warn.push(format!("The estimate ({est:.0} s) exceeds the time target ({} s).", input.time_target_s));
+    }
+
+    Plan {
+        cluster: cluster.name.clone(),
+        node_type: node.name.clone(),
+        nodes,
+        ranks_per_node: rpn,
+        threads_per_rank: threads,
+        ranks,
+        mem_per_cpu_mib: mem_per_cpu,
+        node_mem_per_core_mib: share_mib,
+        mem_per_rank_bytes: mem_per_rank,
+        block_bytes,
+        block_shape,
+        n_blocks,
+        task_overhead_share: share,
+        bandwidth_gbs: bw,
+        est_seconds: est,
+        time_request_s: request,
+        reasoning: why,
+        warnings: warn,
+    }
+}
+
+impl Plan {
+    /// Human-readable plan.
+    pub fn to_text(&self) -> String {
+        let mut s = format!(
+            "cluster {} / node type {}\n\n  nodes              {}\n  ranks per node     {}\n  threads per rank   {}\n  total ranks        {}\n  memory per core    {} MiB (node share {} MiB)\n  block size         {:.1} MB ({:.1} MiB){}\n  blocks (tasks)     {}\n  estimated time     {:.1} s at {:.1} GB/s\n  time to request    {}\n\nwhy:\n",
+            self.cluster,
+            self.node_type,
+            self.nodes,
+            self.ranks_per_node,
+            self.threads_per_rank,
+            self.ranks,
+            self.mem_per_cpu_mib,
+            self.node_mem_per_core_mib,
+            self.block_bytes as f64 / 1e6,
+            self.block_bytes as f64 / 1048576.0,
+            self.block_shape.as_ref().map(|b| format!(", shape {b:?}")).unwrap_or_default(),
+            self.n_blocks,
+            self.est_seconds,
+            self.bandwidth_gbs,
+            crate::parse::slurm_time(self.time_request_s)
+        );
+        for r in &self.reasoning {
+            s += &format!("  - {r}\n");
+        }
+        for w in &self.warnings {
+            s += &format!("warning: {w}\n");
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(cluster: &str, node: &str, input: PlanInput) -> Plan {
+        let c = Cluster::load(cluster).unwrap();
+        let n = c.node(node).unwrap().clone();
+        plan(&c, &n, &input)
+    }
+
+    /// The lesson's 20000×20000 f64 (3.2 GB) with 1000×1000 chunks on a Tetralith thin node.
+    #[test]
+    fn lesson_array_on_tetralith_thin() {
+        let p = run("tetralith", "thin", PlanInput {
+            data_bytes: 3_200_000_000,
+            layout: Some((vec![20000, 20000], Some(vec![1000, 1000]))),
+            elem_size: 8,
+            time_target_s: 900,
+            threads: None,
+        });
+        // 32 cores / 4 threads = 8 ranks; 3.2 GB / (1.5 GB/s * 898 s) < 1 -> 1 node.
+        assert_eq!((p.nodes, p.ranks_per_node, p.threads_per_rank, p.ranks), (1, 8, 4, 8));
+        // Budget 3.2e9 / (8*4) = 100 MB -> 12 chunk columns: 1000 x 12000 x 8 B = 96 MB; 20 x 2 = 40 blocks.
+        assert_eq!(p.block_shape, Some(vec![1000, 12000]));
+        assert_eq!((p.block_bytes, p.n_blocks), (96_000_000, 40));
+        // 2 x 96 MB + 64 MiB = 259,108,864 B per rank; /4 cores * 1.25 = 77.2 MiB -> 1024 MiB floor.
+        assert_eq!(p.mem_per_rank_bytes, 259_108_864);
+        assert_eq!((p.mem_per_cpu_mib, p.node_mem_per_core_mib), (1024, 3072));
+        // 2 s + 3.2 GB / 1.5 GB/s = 4.1333 s; request 2*4.13+300 = 308 s -> 600 s.
+        assert!((p.est_seconds - (2.0 + 3.2 / 1.5)).abs() < 1e-9);
+        assert_eq!(p.time_request_s, 600);
+        // 5 blocks per rank * 1 ms / 2.1333 s = 0.234 %.
+        assert!((p.task_overhead_share - 0.005 / (3.2 / 1.5)).abs() < 1e-12);
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    }
+
+    /// 2 TB on Kebnekaise zen3 nodes, size only.
+    #[test]
+    fn two_terabytes_on_kebnekaise_zen3() {
+        let input = PlanInput { data_bytes: 2_000_000_000_000, layout: None, elem_size: 8, time_target_s: 900, threads: None };
+        let p = run("kebnekaise", "zen3", input.clone());
+        // 2e12 / (3 GB/s * 898 s) = 0.74 -> 1 node, 128/4 = 32 ranks.
+        assert_eq!((p.nodes, p.ranks), (1, 32));
+        // Budget 2e12/(32*4) = 15.6 GB -> capped at 1 GB; 2000 blocks.
+        assert_eq!((p.block_bytes, p.n_blocks), (1_000_000_000, 2000));
+        // 2 GB + 64 MiB per rank / 4 * 1.25 = 616 MiB -> 1024; node share 960 GiB/128 = 7680 MiB.
+        assert_eq!((p.mem_per_cpu_mib, p.node_mem_per_core_mib), (1024, 7680));
+        // 2 s + 2e12 / 3e9 = 668.67 s -> request 1637 s -> 1800 s.
+        assert!((p.est_seconds - (2.0 + 2000.0 / 3.0)).abs() < 1e-6);
+        assert_eq!(p.time_request_s, 1800);
+        // A 5-minute target needs 2e12 / (3e9 * 298) = 2.24 -> 3 nodes, 96 ranks.
+        let fast = run("kebnekaise", "zen3", PlanInput { time_target_s: 300, ..input });
+        assert_eq!((fast.nodes, fast.ranks), (3, 96));
+        assert!((fast.est_seconds - (2.0 + 2000.0 / 9.0)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn small_chunks_and_few_blocks_are_flagged() {
+        // 8 MB file in 100x100 f64 chunks (80 KB): small chunks; 1 block only.
+        let p = run("cosmos", "lu48", PlanInput {
+            data_bytes: 8_000_000,
+            layout: Some((vec![1000, 1000], Some(vec![100, 100]))),
+            elem_size: 8,
+            time_target_s: 600,
+            threads: None,
+        });
+        assert!(p.warnings.iter().any(|w| w.contains("hold only")), "{:?}", p.warnings);
+        assert_eq!(p.n_blocks, 1);
+        assert_eq!(p.ranks, 1);
+    }
+
+    #[test]
+    fn file_system_ceiling_caps_nodes() {
+        // 100 TB in 10 minutes on Tetralith: 40 TB... needs far more than 20 GB/s.
+        let p = run("tetralith", "thin", PlanInput { data_bytes: 100_000_000_000_000, layout: None, elem_size: 8, time_target_s: 600, threads: Some(8) });
+        assert_eq!(p.nodes, (20.0f64 / 1.5).floor() as u32);
+        assert!(p.warnings.iter().any(|w| w.contains("cannot be met")));
+    }
+}
