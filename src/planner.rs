@@ -247,6 +247,41 @@ pub fn plan(cluster: &Cluster, node: &NodeType, input: &PlanInput) -> Plan {
     }
 }
 
+/// Plan on the node type asked for, or recommend one: the cluster's default
+/// unless a rank's memory would exceed that node's per-core share, in which
+/// case the node type with the most memory per core that avoids it.
+pub fn recommend(cluster: &Cluster, node: Option<&str>, input: &PlanInput) -> Result<Plan, crate::error::CwError> {
+    if node.is_some() {
+        return Ok(plan(cluster, cluster.node_or_default(node)?, input));
+    }
+    let default = cluster.node_or_default(None)?;
+    let first = plan(cluster, default, input);
+    let over = |p: &Plan| p.mem_per_cpu_mib > p.node_mem_per_core_mib;
+    if !over(&first) {
+        return Ok(first);
+    }
+    let mut others: Vec<&NodeType> = cluster.nodes.iter().filter(|n| n.name != default.name).collect();
+    others.sort_by_key(|n| std::cmp::Reverse(n.mem_per_core_mib()));
+    for n in others {
+        let mut p = plan(cluster, n, input);
+        if !over(&p) {
+            p.reasoning.insert(
+                0,
+                format!(
+                    "Node type {} chosen instead of the default {}: a rank needs more memory than {} MiB per core, {} has {} MiB per core.",
+                    n.name,
+                    default.name,
+                    default.mem_per_core_mib(),
+                    n.name,
+                    n.mem_per_core_mib()
+                ),
+            );
+            return Ok(p);
+        }
+    }
+    Ok(first)
+}
+
 impl Plan {
     /// Human-readable plan.
     pub fn to_text(&self) -> String {
@@ -347,6 +382,29 @@ mod tests {
         assert!(p.warnings.iter().any(|w| w.contains("hold only")), "{:?}", p.warnings);
         assert_eq!(p.n_blocks, 1);
         assert_eq!(p.ranks, 1);
+    }
+
+    #[test]
+    fn huge_chunks_move_the_job_to_fat_nodes() {
+        // 4 chunks of 2 GB (1 x 250e6 f64) with 1 thread per rank: a rank needs
+        // 2 x 2 GB + 64 MiB = 3.79 GiB, x1.25 = 4.74 GiB > thin's 3 GiB per core;
+        // fat has 384 GiB / 32 = 12 GiB per core.
+        let c = Cluster::load("tetralith").unwrap();
+        let input = PlanInput {
+            data_bytes: 8_000_000_000,
+            layout: Some((vec![4, 250_000_000], Some(vec![1, 250_000_000]))),
+            elem_size: 8,
+            time_target_s: 900,
+            threads: Some(1),
+        };
+        let thin = plan(&c, c.node("thin").unwrap(), &input);
+        assert!(thin.mem_per_cpu_mib > 3072 && thin.warnings.iter().any(|w| w.contains("per-core share")));
+        let p = recommend(&c, None, &input).unwrap();
+        assert_eq!(p.node_type, "fat");
+        assert_eq!(p.mem_per_cpu_mib, ((2 * 2_000_000_000u64 + (64 << 20)) as f64 * 1.25 / 1048576.0 / 256.0).ceil() as u64 * 256);
+        assert!(p.reasoning[0].contains("chosen instead of the default thin"));
+        // Asked for explicitly, the node type is kept.
+        assert_eq!(recommend(&c, Some("thin"), &input).unwrap().node_type, "thin");
     }
 
     #[test]

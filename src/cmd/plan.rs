@@ -5,7 +5,7 @@ use crate::cluster::Cluster;
 use crate::error::CwError;
 use crate::jobscript::{JobSpec, render};
 use crate::parse::{parse_bytes, parse_duration, parse_ops, slurm_time};
-use crate::planner::{PlanInput, plan};
+use crate::planner::{PlanInput, recommend};
 use crate::{h5io, planner};
 
 /// Build the planner's input from a file's variable or a size.
@@ -49,8 +49,8 @@ fn input(a: &PlanArgs) -> Result<PlanInput, CwError> {
 pub fn run(a: &PlanArgs) -> anyhow::Result<()> {
     parse_ops(&a.op)?;
     let cluster = Cluster::load(&a.cluster)?;
-    let node = cluster.node_or_default(a.node.as_deref())?;
-    let p = plan(&cluster, node, &input(a)?);
+    let p = recommend(&cluster, a.node.as_deref(), &input(a)?)?;
+    let node = cluster.node_or_default(Some(&p.node_type))?;
     let script = if a.jobscript {
         let file = a.file.as_ref().expect("clap requires --file").display().to_string();
         let args: Vec<String> = vec![
