@@ -211,6 +211,8 @@ impl Acc {
         let n = self.n as f64;
         match op {
             Op::Sum if fin.integer => Value::Int(self.isum),
+            // An overflowed (±inf) or NaN sum is reported as is; its correction term is meaningless.
+            Op::Sum if !self.sum.is_finite() => Value::Float(self.sum),
             Op::Sum => Value::Float(self.sum + self.sum_c),
             Op::Min | Op::Max if self.n == 0 => Value::Float(f64::NAN),
             Op::Min if fin.integer => Value::Int(self.imin),

@@ -74,9 +74,10 @@ pub fn reduce_slice<T: Element>(xs: &[T], want_m2: bool) -> Acc {
         if acc.n > 0 {
             acc.mean = acc.sum / acc.n as f64;
             if !acc.mean.is_finite() {
-                // The sum overflowed: average scaled values instead.
-                let k = acc.n as f64;
-                acc.mean = pairwise(xs, &|x: T| masked(x) / k);
+                // The sum overflowed: sum values scaled by 2^-64 (exact, a power
+                // of two) and scale the mean back, so rounding is as unscaled.
+                const DOWN: f64 = 1.0 / 18446744073709551616.0;
+                acc.mean = pairwise(xs, &|x: T| masked(x) * DOWN) / acc.n as f64 / DOWN;
             }
             if want_m2 {
                 let m = acc.mean;
@@ -173,5 +174,36 @@ mod tests {
         assert_eq!((a.n, a.nan, a.min, a.max, a.sum), (3, 2, 1.0, 5.0, 9.0));
         let keep = Finish { ddof: 0, keep_nan: true, integer: false };
         assert!(a.value(Op::Mean, &keep).as_f64().is_nan());
+    }
+
+    fn stats(xs: &[f64]) -> [f64; 6] {
+        let fin = Finish { ddof: 0, keep_nan: false, integer: false };
+        let a = Acc::merge_all(&[reduce_block(xs, true), Acc::default()]);
+        [Op::Sum, Op::Mean, Op::Min, Op::Max, Op::Var, Op::Count].map(|o| a.value(o, &fin).as_f64())
+    }
+
+    #[test]
+    fn extreme_values_have_known_answers() {
+        // Near f64::MAX: the sum overflows, the mean must not.
+        let big = vec![f64::MAX * 0.75; 50_000];
+        let [sum, mean, min, _, var, n] = stats(&big);
+        assert!(sum.is_infinite() && mean == f64::MAX * 0.75 && min == f64::MAX * 0.75 && var == 0.0 && n == 50_000.0);
+        // All NaN: nothing counted; sum 0 (as xarray's nansum), the rest NaN.
+        let [sum, mean, min, max, var, n] = stats(&[f64::NAN; 100]);
+        assert!(sum == 0.0 && n == 0.0 && mean.is_nan() && min.is_nan() && max.is_nan() && var.is_nan());
+        // ±inf as NumPy: [1, inf] -> mean inf; [inf, -inf] -> mean NaN; min/max are the infinities.
+        let [_, mean, min, max, _, _] = stats(&[1.0, f64::INFINITY]);
+        assert!(mean == f64::INFINITY && min == 1.0 && max == f64::INFINITY);
+        let [_, mean, min, max, _, _] = stats(&[f64::INFINITY, f64::NEG_INFINITY]);
+        assert!(mean.is_nan() && min == f64::NEG_INFINITY && max == f64::INFINITY);
+        // Subnormals: 1000 × the smallest subnormal sums exactly.
+        let tiny = f64::from_bits(1);
+        let [sum, _, min, _, _, _] = stats(&vec![tiny; 1000]);
+        assert!(sum == f64::from_bits(1000) && min == tiny);
+        // Integer extremes: i64::MIN/MAX and u64::MAX sums stay exact.
+        let i = reduce_block(&[i64::MIN, i64::MIN, i64::MAX], false);
+        assert_eq!(i.isum, 2 * i64::MIN as i128 + i64::MAX as i128);
+        let u = reduce_block(&vec![u64::MAX; 70_000], false);
+        assert_eq!(u.isum, 70_000 * u64::MAX as i128);
     }
 }
