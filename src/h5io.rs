@@ -78,6 +78,35 @@ pub fn open_dataset(file: &File, var: &str, file_name: &str) -> Result<Dataset, 
     })
 }
 
+/// What `reduce` and `plan` need to know about a variable before reading it.
+#[derive(Clone, Debug)]
+pub struct VariableMeta {
+    /// Element type.
+    pub dtype: Dtype,
+    /// Extents (non-empty, every extent at least 1).
+    pub shape: Vec<usize>,
+    /// Storage chunk shape, when chunked.
+    pub chunk: Option<Vec<usize>>,
+}
+
+/// Check that `var` in `path` is a non-empty numeric array and describe it
+/// (serial open, no collective call; the file is closed on return).
+pub fn variable_meta(path: &Path, var: &str) -> Result<VariableMeta, CwError> {
+    precheck_input(path)?;
+    let file_name = path.display().to_string();
+    let file = open_serial(path)?;
+    let ds = open_dataset(&file, var, &file_name)?;
+    let dtype = dataset_dtype(&ds, var)?;
+    let shape = ds.shape();
+    if shape.is_empty() {
+        return Err(CwError::Input(format!("variable '{var}' in '{file_name}' is a scalar; nothing to reduce")));
+    }
+    if shape.iter().any(|&d| d == 0) {
+        return Err(CwError::Input(format!("variable '{var}' in '{file_name}' is empty (shape {shape:?})")));
+    }
+    Ok(VariableMeta { dtype, shape, chunk: ds.chunk() })
+}
+
 /// Paths of every dataset in the file, depth first.
 pub fn list_datasets(file: &File) -> Vec<String> {
     fn walk(g: &hdf5::Group, out: &mut Vec<String>) {

@@ -1,9 +1,9 @@
 //! `chunkwise plan`: resources for a reduce of a file (or a size) on a cluster.
 
-use crate::cli::PlanArgs;
+use crate::cli::{JobscriptArgs, PlanArgs};
+use crate::cmd::jobscript::render_args;
 use crate::cluster::Cluster;
 use crate::error::CwError;
-use crate::jobscript::{JobSpec, render};
 use crate::parse::{parse_bytes, parse_duration, parse_ops, slurm_time};
 use crate::planner::{PlanInput, recommend};
 use crate::{h5io, planner};
@@ -16,19 +16,11 @@ fn input(a: &PlanArgs) -> Result<PlanInput, CwError> {
     }
     match (&a.file, &a.bytes) {
         (Some(f), _) => {
-            let var = a.var.as_deref().unwrap_or_default();
-            h5io::precheck_input(f)?;
-            let file = h5io::open_serial(f)?;
-            let ds = h5io::open_dataset(&file, var, &f.display().to_string())?;
-            let dtype = h5io::dataset_dtype(&ds, var)?;
-            let shape = ds.shape();
-            let n: usize = shape.iter().product();
-            if n == 0 {
-                return Err(CwError::Input(format!("variable '{var}' is empty")));
-            }
+            let m = h5io::variable_meta(f, a.var.as_deref().unwrap_or_default())?;
+            let dtype = m.dtype;
             Ok(PlanInput {
-                data_bytes: (n * dtype.size()) as u64,
-                layout: Some((shape, ds.chunk())),
+                data_bytes: (m.shape.iter().product::<usize>() * dtype.size()) as u64,
+                layout: Some((m.shape, m.chunk)),
                 elem_size: dtype.size(),
                 time_target_s,
                 threads: a.threads,
@@ -65,6 +57,7 @@ pub fn run(a: &PlanArgs) -> anyhow::Result<()> {
         ];
         let account = a.account.clone().expect("clap requires --account");
         let time = slurm_time(p.time_request_s);
+        let mem_per_cpu = format!("{}MiB", p.mem_per_cpu_mib);
         let mut from = vec![
             "--cluster".to_string(),
             a.cluster.clone(),
@@ -81,24 +74,27 @@ pub fn run(a: &PlanArgs) -> anyhow::Result<()> {
             "--time".into(),
             time.clone(),
             "--mem-per-cpu".into(),
-            format!("{}MiB", p.mem_per_cpu_mib),
+            mem_per_cpu.clone(),
             "--".into(),
         ];
         from.extend(args.iter().cloned());
-        Some(render(&JobSpec {
-            cluster: &cluster,
-            node,
+        // The same path as `chunkwise jobscript` with those arguments.
+        let js = JobscriptArgs {
+            cluster: a.cluster.clone(),
             account,
-            job_name: "chunkwise".into(),
+            node: Some(node.name.clone()),
             nodes: p.nodes,
-            ntasks_per_node: p.ranks_per_node,
+            ntasks_per_node: Some(p.ranks_per_node),
             cpus_per_task: p.threads_per_rank,
             time,
-            mem_per_cpu_mib: Some(p.mem_per_cpu_mib),
+            mem_per_cpu: Some(mem_per_cpu),
             stage: false,
+            job_name: "chunkwise".into(),
+            output: None,
+            force: false,
             args,
-            rendered_from: from,
-        })?)
+        };
+        Some(render_args(&js, from)?)
     } else {
         None
     };

@@ -46,19 +46,7 @@ fn validate(args: &ReduceArgs) -> anyhow::Result<ReducePlan> {
         return Err(CwError::Parse("--block-bytes must be positive".into()).into());
     }
     let threads = super::resolve_threads(args.threads)?;
-    h5io::precheck_input(&args.file)?;
-    let file_name = args.file.display().to_string();
-    let file = h5io::open_serial(&args.file)?;
-    let ds = h5io::open_dataset(&file, &args.var, &file_name)?;
-    let dtype = h5io::dataset_dtype(&ds, &args.var)?;
-    let shape = ds.shape();
-    if shape.is_empty() {
-        return Err(CwError::Input(format!("variable '{}' in '{file_name}' is a scalar; nothing to reduce", args.var)).into());
-    }
-    if shape.iter().any(|&d| d == 0) {
-        return Err(CwError::Input(format!("variable '{}' in '{file_name}' is empty (shape {shape:?})", args.var)).into());
-    }
-    let chunk = ds.chunk();
+    let h5io::VariableMeta { dtype, shape, chunk } = h5io::variable_meta(&args.file, &args.var)?;
     let decomp = Decomposition::new(&shape, chunk.as_deref(), dtype.size(), block_bytes);
     let finish = Finish { ddof: args.ddof, keep_nan: args.keep_nan, integer: !dtype.is_float() };
     Ok(ReducePlan { file: args.file.clone(), var: args.var.clone(), ops, finish, dtype, decomp, threads })
