@@ -115,7 +115,9 @@ impl Acc {
 
     /// Merge a sequence of parts left to right.
     pub fn merge_all<'a>(parts: impl IntoIterator<Item = &'a Acc>) -> Acc {
-        parts.into_iter().fold(Acc::default(), |acc, p| acc.merge(p))
+        parts
+            .into_iter()
+            .fold(Acc::default(), |acc, p| acc.merge(p))
     }
 
     /// Fixed-size wire form for MPI messages.
@@ -203,7 +205,11 @@ impl Acc {
     pub fn value(&self, op: Op, fin: &Finish) -> Value {
         let nan_wins = fin.keep_nan && self.nan > 0;
         if op == Op::Count {
-            return Value::Int(if fin.keep_nan { (self.n + self.nan) as i128 } else { self.n as i128 });
+            return Value::Int(if fin.keep_nan {
+                (self.n + self.nan) as i128
+            } else {
+                self.n as i128
+            });
         }
         if nan_wins {
             return Value::Float(f64::NAN);
@@ -243,10 +249,16 @@ mod tests {
     use crate::kernels::reduce_slice;
 
     fn data(n: usize, seed: u64) -> Vec<f64> {
-        (0..n).map(|i| crate::generate_values::uniform01(seed, i as u64) * 100.0 + 1e6).collect()
+        (0..n)
+            .map(|i| crate::generate_values::uniform01(seed, i as u64) * 100.0 + 1e6)
+            .collect()
     }
 
-    const FIN: Finish = Finish { ddof: 0, keep_nan: false, integer: false };
+    const FIN: Finish = Finish {
+        ddof: 0,
+        keep_nan: false,
+        integer: false,
+    };
 
     #[test]
     fn empty_parts_are_identity() {
@@ -258,7 +270,11 @@ mod tests {
     #[test]
     fn merge_is_associative_within_rounding() {
         let xs = data(3000, 7);
-        let (a, b, c) = (reduce_slice(&xs[..1000], true), reduce_slice(&xs[1000..1700], true), reduce_slice(&xs[1700..], true));
+        let (a, b, c) = (
+            reduce_slice(&xs[..1000], true),
+            reduce_slice(&xs[1000..1700], true),
+            reduce_slice(&xs[1700..], true),
+        );
         let l = a.merge(&b).merge(&c);
         let r = a.merge(&b.merge(&c));
         for op in [Op::Sum, Op::Mean, Op::Var, Op::Min, Op::Max, Op::Count] {

@@ -82,15 +82,23 @@ pub const BUILTIN: [(&str, &str); 5] = [
 impl Cluster {
     /// Parse and check a profile.
     pub fn from_toml(text: &str, origin: &str) -> Result<Cluster, CwError> {
-        let c: Cluster = toml::from_str(text).map_err(|e| CwError::Parse(format!("cluster profile {origin}: {e}")))?;
+        let c: Cluster = toml::from_str(text)
+            .map_err(|e| CwError::Parse(format!("cluster profile {origin}: {e}")))?;
         if c.nodes.is_empty() || c.nodes.iter().any(|n| n.cores == 0 || n.mem_gib == 0) {
-            return Err(CwError::Parse(format!("cluster profile {origin}: every node type needs cores and mem_gib > 0")));
+            return Err(CwError::Parse(format!(
+                "cluster profile {origin}: every node type needs cores and mem_gib > 0"
+            )));
         }
         if c.node(&c.default_node).is_none() {
-            return Err(CwError::Parse(format!("cluster profile {origin}: default_node '{}' is not a node type", c.default_node)));
+            return Err(CwError::Parse(format!(
+                "cluster profile {origin}: default_node '{}' is not a node type",
+                c.default_node
+            )));
         }
         if !(c.node_read_gbs > 0.0 && c.fs_read_gbs > 0.0) {
-            return Err(CwError::Parse(format!("cluster profile {origin}: bandwidths must be positive")));
+            return Err(CwError::Parse(format!(
+                "cluster profile {origin}: bandwidths must be positive"
+            )));
         }
         Ok(c)
     }
@@ -98,7 +106,9 @@ impl Cluster {
     /// Load `name`: a path to a TOML file, a profile in `$CHUNKWISE_CLUSTERS`, or a built-in.
     pub fn load(name: &str) -> Result<Cluster, CwError> {
         if name.ends_with(".toml") {
-            let text = std::fs::read_to_string(name).map_err(|e| CwError::Input(format!("cannot read cluster profile '{name}': {e}")))?;
+            let text = std::fs::read_to_string(name).map_err(|e| {
+                CwError::Input(format!("cannot read cluster profile '{name}': {e}"))
+            })?;
             return Cluster::from_toml(&text, name);
         }
         if let Ok(dir) = std::env::var("CHUNKWISE_CLUSTERS") {
@@ -109,7 +119,10 @@ impl Cluster {
         }
         let (_, text) = BUILTIN.iter().find(|(n, _)| *n == name).ok_or_else(|| {
             let names: Vec<&str> = BUILTIN.iter().map(|b| b.0).collect();
-            CwError::Parse(format!("unknown --cluster '{name}': choose {} or give a .toml profile", names.join(", ")))
+            CwError::Parse(format!(
+                "unknown --cluster '{name}': choose {} or give a .toml profile",
+                names.join(", ")
+            ))
         })?;
         Cluster::from_toml(text, name)
     }
@@ -124,7 +137,11 @@ impl Cluster {
         let want = name.unwrap_or(&self.default_node);
         self.node(want).ok_or_else(|| {
             let names: Vec<&str> = self.nodes.iter().map(|n| n.name.as_str()).collect();
-            CwError::Parse(format!("cluster {} has no node type '{want}': choose {}", self.name, names.join(", ")))
+            CwError::Parse(format!(
+                "cluster {} has no node type '{want}': choose {}",
+                self.name,
+                names.join(", ")
+            ))
         })
     }
 }
@@ -145,14 +162,25 @@ mod tests {
         let k = Cluster::load("kebnekaise").unwrap();
         assert_eq!(k.node("zen3").unwrap().constraint.as_deref(), Some("zen3"));
         assert!(Cluster::load("pelle").unwrap().threads_per_core_1);
-        assert!(Cluster::load("nowhere").unwrap_err().to_string().contains("kebnekaise"));
+        assert!(
+            Cluster::load("nowhere")
+                .unwrap_err()
+                .to_string()
+                .contains("kebnekaise")
+        );
     }
 
     #[test]
     fn bad_profiles_are_rejected() {
         let good = BUILTIN[4].1;
         assert!(Cluster::from_toml(&good.replace("cores = 4", "cores = 0"), "x").is_err());
-        assert!(Cluster::from_toml(&good.replace("default_node = \"local\"", "default_node = \"gpu\""), "x").is_err());
+        assert!(
+            Cluster::from_toml(
+                &good.replace("default_node = \"local\"", "default_node = \"gpu\""),
+                "x"
+            )
+            .is_err()
+        );
         assert!(Cluster::from_toml(&format!("{good}\nbogus = 1\n"), "x").is_err());
     }
 }

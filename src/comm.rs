@@ -65,9 +65,14 @@ impl Comm {
     /// Collective: succeed only if every rank succeeded. On failure the lowest
     /// failing rank prints its error, and every rank returns [`ReportedElsewhere`].
     pub fn agree<T>(&self, local: anyhow::Result<T>) -> anyhow::Result<T> {
-        let mine: i32 = if local.is_err() { self.rank() as i32 } else { i32::MAX };
+        let mine: i32 = if local.is_err() {
+            self.rank() as i32
+        } else {
+            i32::MAX
+        };
         let mut lowest = i32::MAX;
-        self.world.all_reduce_into(&mine, &mut lowest, SystemOperation::min());
+        self.world
+            .all_reduce_into(&mine, &mut lowest, SystemOperation::min());
         if lowest == i32::MAX {
             return Ok(local.expect("no rank failed"));
         }
@@ -84,7 +89,11 @@ impl Comm {
 
     /// Print that this rank failed and why, then end every rank (`MPI_Abort`).
     pub fn abort(&self, err: &anyhow::Error) -> ! {
-        eprintln!("chunkwise: error on rank {} of {}: {err:#}", self.rank(), self.size());
+        eprintln!(
+            "chunkwise: error on rank {} of {}: {err:#}",
+            self.rank(),
+            self.size()
+        );
         self.world.abort(2)
     }
 
@@ -105,7 +114,14 @@ impl Comm {
             let total: usize = counts.iter().sum();
             let mut recv = vec![0u64; total];
             let c: Vec<i32> = counts.iter().map(|&c| c as i32).collect();
-            let d: Vec<i32> = counts.iter().scan(0i32, |acc, &c| { let d = *acc; *acc += c as i32; Some(d) }).collect();
+            let d: Vec<i32> = counts
+                .iter()
+                .scan(0i32, |acc, &c| {
+                    let d = *acc;
+                    *acc += c as i32;
+                    Some(d)
+                })
+                .collect();
             let mut part = PartitionMut::new(&mut recv[..], c, d);
             root.gather_varcount_into_root(send, &mut part);
             Some(recv)
@@ -130,7 +146,8 @@ impl Comm {
     /// Element-wise sum over ranks of `local`, delivered on every rank.
     pub fn sum_all(&self, local: &[u64]) -> Vec<u64> {
         let mut out = vec![0u64; local.len()];
-        self.world.all_reduce_into(local, &mut out[..], SystemOperation::sum());
+        self.world
+            .all_reduce_into(local, &mut out[..], SystemOperation::sum());
         out
     }
 

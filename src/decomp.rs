@@ -46,16 +46,28 @@ impl Decomposition {
     /// elements for contiguous storage) holding at most `budget_bytes`, except
     /// that a block is never smaller than one chunk. Blocks grow along the
     /// fastest axis first so that each is as contiguous in the file as possible.
-    pub fn new(shape: &[usize], chunk: Option<&[usize]>, elem_size: usize, budget_bytes: u64) -> Self {
+    pub fn new(
+        shape: &[usize],
+        chunk: Option<&[usize]>,
+        elem_size: usize,
+        budget_bytes: u64,
+    ) -> Self {
         let n = shape.len();
         let unit: Vec<usize> = match chunk {
-            Some(c) if c.len() == n => c.iter().zip(shape).map(|(&c, &d)| c.clamp(1, d.max(1))).collect(),
+            Some(c) if c.len() == n => c
+                .iter()
+                .zip(shape)
+                .map(|(&c, &d)| c.clamp(1, d.max(1)))
+                .collect(),
             _ => vec![1; n],
         };
         let mut block = unit.clone();
         let budget_elems = (budget_bytes / elem_size.max(1) as u64).max(1);
         for k in (0..n).rev() {
-            let others: u64 = (0..n).filter(|&j| j != k).map(|j| block[j] as u64).product();
+            let others: u64 = (0..n)
+                .filter(|&j| j != k)
+                .map(|j| block[j] as u64)
+                .product();
             let m = budget_elems / (others * unit[k] as u64).max(1);
             let want = (m.max(1) as usize).saturating_mul(unit[k]);
             if want >= shape[k] {
@@ -65,13 +77,26 @@ impl Decomposition {
                 break;
             }
         }
-        let grid = shape.iter().zip(&block).map(|(&d, &b)| d.div_ceil(b)).collect();
-        Decomposition { shape: shape.to_vec(), unit, block_shape: block, grid }
+        let grid = shape
+            .iter()
+            .zip(&block)
+            .map(|(&d, &b)| d.div_ceil(b))
+            .collect();
+        Decomposition {
+            shape: shape.to_vec(),
+            unit,
+            block_shape: block,
+            grid,
+        }
     }
 
     /// Total number of blocks.
     pub fn n_blocks(&self) -> usize {
-        if self.shape.iter().any(|&d| d == 0) { 0 } else { self.grid.iter().product() }
+        if self.shape.iter().any(|&d| d == 0) {
+            0
+        } else {
+            self.grid.iter().product()
+        }
     }
 
     /// Number of elements in a full block (the size of a reusable buffer).
@@ -91,7 +116,11 @@ impl Decomposition {
             start[k] = g * self.block_shape[k];
             count[k] = self.block_shape[k].min(self.shape[k] - start[k]);
         }
-        Block { index, start, count }
+        Block {
+            index,
+            start,
+            count,
+        }
     }
 
     /// The contiguous range of block indices owned by `rank` out of `size`
@@ -114,7 +143,12 @@ pub fn split_range(n: usize, rank: usize, size: usize) -> Range<usize> {
 /// Call `f(local_row, global_offset)` for every row (run along the last axis)
 /// of the hyperslab `start, count` in an array of `shape`, in C order.
 /// `global_offset` is the C-order linear index of the row's first element.
-pub fn for_each_row(shape: &[usize], start: &[usize], count: &[usize], mut f: impl FnMut(usize, u64)) {
+pub fn for_each_row(
+    shape: &[usize],
+    start: &[usize],
+    count: &[usize],
+    mut f: impl FnMut(usize, u64),
+) {
     let n = shape.len();
     if n == 0 {
         f(0, 0);
@@ -148,7 +182,9 @@ mod tests {
 
     /// Small deterministic generator so the property test needs no extra crate.
     fn lcg(state: &mut u64) -> u64 {
-        *state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         *state >> 33
     }
 
@@ -182,7 +218,10 @@ mod tests {
         for _ in 0..300 {
             let nd = 1 + (lcg(&mut s) % 4) as usize;
             let shape: Vec<usize> = (0..nd).map(|_| 1 + (lcg(&mut s) % 13) as usize).collect();
-            let chunk: Vec<usize> = shape.iter().map(|&d| 1 + (lcg(&mut s) as usize % d)).collect();
+            let chunk: Vec<usize> = shape
+                .iter()
+                .map(|&d| 1 + (lcg(&mut s) as usize % d))
+                .collect();
             let budget = 8 * (1 + lcg(&mut s) % 200);
             let use_chunk = lcg(&mut s) % 2 == 0;
             let d = Decomposition::new(&shape, use_chunk.then_some(&chunk[..]), 8, budget);
@@ -212,7 +251,10 @@ mod tests {
                 }
             }
             assert_eq!(next, d.n_blocks());
-            assert!(seen.iter().all(|&c| c == 1), "shape {shape:?} chunk {chunk:?} budget {budget}");
+            assert!(
+                seen.iter().all(|&c| c == 1),
+                "shape {shape:?} chunk {chunk:?} budget {budget}"
+            );
         }
     }
 

@@ -31,8 +31,18 @@ pub enum Dtype {
 
 impl Dtype {
     /// Every supported type.
-    pub const ALL: [Dtype; 10] =
-        [Dtype::I8, Dtype::I16, Dtype::I32, Dtype::I64, Dtype::U8, Dtype::U16, Dtype::U32, Dtype::U64, Dtype::F32, Dtype::F64];
+    pub const ALL: [Dtype; 10] = [
+        Dtype::I8,
+        Dtype::I16,
+        Dtype::I32,
+        Dtype::I64,
+        Dtype::U8,
+        Dtype::U16,
+        Dtype::U32,
+        Dtype::U64,
+        Dtype::F32,
+        Dtype::F64,
+    ];
 
     /// Short name (`f64`, `u8`, ...), as used on the command line and in JSON.
     pub fn name(self) -> &'static str {
@@ -52,7 +62,10 @@ impl Dtype {
 
     /// Parse a short name.
     pub fn parse(s: &str) -> Option<Dtype> {
-        Dtype::ALL.iter().copied().find(|d| d.name() == s.trim().to_ascii_lowercase())
+        Dtype::ALL
+            .iter()
+            .copied()
+            .find(|d| d.name() == s.trim().to_ascii_lowercase())
     }
 
     /// Size of one element in bytes.
@@ -169,16 +182,46 @@ impl Element for f64 {
 macro_rules! with_dtype {
     ($dtype:expr, $T:ident => $body:expr) => {
         match $dtype {
-            $crate::element::Dtype::I8 => { type $T = i8; $body }
-            $crate::element::Dtype::I16 => { type $T = i16; $body }
-            $crate::element::Dtype::I32 => { type $T = i32; $body }
-            $crate::element::Dtype::I64 => { type $T = i64; $body }
-            $crate::element::Dtype::U8 => { type $T = u8; $body }
-            $crate::element::Dtype::U16 => { type $T = u16; $body }
-            $crate::element::Dtype::U32 => { type $T = u32; $body }
-            $crate::element::Dtype::U64 => { type $T = u64; $body }
-            $crate::element::Dtype::F32 => { type $T = f32; $body }
-            $crate::element::Dtype::F64 => { type $T = f64; $body }
+            $crate::element::Dtype::I8 => {
+                type $T = i8;
+                $body
+            }
+            $crate::element::Dtype::I16 => {
+                type $T = i16;
+                $body
+            }
+            $crate::element::Dtype::I32 => {
+                type $T = i32;
+                $body
+            }
+            $crate::element::Dtype::I64 => {
+                type $T = i64;
+                $body
+            }
+            $crate::element::Dtype::U8 => {
+                type $T = u8;
+                $body
+            }
+            $crate::element::Dtype::U16 => {
+                type $T = u16;
+                $body
+            }
+            $crate::element::Dtype::U32 => {
+                type $T = u32;
+                $body
+            }
+            $crate::element::Dtype::U64 => {
+                type $T = u64;
+                $body
+            }
+            $crate::element::Dtype::F32 => {
+                type $T = f32;
+                $body
+            }
+            $crate::element::Dtype::F64 => {
+                type $T = f64;
+                $body
+            }
         }
     };
 }

@@ -46,14 +46,19 @@ mod tests {
     #[test]
     fn moments_match_the_distribution() {
         let n = 200_000u64;
-        let d = Dist::Normal { mean: 10.0, std: 2.0 };
+        let d = Dist::Normal {
+            mean: 10.0,
+            std: 2.0,
+        };
         let xs: Vec<f64> = (0..n).map(|i| value_at(9, i, d, 0.0)).collect();
         let m = xs.iter().sum::<f64>() / n as f64;
         let v = xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / n as f64;
         // Standard errors: 2/sqrt(n) = 0.0045 for the mean; ~0.0126 for the variance.
         assert!((m - 10.0).abs() < 0.03, "{m}");
         assert!((v - 4.0).abs() < 0.08, "{v}");
-        let u: Vec<f64> = (0..n).map(|i| value_at(9, i, Dist::Uniform { lo: -1.0, hi: 3.0 }, 0.0)).collect();
+        let u: Vec<f64> = (0..n)
+            .map(|i| value_at(9, i, Dist::Uniform { lo: -1.0, hi: 3.0 }, 0.0))
+            .collect();
         assert!(u.iter().all(|&x| (-1.0..3.0).contains(&x)));
         let nan = (0..n).filter(|&i| value_at(1, i, d, 0.25).is_nan()).count() as f64 / n as f64;
         assert!((nan - 0.25).abs() < 0.01, "{nan}");
@@ -62,7 +67,10 @@ mod tests {
     #[test]
     fn depends_only_on_seed_and_index() {
         let d = Dist::Uniform { lo: 0.0, hi: 1.0 };
-        assert_eq!(value_at(3, 12345, d, 0.0).to_bits(), value_at(3, 12345, d, 0.0).to_bits());
+        assert_eq!(
+            value_at(3, 12345, d, 0.0).to_bits(),
+            value_at(3, 12345, d, 0.0).to_bits()
+        );
         assert_ne!(value_at(3, 12345, d, 0.0), value_at(4, 12345, d, 0.0));
     }
 }

@@ -14,7 +14,9 @@ use hdf5::{Dataset, File};
 use hdf5_sys::h5d::{H5Dget_space, H5Dread, H5Dwrite};
 use hdf5_sys::h5i::hid_t;
 use hdf5_sys::h5p::{H5FD_mpio_xfer_t, H5Pclose, H5Pcreate, H5Pset_dxpl_mpio};
-use hdf5_sys::h5s::{H5S_seloper_t, H5Sclose, H5Screate_simple, H5Sselect_hyperslab, H5Sselect_none};
+use hdf5_sys::h5s::{
+    H5S_seloper_t, H5Sclose, H5Screate_simple, H5Sselect_hyperslab, H5Sselect_none,
+};
 use std::path::Path;
 
 /// The 8-byte signature at the start of every HDF5 file (offset 0 unless a
@@ -27,27 +29,36 @@ const HDF5_SIGNATURE: [u8; 8] = [0x89, b'H', b'D', b'F', b'\r', b'\n', 0x1a, b'\
 pub fn precheck_input(path: &Path) -> Result<(), CwError> {
     use std::io::{Read, Seek, SeekFrom};
     let shown = path.display();
-    let meta = std::fs::metadata(path).map_err(|e| CwError::Input(format!("cannot open input file '{shown}': {e}")))?;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| CwError::Input(format!("cannot open input file '{shown}': {e}")))?;
     if meta.is_dir() {
-        return Err(CwError::Input(format!("input '{shown}' is a directory, not an HDF5/NetCDF-4 file")));
+        return Err(CwError::Input(format!(
+            "input '{shown}' is a directory, not an HDF5/NetCDF-4 file"
+        )));
     }
-    let mut f = std::fs::File::open(path).map_err(|e| CwError::Input(format!("cannot open input file '{shown}': {e}")))?;
+    let mut f = std::fs::File::open(path)
+        .map_err(|e| CwError::Input(format!("cannot open input file '{shown}': {e}")))?;
     let mut sig = [0u8; 8];
     let mut off = 0u64;
     while off + 8 <= meta.len() {
-        f.seek(SeekFrom::Start(off)).map_err(|e| CwError::Input(format!("cannot read '{shown}': {e}")))?;
-        f.read_exact(&mut sig).map_err(|e| CwError::Input(format!("cannot read '{shown}': {e}")))?;
+        f.seek(SeekFrom::Start(off))
+            .map_err(|e| CwError::Input(format!("cannot read '{shown}': {e}")))?;
+        f.read_exact(&mut sig)
+            .map_err(|e| CwError::Input(format!("cannot read '{shown}': {e}")))?;
         if sig == HDF5_SIGNATURE {
             return Ok(());
         }
         off = if off == 0 { 512 } else { off * 2 };
     }
-    Err(CwError::Input(format!("'{shown}' is not an HDF5 or NetCDF-4 file (no HDF5 signature)")))
+    Err(CwError::Input(format!(
+        "'{shown}' is not an HDF5 or NetCDF-4 file (no HDF5 signature)"
+    )))
 }
 
 /// Open a file read-only with the default (POSIX) driver, for metadata only.
 pub fn open_serial(path: &Path) -> Result<File, CwError> {
-    hdf5::File::open(path).map_err(|e| CwError::Input(format!("cannot open '{}' as HDF5: {e}", path.display())))
+    hdf5::File::open(path)
+        .map_err(|e| CwError::Input(format!("cannot open '{}' as HDF5: {e}", path.display())))
 }
 
 /// Open a file read-only with the MPI-IO driver on `comm` (collective).
@@ -70,11 +81,15 @@ pub fn create_mpio(path: &Path, comm: mpi::ffi::MPI_Comm) -> Result<File, CwErro
 /// missing or is not a dataset.
 pub fn open_dataset(file: &File, var: &str, file_name: &str) -> Result<Dataset, CwError> {
     if file.group(var).is_ok() {
-        return Err(CwError::Input(format!("'{var}' in '{file_name}' is a group, not a dataset (variable)")));
+        return Err(CwError::Input(format!(
+            "'{var}' in '{file_name}' is a group, not a dataset (variable)"
+        )));
     }
     file.dataset(var).map_err(|_| {
         let names = list_datasets(file).join(", ");
-        CwError::Input(format!("variable '{var}' not found in '{file_name}' (datasets: {names})"))
+        CwError::Input(format!(
+            "variable '{var}' not found in '{file_name}' (datasets: {names})"
+        ))
     })
 }
 
@@ -99,12 +114,20 @@ pub fn variable_meta(path: &Path, var: &str) -> Result<VariableMeta, CwError> {
     let dtype = dataset_dtype(&ds, var)?;
     let shape = ds.shape();
     if shape.is_empty() {
-        return Err(CwError::Input(format!("variable '{var}' in '{file_name}' is a scalar; nothing to reduce")));
+        return Err(CwError::Input(format!(
+            "variable '{var}' in '{file_name}' is a scalar; nothing to reduce"
+        )));
     }
     if shape.iter().any(|&d| d == 0) {
-        return Err(CwError::Input(format!("variable '{var}' in '{file_name}' is empty (shape {shape:?})")));
+        return Err(CwError::Input(format!(
+            "variable '{var}' in '{file_name}' is empty (shape {shape:?})"
+        )));
     }
-    Ok(VariableMeta { dtype, shape, chunk: ds.chunk() })
+    Ok(VariableMeta {
+        dtype,
+        shape,
+        chunk: ds.chunk(),
+    })
 }
 
 /// Paths of every dataset in the file, depth first.
@@ -125,7 +148,9 @@ pub fn list_datasets(file: &File) -> Vec<String> {
 /// The element type of a dataset, or an error naming the unsupported type.
 pub fn dataset_dtype(ds: &Dataset, var: &str) -> Result<Dtype, CwError> {
     let desc = ds.dtype()?.to_descriptor().map_err(|e| {
-        CwError::Input(format!("variable '{var}' has an unsupported datatype ({e}); only numeric types can be reduced"))
+        CwError::Input(format!(
+            "variable '{var}' has an unsupported datatype ({e}); only numeric types can be reduced"
+        ))
     })?;
     dtype_of_descriptor(&desc).ok_or_else(|| {
         CwError::Input(format!("variable '{var}' has an unsupported datatype ({desc}); only integer and float types can be reduced"))
@@ -161,7 +186,11 @@ impl Drop for Id {
 }
 
 fn check(ret: i32, what: &str) -> Result<(), CwError> {
-    if ret < 0 { Err(CwError::Hdf5(format!("{what} failed"))) } else { Ok(()) }
+    if ret < 0 {
+        Err(CwError::Hdf5(format!("{what} failed")))
+    } else {
+        Ok(())
+    }
 }
 
 /// File and memory dataspaces selecting `block` (or nothing when `None`).
@@ -177,13 +206,23 @@ fn spaces(ds: &Dataset, block: Option<&Block>) -> Result<(Id, Id), CwError> {
                 let start: Vec<u64> = b.start.iter().map(|&v| v as u64).collect();
                 let count: Vec<u64> = b.count.iter().map(|&v| v as u64).collect();
                 check(
-                    H5Sselect_hyperslab(fspace.0, H5S_seloper_t::H5S_SELECT_SET, start.as_ptr(), std::ptr::null(), count.as_ptr(), std::ptr::null()),
+                    H5Sselect_hyperslab(
+                        fspace.0,
+                        H5S_seloper_t::H5S_SELECT_SET,
+                        start.as_ptr(),
+                        std::ptr::null(),
+                        count.as_ptr(),
+                        std::ptr::null(),
+                    ),
                     "H5Sselect_hyperslab",
                 )?;
                 // Memory space with the block's own N-d shape: HDF5 then maps
                 // chunks to memory by shape (fast path) instead of element by
                 // element, which a 1-D memory space forces (10x slower reads).
-                Id(H5Screate_simple(count.len() as i32, count.as_ptr(), std::ptr::null()), H5Sclose)
+                Id(
+                    H5Screate_simple(count.len() as i32, count.as_ptr(), std::ptr::null()),
+                    H5Sclose,
+                )
             }
             None => {
                 check(H5Sselect_none(fspace.0), "H5Sselect_none")?;
@@ -208,7 +247,11 @@ fn xfer(collective: bool) -> Result<Id, CwError> {
             return Err(CwError::Hdf5("H5Pcreate(DATASET_XFER) failed".into()));
         }
         let id = Id(id, H5Pclose);
-        let mode = if collective { H5FD_mpio_xfer_t::H5FD_MPIO_COLLECTIVE } else { H5FD_mpio_xfer_t::H5FD_MPIO_INDEPENDENT };
+        let mode = if collective {
+            H5FD_mpio_xfer_t::H5FD_MPIO_COLLECTIVE
+        } else {
+            H5FD_mpio_xfer_t::H5FD_MPIO_INDEPENDENT
+        };
         check(H5Pset_dxpl_mpio(id.0, mode), "H5Pset_dxpl_mpio")?;
         Ok(id)
     }
@@ -221,7 +264,16 @@ pub fn read_block<T: Element>(ds: &Dataset, block: &Block, buf: &mut [T]) -> Res
     let (fspace, mspace) = spaces(ds, Some(block))?;
     let mtype = hdf5::Datatype::from_type::<T>()?;
     let dxpl = xfer(false)?;
-    let ret = unsafe { H5Dread(ds.id(), mtype.id(), mspace.0, fspace.0, dxpl.0, buf.as_mut_ptr().cast()) };
+    let ret = unsafe {
+        H5Dread(
+            ds.id(),
+            mtype.id(),
+            mspace.0,
+            fspace.0,
+            dxpl.0,
+            buf.as_mut_ptr().cast(),
+        )
+    };
     if ret < 0 {
         return Err(CwError::Hdf5(format!(
             "reading block {} (start {:?}, count {:?}) of '{}' failed (corrupt file or missing compression filter?)",
@@ -236,7 +288,10 @@ pub fn read_block<T: Element>(ds: &Dataset, block: &Block, buf: &mut [T]) -> Res
 
 /// Collective write of `data` into `block` of `ds`; `None` takes part in the
 /// collective call without writing (for ranks with fewer blocks).
-pub fn write_block_collective<T: Element>(ds: &Dataset, part: Option<(&Block, &[T])>) -> Result<(), CwError> {
+pub fn write_block_collective<T: Element>(
+    ds: &Dataset,
+    part: Option<(&Block, &[T])>,
+) -> Result<(), CwError> {
     let (fspace, mspace) = spaces(ds, part.map(|p| p.0))?;
     let mtype = hdf5::Datatype::from_type::<T>()?;
     let dxpl = xfer(true)?;

@@ -36,7 +36,10 @@ pub struct JobSpec<'a> {
 
 /// Quote a word for bash, only when needed.
 pub fn shell_quote(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c)) {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
+    {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
@@ -58,7 +61,9 @@ fn launcher(spec: &JobSpec) -> String {
 pub fn render(spec: &JobSpec) -> Result<String, CwError> {
     let c = spec.cluster;
     if spec.nodes == 0 || spec.ntasks_per_node == 0 || spec.cpus_per_task == 0 {
-        return Err(CwError::Parse("--nodes, --ntasks-per-node and --cpus-per-task must be at least 1".into()));
+        return Err(CwError::Parse(
+            "--nodes, --ntasks-per-node and --cpus-per-task must be at least 1".into(),
+        ));
     }
     if spec.ntasks_per_node * spec.cpus_per_task > spec.node.cores {
         return Err(CwError::Parse(format!(
@@ -67,20 +72,32 @@ pub fn render(spec: &JobSpec) -> Result<String, CwError> {
         )));
     }
     if spec.args.is_empty() {
-        return Err(CwError::Parse("give the chunkwise arguments after --, e.g. -- reduce data.h5 --var a".into()));
+        return Err(CwError::Parse(
+            "give the chunkwise arguments after --, e.g. -- reduce data.h5 --var a".into(),
+        ));
     }
     let scaling = spec.args[0] == "scaling";
     if spec.stage && (c.scratch_var.is_empty() || scaling || spec.args.len() < 2) {
         return Err(CwError::Parse(format!(
             "--stage needs a cluster with node-local scratch ({} has {}) and a command whose first argument is the input file",
             c.name,
-            if c.scratch_var.is_empty() { "none" } else { "one" }
+            if c.scratch_var.is_empty() {
+                "none"
+            } else {
+                "one"
+            }
         )));
     }
     let mut s = String::from("#!/bin/bash\n");
-    s += &format!("# chunkwise job for {} ({}): {}\n", c.name, c.site, c.description);
+    s += &format!(
+        "# chunkwise job for {} ({}): {}\n",
+        c.name, c.site, c.description
+    );
     s += "# Rendered by `chunkwise jobscript`; re-render instead of editing. Arguments:\n";
-    s += &format!("# chunkwise-jobscript-args: {}\n", serde_json::to_string(&spec.rendered_from).expect("strings"));
+    s += &format!(
+        "# chunkwise-jobscript-args: {}\n",
+        serde_json::to_string(&spec.rendered_from).expect("strings")
+    );
     s += &format!("#SBATCH -A {}\n", shell_quote(&spec.account));
     s += &format!("#SBATCH -J {}\n", shell_quote(&spec.job_name));
     if let Some(p) = &spec.node.partition {
@@ -92,7 +109,10 @@ pub fn render(spec: &JobSpec) -> Result<String, CwError> {
     if spec.node.exclusive {
         s += "#SBATCH --exclusive\n";
     }
-    s += &format!("#SBATCH -N {}\n#SBATCH --ntasks-per-node={}\n#SBATCH --cpus-per-task={}\n", spec.nodes, spec.ntasks_per_node, spec.cpus_per_task);
+    s += &format!(
+        "#SBATCH -N {}\n#SBATCH --ntasks-per-node={}\n#SBATCH --cpus-per-task={}\n",
+        spec.nodes, spec.ntasks_per_node, spec.cpus_per_task
+    );
     if c.threads_per_core_1 {
         s += "#SBATCH --threads-per-core=1\n";
     }
@@ -111,9 +131,15 @@ pub fn render(spec: &JobSpec) -> Result<String, CwError> {
     s += "echo \"job ${SLURM_JOB_ID}: ${SLURM_NNODES} node(s), ${SLURM_NTASKS} rank(s) x ${SLURM_CPUS_PER_TASK} thread(s) on $(hostname)\"\n";
     let mut args: Vec<String> = spec.args.iter().map(|a| shell_quote(a)).collect();
     if spec.stage {
-        s += &format!("\n# Stage the input to node-local scratch (${}), one copy per node.\n", c.scratch_var);
+        s += &format!(
+            "\n# Stage the input to node-local scratch (${}), one copy per node.\n",
+            c.scratch_var
+        );
         s += &format!("INPUT={}\n", shell_quote(&spec.args[1]));
-        s += &format!("srun -N \"$SLURM_NNODES\" --ntasks-per-node=1 cp \"$INPUT\" \"${}/\"\n", c.scratch_var);
+        s += &format!(
+            "srun -N \"$SLURM_NNODES\" --ntasks-per-node=1 cp \"$INPUT\" \"${}/\"\n",
+            c.scratch_var
+        );
         s += &format!("INPUT=\"${}/$(basename \"$INPUT\")\"\n", c.scratch_var);
         args[1] = "\"$INPUT\"".into();
     }
@@ -123,7 +149,10 @@ pub fn render(spec: &JobSpec) -> Result<String, CwError> {
         s += &format!("\"$CHUNKWISE\" {}\n", args.join(" "));
         if let Some(i) = spec.args.iter().position(|a| a == "--out") {
             if spec.args.get(1).is_some_and(|a| a == "run") && i + 1 < spec.args.len() {
-                s += &format!("\"$CHUNKWISE\" scaling report {}\n", shell_quote(&spec.args[i + 1]));
+                s += &format!(
+                    "\"$CHUNKWISE\" scaling report {}\n",
+                    shell_quote(&spec.args[i + 1])
+                );
             }
         }
     } else {
@@ -157,15 +186,29 @@ mod tests {
     fn site_conventions() {
         let t = Cluster::load("tetralith").unwrap();
         let s = render(&spec(&t, &["reduce", "my data.h5", "--var", "a"])).unwrap();
-        assert!(s.contains("mpprun \"$CHUNKWISE\" reduce 'my data.h5' --var a"), "{s}");
+        assert!(
+            s.contains("mpprun \"$CHUNKWISE\" reduce 'my data.h5' --var a"),
+            "{s}"
+        );
         assert!(!s.contains("#SBATCH -p"));
         let k = Cluster::load("kebnekaise").unwrap();
-        assert!(render(&spec(&k, &["reduce", "x.h5"])).unwrap().contains("#SBATCH -C zen3\n"));
+        assert!(
+            render(&spec(&k, &["reduce", "x.h5"]))
+                .unwrap()
+                .contains("#SBATCH -C zen3\n")
+        );
         let c = Cluster::load("cosmos").unwrap();
         let cs = render(&spec(&c, &["reduce", "x.h5"])).unwrap();
-        assert!(cs.contains("#SBATCH -p lu48\n") && cs.contains("mpirun --map-by slot:PE="), "{cs}");
+        assert!(
+            cs.contains("#SBATCH -p lu48\n") && cs.contains("mpirun --map-by slot:PE="),
+            "{cs}"
+        );
         let p = Cluster::load("pelle").unwrap();
-        assert!(render(&spec(&p, &["reduce", "x.h5"])).unwrap().contains("--threads-per-core=1"));
+        assert!(
+            render(&spec(&p, &["reduce", "x.h5"]))
+                .unwrap()
+                .contains("--threads-per-core=1")
+        );
     }
 
     #[test]
@@ -174,7 +217,10 @@ mod tests {
         let mut sp = spec(&t, &["reduce", "/proj/x/big.h5", "--var", "a"]);
         sp.stage = true;
         let s = render(&sp).unwrap();
-        assert!(s.contains("cp \"$INPUT\" \"$SNIC_TMP/\"") && s.contains("reduce \"$INPUT\" --var a"), "{s}");
+        assert!(
+            s.contains("cp \"$INPUT\" \"$SNIC_TMP/\"") && s.contains("reduce \"$INPUT\" --var a"),
+            "{s}"
+        );
         let k = Cluster::load("kebnekaise").unwrap();
         let mut sk = spec(&k, &["reduce", "x.h5"]);
         sk.stage = true;

@@ -118,7 +118,10 @@ pub fn reduce_slice<T: Element>(xs: &[T], want_m2: bool) -> Acc {
 /// Statistics of a whole block, reduced by the current rayon pool over
 /// fixed sub-slices and merged in order (deterministic for any pool size).
 pub fn reduce_block<T: Element>(xs: &[T], want_m2: bool) -> Acc {
-    let parts: Vec<Acc> = xs.par_chunks(SUB_ELEMS).map(|c| reduce_slice(c, want_m2)).collect();
+    let parts: Vec<Acc> = xs
+        .par_chunks(SUB_ELEMS)
+        .map(|c| reduce_slice(c, want_m2))
+        .collect();
     Acc::merge_all(&parts)
 }
 
@@ -133,7 +136,11 @@ mod tests {
         // 2^25 ones in f32: naive f32 accumulation stops at 16777216.
         let xs = vec![1.0f32; 1 << 25];
         let a = reduce_block(&xs, false);
-        let fin = Finish { ddof: 0, keep_nan: false, integer: false };
+        let fin = Finish {
+            ddof: 0,
+            keep_nan: false,
+            integer: false,
+        };
         assert_eq!(a.value(Op::Sum, &fin).as_f64(), (1u64 << 25) as f64);
     }
 
@@ -142,16 +149,26 @@ mod tests {
         // 1e9 + {0,1,2,3} repeated: var = 1.25 exactly; naive E[x²]−E[x]² gives garbage.
         let xs: Vec<f64> = (0..400_000).map(|i| 1e9 + (i % 4) as f64).collect();
         let a = reduce_block(&xs, true);
-        let fin = Finish { ddof: 0, keep_nan: false, integer: false };
+        let fin = Finish {
+            ddof: 0,
+            keep_nan: false,
+            integer: false,
+        };
         let v = a.value(Op::Var, &fin).as_f64();
         assert!((v - 1.25).abs() < 1e-9, "{v}");
     }
 
     #[test]
     fn thread_count_does_not_change_bits() {
-        let xs: Vec<f64> = (0..300_001).map(|i| crate::generate_values::uniform01(5, i) * 3.0 - 1.0).collect();
+        let xs: Vec<f64> = (0..300_001)
+            .map(|i| crate::generate_values::uniform01(5, i) * 3.0 - 1.0)
+            .collect();
         let run = |t| {
-            rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap().install(|| reduce_block(&xs, true))
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(t)
+                .build()
+                .unwrap()
+                .install(|| reduce_block(&xs, true))
         };
         let (a, b) = (run(1), run(3));
         assert_eq!(a.to_words(), b.to_words());
@@ -164,7 +181,10 @@ mod tests {
         assert_eq!(a.isum, u64::MAX as i128 * 1000);
         let ys = [i64::MIN, i64::MAX, -1];
         let b = reduce_block(&ys, false);
-        assert_eq!((b.isum, b.imin, b.imax), (-2, i64::MIN as i128, i64::MAX as i128));
+        assert_eq!(
+            (b.isum, b.imin, b.imax),
+            (-2, i64::MIN as i128, i64::MAX as i128)
+        );
     }
 
     #[test]
@@ -172,12 +192,20 @@ mod tests {
         let xs = [1.0f64, f64::NAN, 3.0, f64::NAN, 5.0];
         let a = reduce_block(&xs, true);
         assert_eq!((a.n, a.nan, a.min, a.max, a.sum), (3, 2, 1.0, 5.0, 9.0));
-        let keep = Finish { ddof: 0, keep_nan: true, integer: false };
+        let keep = Finish {
+            ddof: 0,
+            keep_nan: true,
+            integer: false,
+        };
         assert!(a.value(Op::Mean, &keep).as_f64().is_nan());
     }
 
     fn stats(xs: &[f64]) -> [f64; 6] {
-        let fin = Finish { ddof: 0, keep_nan: false, integer: false };
+        let fin = Finish {
+            ddof: 0,
+            keep_nan: false,
+            integer: false,
+        };
         let a = Acc::merge_all(&[reduce_block(xs, true), Acc::default()]);
         [Op::Sum, Op::Mean, Op::Min, Op::Max, Op::Var, Op::Count].map(|o| a.value(o, &fin).as_f64())
     }
@@ -187,10 +215,18 @@ mod tests {
         // Near f64::MAX: the sum overflows, the mean must not.
         let big = vec![f64::MAX * 0.75; 50_000];
         let [sum, mean, min, _, var, n] = stats(&big);
-        assert!(sum.is_infinite() && mean == f64::MAX * 0.75 && min == f64::MAX * 0.75 && var == 0.0 && n == 50_000.0);
+        assert!(
+            sum.is_infinite()
+                && mean == f64::MAX * 0.75
+                && min == f64::MAX * 0.75
+                && var == 0.0
+                && n == 50_000.0
+        );
         // All NaN: nothing counted; sum 0 (as xarray's nansum), the rest NaN.
         let [sum, mean, min, max, var, n] = stats(&[f64::NAN; 100]);
-        assert!(sum == 0.0 && n == 0.0 && mean.is_nan() && min.is_nan() && max.is_nan() && var.is_nan());
+        assert!(
+            sum == 0.0 && n == 0.0 && mean.is_nan() && min.is_nan() && max.is_nan() && var.is_nan()
+        );
         // ±inf as NumPy: [1, inf] -> mean inf; [inf, -inf] -> mean NaN; min/max are the infinities.
         let [_, mean, min, max, _, _] = stats(&[1.0, f64::INFINITY]);
         assert!(mean == f64::INFINITY && min == 1.0 && max == f64::INFINITY);

@@ -7,9 +7,15 @@ use std::fmt;
 /// Parse a byte size such as `64MiB`, `1.5GB`, `4096`, `512k` (k/M/G/T are
 /// decimal powers of 1000 with or without `B`; `KiB/MiB/GiB/TiB` are powers of 1024).
 pub fn parse_bytes(s: &str) -> Result<u64, CwError> {
-    let bad = || CwError::Parse(format!("invalid size '{s}': expected e.g. 4096, 64MiB, 1.5GB"));
+    let bad = || {
+        CwError::Parse(format!(
+            "invalid size '{s}': expected e.g. 4096, 64MiB, 1.5GB"
+        ))
+    };
     let t = s.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     if num.is_empty() || num.chars().filter(|&c| c == '.').count() > 1 {
         return Err(bad());
@@ -43,7 +49,11 @@ pub fn human_bytes(b: u64) -> String {
         v /= 1024.0;
         i += 1;
     }
-    if i == 0 { format!("{b} B") } else { format!("{v:.2} {}", UNITS[i]) }
+    if i == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.2} {}", UNITS[i])
+    }
 }
 
 /// Parse a comma-separated list of positive extents such as `20000,20000`.
@@ -51,11 +61,17 @@ pub fn human_bytes(b: u64) -> String {
 pub fn parse_shape(s: &str, what: &str) -> Result<Vec<usize>, CwError> {
     let bad = |m: &str| CwError::Parse(format!("invalid {what} '{s}': {m}"));
     if s.trim().is_empty() {
-        return Err(bad("expected comma-separated positive integers, e.g. 1000,1000"));
+        return Err(bad(
+            "expected comma-separated positive integers, e.g. 1000,1000",
+        ));
     }
     let dims: Vec<usize> = s
         .split(',')
-        .map(|p| p.trim().parse::<usize>().map_err(|_| bad("expected comma-separated positive integers, e.g. 1000,1000")))
+        .map(|p| {
+            p.trim()
+                .parse::<usize>()
+                .map_err(|_| bad("expected comma-separated positive integers, e.g. 1000,1000"))
+        })
         .collect::<Result<_, _>>()?;
     if dims.iter().any(|&d| d == 0) {
         return Err(bad("every extent must be at least 1"));
@@ -90,7 +106,15 @@ pub enum Op {
 
 impl Op {
     /// Every operation, in display order.
-    pub const ALL: [Op; 7] = [Op::Sum, Op::Mean, Op::Min, Op::Max, Op::Var, Op::Std, Op::Count];
+    pub const ALL: [Op; 7] = [
+        Op::Sum,
+        Op::Mean,
+        Op::Min,
+        Op::Max,
+        Op::Var,
+        Op::Std,
+        Op::Count,
+    ];
 
     /// The operation's name as used on the command line and in JSON.
     pub fn name(self) -> &'static str {
@@ -117,12 +141,16 @@ pub fn parse_ops(s: &str) -> Result<Vec<Op>, CwError> {
     let mut ops = Vec::new();
     for part in s.split(',') {
         let p = part.trim().to_ascii_lowercase();
-        let op = Op::ALL.iter().copied().find(|o| o.name() == p).ok_or_else(|| {
-            CwError::Parse(format!(
-                "unknown --op '{}': choose from sum,mean,min,max,var,std,count",
-                part.trim()
-            ))
-        })?;
+        let op = Op::ALL
+            .iter()
+            .copied()
+            .find(|o| o.name() == p)
+            .ok_or_else(|| {
+                CwError::Parse(format!(
+                    "unknown --op '{}': choose from sum,mean,min,max,var,std,count",
+                    part.trim()
+                ))
+            })?;
         if !ops.contains(&op) {
             ops.push(op);
         }
@@ -141,7 +169,11 @@ pub enum Dist {
 
 /// Parse `normal:MEAN,STD` or `uniform:LO,HI`.
 pub fn parse_dist(s: &str) -> Result<Dist, CwError> {
-    let bad = || CwError::Parse(format!("invalid --dist '{s}': expected normal:MEAN,STD or uniform:LO,HI"));
+    let bad = || {
+        CwError::Parse(format!(
+            "invalid --dist '{s}': expected normal:MEAN,STD or uniform:LO,HI"
+        ))
+    };
     let (kind, args) = s.split_once(':').ok_or_else(bad)?;
     let nums: Vec<f64> = args
         .split(',')
@@ -151,8 +183,14 @@ pub fn parse_dist(s: &str) -> Result<Dist, CwError> {
         return Err(bad());
     }
     match kind.trim() {
-        "normal" if nums[1] >= 0.0 => Ok(Dist::Normal { mean: nums[0], std: nums[1] }),
-        "uniform" if nums[0] < nums[1] => Ok(Dist::Uniform { lo: nums[0], hi: nums[1] }),
+        "normal" if nums[1] >= 0.0 => Ok(Dist::Normal {
+            mean: nums[0],
+            std: nums[1],
+        }),
+        "uniform" if nums[0] < nums[1] => Ok(Dist::Uniform {
+            lo: nums[0],
+            hi: nums[1],
+        }),
         _ => Err(bad()),
     }
 }
@@ -175,7 +213,10 @@ mod tests {
 
     #[test]
     fn shapes() {
-        assert_eq!(parse_shape("20000, 20000", "--shape").unwrap(), vec![20000, 20000]);
+        assert_eq!(
+            parse_shape("20000, 20000", "--shape").unwrap(),
+            vec![20000, 20000]
+        );
         assert!(parse_shape("10,0", "--shape").is_err());
         assert!(parse_shape("10,,3", "--shape").is_err());
         assert!(parse_shape("a", "--shape").is_err());
@@ -191,8 +232,17 @@ mod tests {
 
     #[test]
     fn dists() {
-        assert_eq!(parse_dist("normal:10,2").unwrap(), Dist::Normal { mean: 10.0, std: 2.0 });
-        assert_eq!(parse_dist("uniform:-1,1").unwrap(), Dist::Uniform { lo: -1.0, hi: 1.0 });
+        assert_eq!(
+            parse_dist("normal:10,2").unwrap(),
+            Dist::Normal {
+                mean: 10.0,
+                std: 2.0
+            }
+        );
+        assert_eq!(
+            parse_dist("uniform:-1,1").unwrap(),
+            Dist::Uniform { lo: -1.0, hi: 1.0 }
+        );
         assert!(parse_dist("uniform:1,1").is_err());
         assert!(parse_dist("gamma:1,1").is_err());
         assert!(parse_dist("normal:1").is_err());
@@ -202,7 +252,11 @@ mod tests {
 /// Parse a duration: `90s`, `15m`, `2h`, `1h30m`, `1d`, or Slurm's
 /// `HH:MM:SS` / `D-HH:MM:SS`. Returns seconds.
 pub fn parse_duration(s: &str) -> Result<u64, CwError> {
-    let bad = || CwError::Parse(format!("invalid duration '{s}': expected e.g. 15m, 2h, 1h30m, 01:30:00 or 2-00:00:00"));
+    let bad = || {
+        CwError::Parse(format!(
+            "invalid duration '{s}': expected e.g. 15m, 2h, 1h30m, 01:30:00 or 2-00:00:00"
+        ))
+    };
     let t = s.trim();
     if t.is_empty() {
         return Err(bad());
@@ -212,7 +266,10 @@ pub fn parse_duration(s: &str) -> Result<u64, CwError> {
             Some((d, rest)) => (d.parse::<u64>().map_err(|_| bad())?, rest),
             None => (0, t),
         };
-        let parts: Vec<u64> = hms.split(':').map(|p| p.parse::<u64>().map_err(|_| bad())).collect::<Result<_, _>>()?;
+        let parts: Vec<u64> = hms
+            .split(':')
+            .map(|p| p.parse::<u64>().map_err(|_| bad()))
+            .collect::<Result<_, _>>()?;
         let secs = match parts[..] {
             [h, m, s] if m < 60 && s < 60 => h * 3600 + m * 60 + s,
             [m, s] if s < 60 => m * 60 + s,

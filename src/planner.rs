@@ -108,7 +108,9 @@ pub fn plan(cluster: &Cluster, node: &NodeType, input: &PlanInput) -> Plan {
         node.name, cores, node.mem_gib, threads, rpn
     ));
 
-    let node_bw = cluster.node_read_gbs.min(cores as f64 * KERNEL_GBS_PER_CORE);
+    let node_bw = cluster
+        .node_read_gbs
+        .min(cores as f64 * KERNEL_GBS_PER_CORE);
     let budget_s = (input.time_target_s as f64 - STARTUP_S).max(1.0);
     let mut nodes = (d / (node_bw * 1e9 * budget_s)).ceil().max(1.0) as u32;
     why.push(format!(
@@ -127,7 +129,8 @@ pub fn plan(cluster: &Cluster, node: &NodeType, input: &PlanInput) -> Plan {
 
     let share_mib = node.mem_per_core_mib();
     let rank_mem = threads as u64 * share_mib * 1048576;
-    let mem_bound = ((rank_mem as f64 * 0.8) as u64).saturating_sub(RANK_OVERHEAD_BYTES) / BUFFERS_PER_RANK;
+    let mem_bound =
+        ((rank_mem as f64 * 0.8) as u64).saturating_sub(RANK_OVERHEAD_BYTES) / BUFFERS_PER_RANK;
     let spread = input.data_bytes / (ranks as u64 * BLOCKS_PER_RANK).max(1);
     let upper = MAX_BLOCK_BYTES.min(mem_bound).max(1);
     let mut target = spread.clamp(MIN_BLOCK_BYTES.min(upper), upper);
@@ -167,7 +170,12 @@ pub fn plan(cluster: &Cluster, node: &NodeType, input: &PlanInput) -> Plan {
             } else {
                 why.push("The dataset is contiguous: blocks are runs of whole rows.".into());
             }
-            why.push(format!("Aligned to the storage chunks, a block is {:?} elements = {}, {} blocks.", dec.block_shape, gb(bb as f64), dec.n_blocks()));
+            why.push(format!(
+                "Aligned to the storage chunks, a block is {:?} elements = {}, {} blocks.",
+                dec.block_shape,
+                gb(bb as f64),
+                dec.n_blocks()
+            ));
             (bb, Some(dec.block_shape.clone()), dec.n_blocks() as u64)
         }
         None => (target, None, input.data_bytes.div_ceil(target.max(1))),
@@ -204,11 +212,17 @@ pub fn plan(cluster: &Cluster, node: &NodeType, input: &PlanInput) -> Plan {
         mib(mem_per_rank)
     ));
 
-    let bw = (nodes as f64 * node_bw).min(cluster.fs_read_gbs).min(ranks as f64 * threads as f64 * KERNEL_GBS_PER_CORE);
+    let bw = (nodes as f64 * node_bw)
+        .min(cluster.fs_read_gbs)
+        .min(ranks as f64 * threads as f64 * KERNEL_GBS_PER_CORE);
     let stream_s = d / (bw * 1e9);
     let est = STARTUP_S + stream_s;
     let overhead = (n_blocks as f64 / ranks as f64).ceil() * TASK_OVERHEAD_S;
-    let share = if stream_s > 0.0 { overhead / stream_s } else { 0.0 };
+    let share = if stream_s > 0.0 {
+        overhead / stream_s
+    } else {
+        0.0
+    };
     why.push(format!(
         "Estimated run time = {STARTUP_S} s + {} ÷ {bw:.1} GB/s = {est:.1} s; per-task overhead ({:.0} ms per block) is {:.3}% of it.",
         gb(d),
@@ -216,13 +230,22 @@ pub fn plan(cluster: &Cluster, node: &NodeType, input: &PlanInput) -> Plan {
         share * 100.0
     ));
     if share > 0.1 {
-        warn.push(format!("Per-task overhead is {:.0}% of the run: use bigger blocks (and chunks).", share * 100.0));
+        warn.push(format!(
+            "Per-task overhead is {:.0}% of the run: use bigger blocks (and chunks).",
+            share * 100.0
+        ));
     }
     let max_s = cluster.max_time_hours as u64 * 3600;
     let request = (((est * 2.0 + 300.0) / 300.0).ceil() as u64 * 300).min(max_s);
-    why.push(format!("Time request: twice the estimate plus 5 minutes, rounded up to 5 minutes: {}.", crate::parse::slurm_time(request)));
+    why.push(format!(
+        "Time request: twice the estimate plus 5 minutes, rounded up to 5 minutes: {}.",
+        crate::parse::slurm_time(request)
+    ));
     if est > input.time_target_s as f64 {
-        warn.push(format!("The estimate ({est:.0} s) exceeds the time target ({} s).", input.time_target_s));
+        warn.push(format!(
+            "The estimate ({est:.0} s) exceeds the time target ({} s).",
+            input.time_target_s
+        ));
     }
 
     Plan {
@@ -250,7 +273,11 @@ pub fn plan(cluster: &Cluster, node: &NodeType, input: &PlanInput) -> Plan {
 /// Plan on the node type asked for, or recommend one: the cluster's default
 /// unless a rank's memory would exceed that node's per-core share, in which
 /// case the node type with the most memory per core that avoids it.
-pub fn recommend(cluster: &Cluster, node: Option<&str>, input: &PlanInput) -> Result<Plan, crate::error::CwError> {
+pub fn recommend(
+    cluster: &Cluster,
+    node: Option<&str>,
+    input: &PlanInput,
+) -> Result<Plan, crate::error::CwError> {
     if node.is_some() {
         return Ok(plan(cluster, cluster.node_or_default(node)?, input));
     }
@@ -260,7 +287,11 @@ pub fn recommend(cluster: &Cluster, node: Option<&str>, input: &PlanInput) -> Re
     if !over(&first) {
         return Ok(first);
     }
-    let mut others: Vec<&NodeType> = cluster.nodes.iter().filter(|n| n.name != default.name).collect();
+    let mut others: Vec<&NodeType> = cluster
+        .nodes
+        .iter()
+        .filter(|n| n.name != default.name)
+        .collect();
     others.sort_by_key(|n| std::cmp::Reverse(n.mem_per_core_mib()));
     for n in others {
         let mut p = plan(cluster, n, input);
@@ -297,7 +328,10 @@ impl Plan {
             self.node_mem_per_core_mib,
             self.block_bytes as f64 / 1e6,
             self.block_bytes as f64 / 1048576.0,
-            self.block_shape.as_ref().map(|b| format!(", shape {b:?}")).unwrap_or_default(),
+            self.block_shape
+                .as_ref()
+                .map(|b| format!(", shape {b:?}"))
+                .unwrap_or_default(),
             self.n_blocks,
             self.est_seconds,
             self.bandwidth_gbs,
@@ -326,15 +360,22 @@ mod tests {
     /// The lesson's 20000×20000 f64 (3.2 GB) with 1000×1000 chunks on a Tetralith thin node.
     #[test]
     fn lesson_array_on_tetralith_thin() {
-        let p = run("tetralith", "thin", PlanInput {
-            data_bytes: 3_200_000_000,
-            layout: Some((vec![20000, 20000], Some(vec![1000, 1000]))),
-            elem_size: 8,
-            time_target_s: 900,
-            threads: None,
-        });
+        let p = run(
+            "tetralith",
+            "thin",
+            PlanInput {
+                data_bytes: 3_200_000_000,
+                layout: Some((vec![20000, 20000], Some(vec![1000, 1000]))),
+                elem_size: 8,
+                time_target_s: 900,
+                threads: None,
+            },
+        );
         // 32 cores / 4 threads = 8 ranks; 3.2 GB / (1.5 GB/s * 898 s) < 1 -> 1 node.
-        assert_eq!((p.nodes, p.ranks_per_node, p.threads_per_rank, p.ranks), (1, 8, 4, 8));
+        assert_eq!(
+            (p.nodes, p.ranks_per_node, p.threads_per_rank, p.ranks),
+            (1, 8, 4, 8)
+        );
         // Budget 3.2e9 / (8*4) = 100 MB -> 12 chunk columns: 1000 x 12000 x 8 B = 96 MB; 20 x 2 = 40 blocks.
         assert_eq!(p.block_shape, Some(vec![1000, 12000]));
         assert_eq!((p.block_bytes, p.n_blocks), (96_000_000, 40));
@@ -352,7 +393,13 @@ mod tests {
     /// 2 TB on Kebnekaise zen3 nodes, size only.
     #[test]
     fn two_terabytes_on_kebnekaise_zen3() {
-        let input = PlanInput { data_bytes: 2_000_000_000_000, layout: None, elem_size: 8, time_target_s: 900, threads: None };
+        let input = PlanInput {
+            data_bytes: 2_000_000_000_000,
+            layout: None,
+            elem_size: 8,
+            time_target_s: 900,
+            threads: None,
+        };
         let p = run("kebnekaise", "zen3", input.clone());
         // 2e12 / (3 GB/s * 898 s) = 0.74 -> 1 node, 128/4 = 32 ranks.
         assert_eq!((p.nodes, p.ranks), (1, 32));
@@ -364,7 +411,14 @@ mod tests {
         assert!((p.est_seconds - (2.0 + 2000.0 / 3.0)).abs() < 1e-6);
         assert_eq!(p.time_request_s, 1800);
         // A 5-minute target needs 2e12 / (3e9 * 298) = 2.24 -> 3 nodes, 96 ranks.
-        let fast = run("kebnekaise", "zen3", PlanInput { time_target_s: 300, ..input });
+        let fast = run(
+            "kebnekaise",
+            "zen3",
+            PlanInput {
+                time_target_s: 300,
+                ..input
+            },
+        );
         assert_eq!((fast.nodes, fast.ranks), (3, 96));
         assert!((fast.est_seconds - (2.0 + 2000.0 / 9.0)).abs() < 1e-6);
     }
@@ -372,14 +426,22 @@ mod tests {
     #[test]
     fn small_chunks_and_few_blocks_are_flagged() {
         // 8 MB file in 100x100 f64 chunks (80 KB): small chunks; 1 block only.
-        let p = run("cosmos", "lu48", PlanInput {
-            data_bytes: 8_000_000,
-            layout: Some((vec![1000, 1000], Some(vec![100, 100]))),
-            elem_size: 8,
-            time_target_s: 600,
-            threads: None,
-        });
-        assert!(p.warnings.iter().any(|w| w.contains("hold only")), "{:?}", p.warnings);
+        let p = run(
+            "cosmos",
+            "lu48",
+            PlanInput {
+                data_bytes: 8_000_000,
+                layout: Some((vec![1000, 1000], Some(vec![100, 100]))),
+                elem_size: 8,
+                time_target_s: 600,
+                threads: None,
+            },
+        );
+        assert!(
+            p.warnings.iter().any(|w| w.contains("hold only")),
+            "{:?}",
+            p.warnings
+        );
         assert_eq!(p.n_blocks, 1);
         assert_eq!(p.ranks, 1);
     }
@@ -398,19 +460,39 @@ mod tests {
             threads: Some(1),
         };
         let thin = plan(&c, c.node("thin").unwrap(), &input);
-        assert!(thin.mem_per_cpu_mib > 3072 && thin.warnings.iter().any(|w| w.contains("per-core share")));
+        assert!(
+            thin.mem_per_cpu_mib > 3072
+                && thin.warnings.iter().any(|w| w.contains("per-core share"))
+        );
         let p = recommend(&c, None, &input).unwrap();
         assert_eq!(p.node_type, "fat");
-        assert_eq!(p.mem_per_cpu_mib, ((2 * 2_000_000_000u64 + (64 << 20)) as f64 * 1.25 / 1048576.0 / 256.0).ceil() as u64 * 256);
+        assert_eq!(
+            p.mem_per_cpu_mib,
+            ((2 * 2_000_000_000u64 + (64 << 20)) as f64 * 1.25 / 1048576.0 / 256.0).ceil() as u64
+                * 256
+        );
         assert!(p.reasoning[0].contains("chosen instead of the default thin"));
         // Asked for explicitly, the node type is kept.
-        assert_eq!(recommend(&c, Some("thin"), &input).unwrap().node_type, "thin");
+        assert_eq!(
+            recommend(&c, Some("thin"), &input).unwrap().node_type,
+            "thin"
+        );
     }
 
     #[test]
     fn file_system_ceiling_caps_nodes() {
         // 100 TB in 10 minutes on Tetralith: 40 TB... needs far more than 20 GB/s.
-        let p = run("tetralith", "thin", PlanInput { data_bytes: 100_000_000_000_000, layout: None, elem_size: 8, time_target_s: 600, threads: Some(8) });
+        let p = run(
+            "tetralith",
+            "thin",
+            PlanInput {
+                data_bytes: 100_000_000_000_000,
+                layout: None,
+                elem_size: 8,
+                time_target_s: 600,
+                threads: Some(8),
+            },
+        );
         assert_eq!(p.nodes, (20.0f64 / 1.5).floor() as u32);
         assert!(p.warnings.iter().any(|w| w.contains("cannot be met")));
     }

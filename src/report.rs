@@ -79,12 +79,24 @@ impl ReduceReport {
     pub fn to_text(&self) -> String {
         let mut s = String::new();
         let shape: Vec<String> = self.shape.iter().map(|d| d.to_string()).collect();
-        s += &format!("file      {}\nvariable  {}  ({} {})\n", self.file, self.var, self.dtype, shape.join("×"));
+        s += &format!(
+            "file      {}\nvariable  {}  ({} {})\n",
+            self.file,
+            self.var,
+            self.dtype,
+            shape.join("×")
+        );
         s += &format!(
             "layout    {} blocks of {:?} on {} rank(s) × {} thread(s)\n\n",
             self.n_blocks, self.block_shape, self.ranks, self.threads
         );
-        let w = self.results.iter().map(|(k, _)| k.len()).max().unwrap_or(0).max(9);
+        let w = self
+            .results
+            .iter()
+            .map(|(k, _)| k.len())
+            .max()
+            .unwrap_or(0)
+            .max(9);
         for (k, v) in &self.results {
             s += &format!("  {k:<w$}  {v}\n");
         }
@@ -115,7 +127,10 @@ mod tests {
             dtype: "u64".into(),
             ranks: 1,
             threads: 1,
-            results: vec![("sum".into(), Value::Int(2 * u64::MAX as i128)), ("mean".into(), Value::Float(f64::NAN))],
+            results: vec![
+                ("sum".into(), Value::Int(2 * u64::MAX as i128)),
+                ("mean".into(), Value::Float(f64::NAN)),
+            ],
             count: 2,
             bytes_read: 16,
             block_shape: vec![2],

@@ -20,7 +20,8 @@ fn rendered_scripts() -> Vec<PathBuf> {
         }
         for f in std::fs::read_dir(&site).unwrap() {
             let f = f.unwrap().path();
-            if f.extension().is_some_and(|e| e == "sh") && f.file_name().unwrap() != "quickstart.sh" {
+            if f.extension().is_some_and(|e| e == "sh") && f.file_name().unwrap() != "quickstart.sh"
+            {
                 out.push(f);
             }
         }
@@ -36,7 +37,10 @@ fn every_site_has_its_three_jobs() {
             let p = repo().join("jobscripts").join(site).join(job);
             assert!(p.is_file(), "missing {}", p.display());
         }
-        assert!(repo().join("modules").join(format!("{site}.sh")).is_file(), "missing modules/{site}.sh");
+        assert!(
+            repo().join("modules").join(format!("{site}.sh")).is_file(),
+            "missing modules/{site}.sh"
+        );
     }
 }
 
@@ -55,7 +59,12 @@ fn committed_jobscripts_match_the_renderer() {
         all.extend(args);
         let refs: Vec<&str> = all.iter().map(String::as_str).collect();
         let out = direct(&refs).ok().stdout;
-        assert_eq!(out, text, "{} differs from what `chunkwise jobscript` renders; run bash jobscripts/render.sh", f.display());
+        assert_eq!(
+            out,
+            text,
+            "{} differs from what `chunkwise jobscript` renders; run bash jobscripts/render.sh",
+            f.display()
+        );
     }
 }
 
@@ -64,53 +73,141 @@ fn shell_ok(files: &[PathBuf]) {
         let st = Command::new("bash").arg("-n").arg(f).status().unwrap();
         assert!(st.success(), "bash -n {}", f.display());
     }
-    let out = Command::new("shellcheck").arg("-x").args(files).current_dir(repo()).output().expect("shellcheck (Debian package)");
-    assert!(out.status.success(), "shellcheck:\n{}", String::from_utf8_lossy(&out.stdout));
+    let out = Command::new("shellcheck")
+        .arg("-x")
+        .args(files)
+        .current_dir(repo())
+        .output()
+        .expect("shellcheck (Debian package)");
+    assert!(
+        out.status.success(),
+        "shellcheck:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[test]
 fn scripts_pass_bash_n_and_shellcheck() {
     let mut files = rendered_scripts();
-    for extra in ["jobscripts/local/quickstart.sh", "jobscripts/render.sh", "tests/run.sh", ".ci/run", "benches/throughput.sh"] {
+    for extra in [
+        "jobscripts/local/quickstart.sh",
+        "jobscripts/render.sh",
+        "tests/run.sh",
+        ".ci/run",
+        "benches/throughput.sh",
+    ] {
         files.push(repo().join(extra));
     }
     for m in std::fs::read_dir(repo().join("modules")).unwrap() {
         files.push(m.unwrap().path());
     }
     // Relative paths so `# shellcheck source=modules/...` directives resolve from the repo root.
-    let rel: Vec<PathBuf> = files.iter().map(|f| f.strip_prefix(repo()).unwrap().to_path_buf()).collect();
+    let rel: Vec<PathBuf> = files
+        .iter()
+        .map(|f| f.strip_prefix(repo()).unwrap().to_path_buf())
+        .collect();
     let abs: Vec<PathBuf> = rel.iter().map(|r| repo().join(r)).collect();
     for f in &abs {
-        assert!(Command::new("bash").arg("-n").arg(f).status().unwrap().success(), "bash -n {}", f.display());
+        assert!(
+            Command::new("bash")
+                .arg("-n")
+                .arg(f)
+                .status()
+                .unwrap()
+                .success(),
+            "bash -n {}",
+            f.display()
+        );
     }
-    let out = Command::new("shellcheck").arg("-x").args(&rel).current_dir(repo()).output().expect("shellcheck (Debian package)");
-    assert!(out.status.success(), "shellcheck:\n{}", String::from_utf8_lossy(&out.stdout));
+    let out = Command::new("shellcheck")
+        .arg("-x")
+        .args(&rel)
+        .current_dir(repo())
+        .output()
+        .expect("shellcheck (Debian package)");
+    assert!(
+        out.status.success(),
+        "shellcheck:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[test]
 fn plan_renders_a_runnable_jobscript_with_its_numbers() {
     let d = scratch("plan");
     let f = d.join("a.h5");
-    mpirun(1, &["generate", f.to_str().unwrap(), "--var", "a", "--shape", "2000,1000", "--chunks", "100,1000"]).ok();
-    let j = direct(&["plan", "--file", f.to_str().unwrap(), "--var", "a", "--cluster", "tetralith", "--json"]).ok().json();
+    mpirun(
+        1,
+        &[
+            "generate",
+            f.to_str().unwrap(),
+            "--var",
+            "a",
+            "--shape",
+            "2000,1000",
+            "--chunks",
+            "100,1000",
+        ],
+    )
+    .ok();
+    let j = direct(&[
+        "plan",
+        "--file",
+        f.to_str().unwrap(),
+        "--var",
+        "a",
+        "--cluster",
+        "tetralith",
+        "--json",
+    ])
+    .ok()
+    .json();
     let p = &j["plan"];
     // 16 MB in 0.8 MB chunks on one thin node: 8 ranks, budget clamps to the 10 MB floor,
     // 12 chunk rows = 9.6 MB per block, ceil(2000/1200) = 2 blocks -> only 2 ranks are used.
     assert_eq!(p["block_shape"], serde_json::json!([1200, 1000]));
     assert_eq!(p["n_blocks"], 2);
     assert_eq!(p["ranks"], 2);
-    assert!(p["warnings"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("hold only")));
-    let script = direct(&["plan", "--file", f.to_str().unwrap(), "--var", "a", "--cluster", "tetralith", "--jobscript", "--account", "naiss2026-1-2"])
-        .ok()
-        .stdout;
+    assert!(
+        p["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("hold only"))
+    );
+    let script = direct(&[
+        "plan",
+        "--file",
+        f.to_str().unwrap(),
+        "--var",
+        "a",
+        "--cluster",
+        "tetralith",
+        "--jobscript",
+        "--account",
+        "naiss2026-1-2",
+    ])
+    .ok()
+    .stdout;
     assert!(script.contains("--block-bytes 9600000"), "{script}");
-    assert!(script.contains("#SBATCH --ntasks-per-node=2") && script.contains("mpprun"), "{script}");
+    assert!(
+        script.contains("#SBATCH --ntasks-per-node=2") && script.contains("mpprun"),
+        "{script}"
+    );
     let sf = d.join("job.sh");
     std::fs::write(&sf, &script).unwrap();
     shell_ok(&[sf]);
     // Bad input: one clear error.
     let bad = direct(&["plan", "--bytes", "3.2XB", "--cluster", "tetralith"]);
-    assert!(bad.code == Some(1) && bad.stderr.contains("--bytes"), "{}", bad.stderr);
+    assert!(
+        bad.code == Some(1) && bad.stderr.contains("--bytes"),
+        "{}",
+        bad.stderr
+    );
     let bad = direct(&["plan", "--bytes", "3GB", "--cluster", "atlantis"]);
-    assert!(bad.code == Some(1) && bad.stderr.contains("kebnekaise"), "{}", bad.stderr);
+    assert!(
+        bad.code == Some(1) && bad.stderr.contains("kebnekaise"),
+        "{}",
+        bad.stderr
+    );
 }

@@ -16,7 +16,10 @@ struct SlurmGuard {
 
 impl Drop for SlurmGuard {
     fn drop(&mut self) {
-        let _ = Command::new("bash").arg(self.repo.join("tests/slurm/stop.sh")).env("CHUNKWISE_SLURM_STATE", &self.state).status();
+        let _ = Command::new("bash")
+            .arg(self.repo.join("tests/slurm/stop.sh"))
+            .env("CHUNKWISE_SLURM_STATE", &self.state)
+            .status();
     }
 }
 
@@ -26,7 +29,24 @@ fn local_reduce_jobscript_runs_under_slurm_on_two_nodes() {
     let work = scratch("slurm");
     std::fs::create_dir_all(work.join("data")).unwrap();
     let data = work.join("data/default.h5");
-    mpirun(2, &["generate", data.to_str().unwrap(), "--var", "temperature", "--shape", "600,500", "--chunks", "50,500", "--dist", "normal:15,8", "--seed", "1"]).ok();
+    mpirun(
+        2,
+        &[
+            "generate",
+            data.to_str().unwrap(),
+            "--var",
+            "temperature",
+            "--shape",
+            "600,500",
+            "--chunks",
+            "50,500",
+            "--dist",
+            "normal:15,8",
+            "--seed",
+            "1",
+        ],
+    )
+    .ok();
     let (v, _) = decode(&h5dump_raw(&data, "/temperature"), "f64");
     let r = reference(&v);
 
@@ -36,8 +56,15 @@ fn local_reduce_jobscript_runs_under_slurm_on_two_nodes() {
         .env("CHUNKWISE_SLURM_STATE", &state)
         .output()
         .unwrap();
-    let _guard = SlurmGuard { repo: repo.clone(), state: state.clone() };
-    assert!(start.status.success(), "slurm start failed:\n{}", String::from_utf8_lossy(&start.stderr));
+    let _guard = SlurmGuard {
+        repo: repo.clone(),
+        state: state.clone(),
+    };
+    assert!(
+        start.status.success(),
+        "slurm start failed:\n{}",
+        String::from_utf8_lossy(&start.stderr)
+    );
     let conf = state.join("slurm.conf");
     let out = work.join("job.out");
     let mut sb = Command::new("sbatch");
@@ -50,8 +77,17 @@ fn local_reduce_jobscript_runs_under_slurm_on_two_nodes() {
         .env("CHUNKWISE", bin());
     let run = run_with_timeout(sb, std::time::Duration::from_secs(180));
     let log = std::fs::read_to_string(&out).unwrap_or_default();
-    assert_eq!(run.code, Some(0), "sbatch failed: {}\n{}\njob output:\n{log}", run.stdout, run.stderr);
-    let json_line = log.lines().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("no JSON in job output:\n{log}"));
+    assert_eq!(
+        run.code,
+        Some(0),
+        "sbatch failed: {}\n{}\njob output:\n{log}",
+        run.stdout,
+        run.stderr
+    );
+    let json_line = log
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no JSON in job output:\n{log}"));
     let j: serde_json::Value = serde_json::from_str(json_line).unwrap();
     assert_eq!(j["ranks"], 2, "{log}");
     assert!(log.contains("2 node(s), 2 rank(s)"), "{log}");

@@ -40,30 +40,53 @@ pub struct GeneratePlan {
 
 fn validate(a: &GenerateArgs) -> anyhow::Result<GeneratePlan> {
     let shape = parse_shape(&a.shape, "--shape")?;
-    let chunks = a.chunks.as_deref().map(|c| parse_shape(c, "--chunks")).transpose()?;
+    let chunks = a
+        .chunks
+        .as_deref()
+        .map(|c| parse_shape(c, "--chunks"))
+        .transpose()?;
     if let Some(c) = &chunks {
         if c.len() != shape.len() {
-            return Err(CwError::Parse(format!("--chunks has {} dimensions but --shape has {}", c.len(), shape.len())).into());
+            return Err(CwError::Parse(format!(
+                "--chunks has {} dimensions but --shape has {}",
+                c.len(),
+                shape.len()
+            ))
+            .into());
         }
         if c.iter().zip(&shape).any(|(c, d)| c > d) {
-            return Err(CwError::Parse(format!("--chunks {c:?} is larger than --shape {shape:?}")).into());
+            return Err(
+                CwError::Parse(format!("--chunks {c:?} is larger than --shape {shape:?}")).into(),
+            );
         }
         let bytes: u64 = c.iter().map(|&v| v as u64).product();
         if bytes >= 1 << 32 {
-            return Err(CwError::Parse("--chunks: HDF5 chunks must be smaller than 4 GiB".into()).into());
+            return Err(
+                CwError::Parse("--chunks: HDF5 chunks must be smaller than 4 GiB".into()).into(),
+            );
         }
     }
     let dtype = Dtype::parse(&a.dtype).ok_or_else(|| {
-        CwError::Parse(format!("unknown --dtype '{}': choose f32, f64, i8, i16, i32, i64, u8, u16, u32, u64", a.dtype))
+        CwError::Parse(format!(
+            "unknown --dtype '{}': choose f32, f64, i8, i16, i32, i64, u8, u16, u32, u64",
+            a.dtype
+        ))
     })?;
     let dist = parse_dist(&a.dist)?;
     if !(0.0..=1.0).contains(&a.nan_fraction) {
-        return Err(CwError::Parse(format!("--nan-fraction {} must be between 0 and 1", a.nan_fraction)).into());
+        return Err(CwError::Parse(format!(
+            "--nan-fraction {} must be between 0 and 1",
+            a.nan_fraction
+        ))
+        .into());
     }
     if a.nan_fraction > 0.0 && !dtype.is_float() {
-        return Err(CwError::Parse(format!("--nan-fraction needs a float --dtype, not {dtype}")).into());
+        return Err(
+            CwError::Parse(format!("--nan-fraction needs a float --dtype, not {dtype}")).into(),
+        );
     }
-    let block_bytes = parse_bytes(&a.block_bytes).map_err(|e| CwError::Parse(format!("--block-bytes: {e}")))?;
+    let block_bytes =
+        parse_bytes(&a.block_bytes).map_err(|e| CwError::Parse(format!("--block-bytes: {e}")))?;
     if block_bytes == 0 {
         return Err(CwError::Parse("--block-bytes must be positive".into()).into());
     }
@@ -119,7 +142,11 @@ fn dist_text(d: Dist) -> String {
 }
 
 /// Create the file and dataset (collective) and write every block.
-fn write_file<T: Element>(comm: &Comm, plan: &GeneratePlan, tmp: &std::path::Path) -> anyhow::Result<()> {
+fn write_file<T: Element>(
+    comm: &Comm,
+    plan: &GeneratePlan,
+    tmp: &std::path::Path,
+) -> anyhow::Result<()> {
     let file = comm.agree(h5io::create_mpio(tmp, comm.raw()).map_err(Into::into))?;
     let created = (|| -> Result<hdf5::Dataset, hdf5::Error> {
         let mut group: hdf5::Group = (*file).clone();
@@ -135,15 +162,32 @@ fn write_file<T: Element>(comm: &Comm, plan: &GeneratePlan, tmp: &std::path::Pat
             b = b.chunk(c.clone());
         }
         let ds = b.create(parts[parts.len() - 1])?;
-        ds.new_attr::<u64>().create("chunkwise_seed")?.write_scalar(&plan.seed)?;
+        ds.new_attr::<u64>()
+            .create("chunkwise_seed")?
+            .write_scalar(&plan.seed)?;
         let dist: hdf5::types::VarLenUnicode = dist_text(plan.dist).parse().expect("ascii");
-        ds.new_attr::<hdf5::types::VarLenUnicode>().create("chunkwise_dist")?.write_scalar(&dist)?;
-        ds.new_attr::<f64>().create("chunkwise_nan_fraction")?.write_scalar(&plan.nan_fraction)?;
+        ds.new_attr::<hdf5::types::VarLenUnicode>()
+            .create("chunkwise_dist")?
+            .write_scalar(&dist)?;
+        ds.new_attr::<f64>()
+            .create("chunkwise_nan_fraction")?
+            .write_scalar(&plan.nan_fraction)?;
         Ok(ds)
     })();
-    let ds = comm.agree(created.map_err(|e| anyhow::anyhow!("cannot create '{}' in '{}': {e}", plan.var, plan.out.display())))?;
+    let ds = comm.agree(created.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create '{}' in '{}': {e}",
+            plan.var,
+            plan.out.display()
+        )
+    }))?;
 
-    let d = Decomposition::new(&plan.shape, plan.chunks.as_deref(), plan.dtype.size(), plan.block_bytes);
+    let d = Decomposition::new(
+        &plan.shape,
+        plan.chunks.as_deref(),
+        plan.dtype.size(),
+        plan.block_bytes,
+    );
     let mine = d.rank_range(comm.rank(), comm.size());
     // Collective writes need the same number of calls on every rank.
     let rounds = d.rank_range(0, comm.size()).len();
@@ -156,17 +200,29 @@ fn write_file<T: Element>(comm: &Comm, plan: &GeneratePlan, tmp: &std::path::Pat
             let row_len = b.count[last];
             let mut offsets = Vec::with_capacity(b.len() / row_len);
             for_each_row(&plan.shape, &b.start, &b.count, |_, off| offsets.push(off));
-            buf[..b.len()].par_chunks_mut(row_len).zip(offsets.par_iter()).for_each(|(row, &off)| {
-                for (j, v) in row.iter_mut().enumerate() {
-                    *v = T::from_f64(value_at(plan.seed, off + j as u64, plan.dist, plan.nan_fraction));
-                }
-            });
-            comm.or_abort(h5io::write_block_collective(&ds, Some((&b, &buf[..b.len()]))));
+            buf[..b.len()]
+                .par_chunks_mut(row_len)
+                .zip(offsets.par_iter())
+                .for_each(|(row, &off)| {
+                    for (j, v) in row.iter_mut().enumerate() {
+                        *v = T::from_f64(value_at(
+                            plan.seed,
+                            off + j as u64,
+                            plan.dist,
+                            plan.nan_fraction,
+                        ));
+                    }
+                });
+            comm.or_abort(h5io::write_block_collective(
+                &ds,
+                Some((&b, &buf[..b.len()])),
+            ));
         } else {
             comm.or_abort(h5io::write_block_collective::<T>(&ds, None));
         }
     }
     drop(ds);
-    file.close().map_err(|e| anyhow::anyhow!("closing '{}': {e}", tmp.display()))?;
+    file.close()
+        .map_err(|e| anyhow::anyhow!("closing '{}': {e}", tmp.display()))?;
     Ok(())
 }

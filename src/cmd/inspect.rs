@@ -95,7 +95,10 @@ pub fn describe(path: &std::path::Path) -> Result<FileInfo, CwError> {
 }
 
 fn walk(g: &hdf5::Group, info: &mut FileInfo) -> Result<(), CwError> {
-    info.groups.push(GroupInfo { path: g.name(), attributes: attributes(g) });
+    info.groups.push(GroupInfo {
+        path: g.name(),
+        attributes: attributes(g),
+    });
     let mut dsets = g.datasets()?;
     dsets.sort_by_key(|d| d.name());
     for ds in dsets {
@@ -112,7 +115,12 @@ fn walk(g: &hdf5::Group, info: &mut FileInfo) -> Result<(), CwError> {
 fn describe_dataset(ds: &hdf5::Dataset) -> DatasetInfo {
     let shape = ds.shape();
     let (dtype, elem) = match ds.dtype() {
-        Ok(t) => (t.to_descriptor().map(|d| d.to_string()).unwrap_or_else(|e| format!("unsupported ({e})")), t.size()),
+        Ok(t) => (
+            t.to_descriptor()
+                .map(|d| d.to_string())
+                .unwrap_or_else(|e| format!("unsupported ({e})")),
+            t.size(),
+        ),
         Err(e) => (format!("unknown ({e})"), 0),
     };
     let layout = format!("{:?}", ds.layout()).to_lowercase();
@@ -123,7 +131,9 @@ fn describe_dataset(ds: &hdf5::Dataset) -> DatasetInfo {
             hdf5::filters::Filter::Deflate(l) => format!("deflate({l})"),
             hdf5::filters::Filter::Shuffle => "shuffle".into(),
             hdf5::filters::Filter::Fletcher32 => "fletcher32".into(),
-            hdf5::filters::Filter::User(id, _) => format!("filter id {id}{}", if *id == 32000 { " (lzf)" } else { "" }),
+            hdf5::filters::Filter::User(id, _) => {
+                format!("filter id {id}{}", if *id == 32000 { " (lzf)" } else { "" })
+            }
             other => format!("{other:?}").to_lowercase(),
         })
         .collect();
@@ -149,34 +159,62 @@ fn attributes(loc: &hdf5::Location) -> Vec<AttrInfo> {
     names.sort();
     names
         .into_iter()
-        .filter(|n| !matches!(n.as_str(), "DIMENSION_LIST" | "REFERENCE_LIST" | "_Netcdf4Dimid" | "_Netcdf4Coordinates"))
+        .filter(|n| {
+            !matches!(
+                n.as_str(),
+                "DIMENSION_LIST" | "REFERENCE_LIST" | "_Netcdf4Dimid" | "_Netcdf4Coordinates"
+            )
+        })
         .map(|name| {
-            let value = loc.attr(&name).map(|a| attr_text(&a)).unwrap_or_else(|e| format!("<{e}>"));
+            let value = loc
+                .attr(&name)
+                .map(|a| attr_text(&a))
+                .unwrap_or_else(|e| format!("<{e}>"));
             AttrInfo { name, value }
         })
         .collect()
 }
 
 fn attr_text(a: &hdf5::Attribute) -> String {
-    let Ok(desc) = a.dtype().and_then(|t| t.to_descriptor()) else { return "<unsupported type>".into() };
+    let Ok(desc) = a.dtype().and_then(|t| t.to_descriptor()) else {
+        return "<unsupported type>".into();
+    };
     match desc {
         TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_) => match a.read_raw::<i64>() {
-            Ok(v) => v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", "),
+            Ok(v) => v
+                .iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
             Err(e) => format!("<{e}>"),
         },
         TypeDescriptor::Float(_) => match a.read_raw::<f64>() {
-            Ok(v) => v.iter().map(|x| crate::report::fmt_float(*x)).collect::<Vec<_>>().join(", "),
+            Ok(v) => v
+                .iter()
+                .map(|x| crate::report::fmt_float(*x))
+                .collect::<Vec<_>>()
+                .join(", "),
             Err(e) => format!("<{e}>"),
         },
         TypeDescriptor::VarLenUnicode => match a.read_raw::<hdf5::types::VarLenUnicode>() {
-            Ok(v) => v.iter().map(|s| s.as_str().to_string()).collect::<Vec<_>>().join(", "),
+            Ok(v) => v
+                .iter()
+                .map(|s| s.as_str().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
             Err(e) => format!("<{e}>"),
         },
         TypeDescriptor::VarLenAscii => match a.read_raw::<hdf5::types::VarLenAscii>() {
-            Ok(v) => v.iter().map(|s| s.as_str().to_string()).collect::<Vec<_>>().join(", "),
+            Ok(v) => v
+                .iter()
+                .map(|s| s.as_str().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
             Err(e) => format!("<{e}>"),
         },
-        TypeDescriptor::FixedAscii(_) | TypeDescriptor::FixedUnicode(_) => fixed_string(a).unwrap_or_else(|| "<string>".into()),
+        TypeDescriptor::FixedAscii(_) | TypeDescriptor::FixedUnicode(_) => {
+            fixed_string(a).unwrap_or_else(|| "<string>".into())
+        }
         other => format!("<{other}>"),
     }
 }
@@ -197,7 +235,11 @@ fn fixed_string(a: &hdf5::Attribute) -> Option<String> {
         H5Tclose(t);
         ok.then(|| {
             buf.chunks(size.max(1))
-                .map(|c| String::from_utf8_lossy(c).trim_end_matches(['\0', ' ']).to_string())
+                .map(|c| {
+                    String::from_utf8_lossy(c)
+                        .trim_end_matches(['\0', ' '])
+                        .to_string()
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         })
@@ -224,7 +266,13 @@ pub fn dimension_names(ds: &hdf5::Dataset) -> Option<Vec<String>> {
         if vt < 0 {
             return None;
         }
-        let mut buf: Vec<hvl_t> = vec![hvl_t { len: 0, p: std::ptr::null_mut() }; ndim];
+        let mut buf: Vec<hvl_t> = vec![
+            hvl_t {
+                len: 0,
+                p: std::ptr::null_mut()
+            };
+            ndim
+        ];
         if H5Aread(attr.id(), vt, buf.as_mut_ptr().cast()) < 0 {
             H5Tclose(vt);
             return None;
@@ -232,7 +280,12 @@ pub fn dimension_names(ds: &hdf5::Dataset) -> Option<Vec<String>> {
         for h in &buf {
             let mut name = String::from("?");
             if h.len > 0 && !h.p.is_null() {
-                let obj = H5Rdereference2(ds.id(), H5P_DEFAULT, H5R_type_t::H5R_OBJECT, h.p.cast_const());
+                let obj = H5Rdereference2(
+                    ds.id(),
+                    H5P_DEFAULT,
+                    H5R_type_t::H5R_OBJECT,
+                    h.p.cast_const(),
+                );
                 if obj >= 0 {
                     let mut cbuf = vec![0u8; 1024];
                     let n = H5Iget_name(obj, cbuf.as_mut_ptr().cast(), cbuf.len());
@@ -266,16 +319,31 @@ pub fn to_text(info: &FileInfo) -> String {
     }
     for d in &info.datasets {
         let dims = match &d.dims {
-            Some(n) => format!("({})", n.iter().zip(&d.shape).map(|(n, e)| format!("{n}={e}")).collect::<Vec<_>>().join(", ")),
+            Some(n) => format!(
+                "({})",
+                n.iter()
+                    .zip(&d.shape)
+                    .map(|(n, e)| format!("{n}={e}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             None => format!("{:?}", d.shape),
         };
         s += &format!("dataset {} {} {}\n", d.path, d.dtype, dims);
-        let chunks = d.chunks.as_ref().map(|c| format!(" chunks {c:?}")).unwrap_or_default();
+        let chunks = d
+            .chunks
+            .as_ref()
+            .map(|c| format!(" chunks {c:?}"))
+            .unwrap_or_default();
         s += &format!("    layout {}{}", d.layout, chunks);
         if !d.filters.is_empty() {
             s += &format!(" filters [{}]", d.filters.join(", "));
         }
-        let ratio = if d.storage_bytes > 0 { d.logical_bytes as f64 / d.storage_bytes as f64 } else { 0.0 };
+        let ratio = if d.storage_bytes > 0 {
+            d.logical_bytes as f64 / d.storage_bytes as f64
+        } else {
+            0.0
+        };
         s += &format!(
             "\n    storage {} for {} of data (ratio {:.2})",
             human_bytes(d.storage_bytes),

@@ -14,12 +14,19 @@ pub fn render_args(a: &JobscriptArgs, raw: Vec<String>) -> Result<String, CwErro
     let node = cluster.node_or_default(a.node.as_deref())?;
     let secs = parse_duration(&a.time).map_err(|e| CwError::Parse(format!("--time: {e}")))?;
     if secs > cluster.max_time_hours as u64 * 3600 {
-        return Err(CwError::Parse(format!("--time {} exceeds {}'s limit of {} h", a.time, cluster.name, cluster.max_time_hours)));
+        return Err(CwError::Parse(format!(
+            "--time {} exceeds {}'s limit of {} h",
+            a.time, cluster.name, cluster.max_time_hours
+        )));
     }
     let mem = a
         .mem_per_cpu
         .as_deref()
-        .map(|m| parse_bytes(m).map(|b| b.div_ceil(1 << 20)).map_err(|e| CwError::Parse(format!("--mem-per-cpu: {e}"))))
+        .map(|m| {
+            parse_bytes(m)
+                .map(|b| b.div_ceil(1 << 20))
+                .map_err(|e| CwError::Parse(format!("--mem-per-cpu: {e}")))
+        })
         .transpose()?;
     let spec = JobSpec {
         cluster: &cluster,
@@ -27,7 +34,9 @@ pub fn render_args(a: &JobscriptArgs, raw: Vec<String>) -> Result<String, CwErro
         account: a.account.clone(),
         job_name: a.job_name.clone(),
         nodes: a.nodes,
-        ntasks_per_node: a.ntasks_per_node.unwrap_or((node.cores / a.cpus_per_task.max(1)).max(1)),
+        ntasks_per_node: a
+            .ntasks_per_node
+            .unwrap_or((node.cores / a.cpus_per_task.max(1)).max(1)),
         cpus_per_task: a.cpus_per_task,
         time: slurm_time(secs),
         mem_per_cpu_mib: mem,
@@ -63,7 +72,8 @@ pub fn run(a: &JobscriptArgs) -> anyhow::Result<()> {
         Some(out) => {
             output::check_output(out, a.force, &[])?;
             let tmp = output::temp_path(out);
-            std::fs::write(&tmp, &text).map_err(|e| CwError::Output(format!("cannot write '{}': {e}", tmp.display())))?;
+            std::fs::write(&tmp, &text)
+                .map_err(|e| CwError::Output(format!("cannot write '{}': {e}", tmp.display())))?;
             output::commit(&tmp, out)?;
         }
     }

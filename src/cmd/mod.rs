@@ -12,7 +12,9 @@ pub mod reduce;
 /// the cores this process may run on (its CPU affinity / cgroup quota).
 pub fn resolve_threads(flag: Option<usize>) -> Result<usize, crate::error::CwError> {
     match flag {
-        Some(0) => Err(crate::error::CwError::Parse("--threads must be at least 1".into())),
+        Some(0) => Err(crate::error::CwError::Parse(
+            "--threads must be at least 1".into(),
+        )),
         Some(t) => Ok(t),
         None => Ok(std::env::var("SLURM_CPUS_PER_TASK")
             .ok()

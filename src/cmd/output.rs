@@ -10,18 +10,26 @@ pub fn check_output(out: &Path, force: bool, inputs: &[&Path]) -> Result<(), CwE
     let shown = out.display();
     let dir = parent_dir(out);
     if !dir.is_dir() {
-        return Err(CwError::Output(format!("output directory '{}' of '{shown}' does not exist", dir.display())));
+        return Err(CwError::Output(format!(
+            "output directory '{}' of '{shown}' does not exist",
+            dir.display()
+        )));
     }
     if out.is_dir() {
         return Err(CwError::Output(format!("output '{shown}' is a directory")));
     }
     for input in inputs {
         if same_file(out, input) {
-            return Err(CwError::Output(format!("output '{shown}' is the same file as input '{}'", input.display())));
+            return Err(CwError::Output(format!(
+                "output '{shown}' is the same file as input '{}'",
+                input.display()
+            )));
         }
     }
     if out.exists() && !force {
-        return Err(CwError::Output(format!("output '{shown}' exists; pass --force to replace it")));
+        return Err(CwError::Output(format!(
+            "output '{shown}' exists; pass --force to replace it"
+        )));
     }
     Ok(())
 }
@@ -43,13 +51,22 @@ fn same_file(a: &Path, b: &Path) -> bool {
 /// The temporary name `out` is written under before the final rename:
 /// a hidden file in the same directory (same file system, so rename is atomic).
 pub fn temp_path(out: &Path) -> PathBuf {
-    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
     parent_dir(out).join(format!(".{name}.chunkwise-partial"))
 }
 
 /// Move the finished temporary file into place.
 pub fn commit(tmp: &Path, out: &Path) -> Result<(), CwError> {
-    std::fs::rename(tmp, out).map_err(|e| CwError::Output(format!("cannot rename '{}' to '{}': {e}", tmp.display(), out.display())))
+    std::fs::rename(tmp, out).map_err(|e| {
+        CwError::Output(format!(
+            "cannot rename '{}' to '{}': {e}",
+            tmp.display(),
+            out.display()
+        ))
+    })
 }
 
 #[cfg(test)]
@@ -62,10 +79,25 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join("x.h5");
         std::fs::write(&f, b"x").unwrap();
-        assert!(check_output(&dir.join("nope/y.h5"), false, &[]).unwrap_err().to_string().contains("does not exist"));
-        assert!(check_output(&f, false, &[]).unwrap_err().to_string().contains("--force"));
+        assert!(
+            check_output(&dir.join("nope/y.h5"), false, &[])
+                .unwrap_err()
+                .to_string()
+                .contains("does not exist")
+        );
+        assert!(
+            check_output(&f, false, &[])
+                .unwrap_err()
+                .to_string()
+                .contains("--force")
+        );
         assert!(check_output(&f, true, &[]).is_ok());
-        assert!(check_output(&f, true, &[&f]).unwrap_err().to_string().contains("same file"));
+        assert!(
+            check_output(&f, true, &[&f])
+                .unwrap_err()
+                .to_string()
+                .contains("same file")
+        );
         assert_eq!(temp_path(&f), dir.join(".x.h5.chunkwise-partial"));
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -1,8 +1,8 @@
 //! `chunkwise plan`: resources for a reduce of a file (or a size) on a cluster.
 
 use crate::cli::{JobscriptArgs, PlanArgs};
-use crate::cmd::jobscript::render_args;
 use crate::cluster::Cluster;
+use crate::cmd::jobscript::render_args;
 use crate::error::CwError;
 use crate::parse::{parse_bytes, parse_duration, parse_ops, slurm_time};
 use crate::planner::{PlanInput, recommend};
@@ -10,7 +10,8 @@ use crate::{h5io, planner};
 
 /// Build the planner's input from a file's variable or a size.
 fn input(a: &PlanArgs) -> Result<PlanInput, CwError> {
-    let time_target_s = parse_duration(&a.time_target).map_err(|e| CwError::Parse(format!("--time-target: {e}")))?;
+    let time_target_s = parse_duration(&a.time_target)
+        .map_err(|e| CwError::Parse(format!("--time-target: {e}")))?;
     if a.threads == Some(0) {
         return Err(CwError::Parse("--threads must be at least 1".into()));
     }
@@ -31,9 +32,17 @@ fn input(a: &PlanArgs) -> Result<PlanInput, CwError> {
             if bytes == 0 {
                 return Err(CwError::Parse("--bytes must be positive".into()));
             }
-            Ok(PlanInput { data_bytes: bytes, layout: None, elem_size: 8, time_target_s, threads: a.threads })
+            Ok(PlanInput {
+                data_bytes: bytes,
+                layout: None,
+                elem_size: 8,
+                time_target_s,
+                threads: a.threads,
+            })
         }
-        (None, None) => Err(CwError::Parse("give --file F --var V or --bytes SIZE".into())),
+        (None, None) => Err(CwError::Parse(
+            "give --file F --var V or --bytes SIZE".into(),
+        )),
     }
 }
 
@@ -44,7 +53,12 @@ pub fn run(a: &PlanArgs) -> anyhow::Result<()> {
     let p = recommend(&cluster, a.node.as_deref(), &input(a)?)?;
     let node = cluster.node_or_default(Some(&p.node_type))?;
     let script = if a.jobscript {
-        let file = a.file.as_ref().expect("clap requires --file").display().to_string();
+        let file = a
+            .file
+            .as_ref()
+            .expect("clap requires --file")
+            .display()
+            .to_string();
         let args: Vec<String> = vec![
             "reduce".into(),
             file,

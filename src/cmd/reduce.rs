@@ -41,15 +41,32 @@ pub struct ReducePlan {
 /// Validate arguments and the input on this rank (no collective calls).
 fn validate(args: &ReduceArgs) -> anyhow::Result<ReducePlan> {
     let ops = parse_ops(&args.op)?;
-    let block_bytes = parse_bytes(&args.block_bytes).map_err(|e| CwError::Parse(format!("--block-bytes: {e}")))?;
+    let block_bytes = parse_bytes(&args.block_bytes)
+        .map_err(|e| CwError::Parse(format!("--block-bytes: {e}")))?;
     if block_bytes == 0 {
         return Err(CwError::Parse("--block-bytes must be positive".into()).into());
     }
     let threads = super::resolve_threads(args.threads)?;
-    let h5io::VariableMeta { dtype, shape, chunk } = h5io::variable_meta(&args.file, &args.var)?;
+    let h5io::VariableMeta {
+        dtype,
+        shape,
+        chunk,
+    } = h5io::variable_meta(&args.file, &args.var)?;
     let decomp = Decomposition::new(&shape, chunk.as_deref(), dtype.size(), block_bytes);
-    let finish = Finish { ddof: args.ddof, keep_nan: args.keep_nan, integer: !dtype.is_float() };
-    Ok(ReducePlan { file: args.file.clone(), var: args.var.clone(), ops, finish, dtype, decomp, threads })
+    let finish = Finish {
+        ddof: args.ddof,
+        keep_nan: args.keep_nan,
+        integer: !dtype.is_float(),
+    };
+    Ok(ReducePlan {
+        file: args.file.clone(),
+        var: args.var.clone(),
+        ops,
+        finish,
+        dtype,
+        decomp,
+        threads,
+    })
 }
 
 /// Run `reduce` on every rank; rank 0 prints the report.
@@ -72,12 +89,20 @@ pub fn execute(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<ReduceRe
     // Collective open; the file was already opened serially on every rank, so
     // a failure here is an MPI-IO problem and is agreed like the checks.
     let file = comm.agree(h5io::open_mpio(&plan.file, comm.raw()).map_err(Into::into))?;
-    let ds = comm.agree(file.dataset(&plan.var).map_err(|e| anyhow::anyhow!("cannot open '{}': {e}", plan.var)))?;
+    let ds = comm.agree(
+        file.dataset(&plan.var)
+            .map_err(|e| anyhow::anyhow!("cannot open '{}': {e}", plan.var)),
+    )?;
 
     let d = &plan.decomp;
-    let mine: Vec<Block> = d.rank_range(comm.rank(), comm.size()).map(|i| d.block(i)).collect();
+    let mine: Vec<Block> = d
+        .rank_range(comm.rank(), comm.size())
+        .map(|i| d.block(i))
+        .collect();
     let want_m2 = plan.ops.iter().any(|o| matches!(o, Op::Var | Op::Std));
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(plan.threads).build()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(plan.threads)
+        .build()?;
 
     // Rank-local phase: a failure here aborts the job (other ranks may already
     // be waiting in the gather below).
@@ -87,7 +112,9 @@ pub fn execute(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<ReduceRe
 
     let t_comm = Instant::now();
     let words: Vec<u64> = accs.iter().flat_map(|a| a.to_words()).collect();
-    let counts: Vec<usize> = (0..comm.size()).map(|r| d.rank_range(r, comm.size()).len() * ACC_WORDS).collect();
+    let counts: Vec<usize> = (0..comm.size())
+        .map(|r| d.rank_range(r, comm.size()).len() * ACC_WORDS)
+        .collect();
     let gathered = comm.gather_words(&words, &counts);
     let my_bytes = (mine.iter().map(|b| b.len()).sum::<usize>() * plan.dtype.size()) as u64;
     let bytes_read = comm.sum_all(&[my_bytes])[0];
@@ -97,12 +124,28 @@ pub fn execute(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<ReduceRe
     drop(ds);
     drop(file);
 
-    let Some(words) = gathered else { return Ok(None) };
+    let Some(words) = gathered else {
+        return Ok(None);
+    };
     // Merge in block-index order: ranks own contiguous ascending ranges, so
     // rank-ordered concatenation is block order.
-    let total = Acc::merge_all(&words.chunks(ACC_WORDS).map(Acc::from_words).collect::<Vec<_>>());
-    let results = plan.ops.iter().map(|&op| (op.name().to_string(), total.value(op, &plan.finish))).collect();
-    let timings = Timings { read_s: maxes[0], compute_s: maxes[1], comm_s: maxes[2], total_s: maxes[3] };
+    let total = Acc::merge_all(
+        &words
+            .chunks(ACC_WORDS)
+            .map(Acc::from_words)
+            .collect::<Vec<_>>(),
+    );
+    let results = plan
+        .ops
+        .iter()
+        .map(|&op| (op.name().to_string(), total.value(op, &plan.finish)))
+        .collect();
+    let timings = Timings {
+        read_s: maxes[0],
+        compute_s: maxes[1],
+        comm_s: maxes[2],
+        total_s: maxes[3],
+    };
     Ok(Some(ReduceReport {
         file: plan.file.display().to_string(),
         var: plan.var.clone(),
@@ -111,7 +154,11 @@ pub fn execute(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<ReduceRe
         ranks: comm.size(),
         threads: plan.threads,
         results,
-        count: if plan.finish.keep_nan { total.n + total.nan } else { total.n },
+        count: if plan.finish.keep_nan {
+            total.n + total.nan
+        } else {
+            total.n
+        },
         bytes_read,
         block_shape: d.block_shape.clone(),
         n_blocks: d.n_blocks(),
@@ -125,9 +172,16 @@ pub fn execute(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<ReduceRe
 fn injected_failure(n_read: usize) -> Option<CwError> {
     let spec = std::env::var("CHUNKWISE_TEST_FAIL").ok()?;
     let (r, n) = spec.split_once(':')?;
-    let rank: usize = std::env::var("OMPI_COMM_WORLD_RANK").or_else(|_| std::env::var("PMI_RANK")).ok()?.parse().ok()?;
-    (r.parse::<usize>().ok()? == rank && n.parse::<usize>().ok()? == n_read)
-        .then(|| CwError::Input(format!("injected test failure reading block {n_read} (CHUNKWISE_TEST_FAIL)")))
+    let rank: usize = std::env::var("OMPI_COMM_WORLD_RANK")
+        .or_else(|_| std::env::var("PMI_RANK"))
+        .ok()?
+        .parse()
+        .ok()?;
+    (r.parse::<usize>().ok()? == rank && n.parse::<usize>().ok()? == n_read).then(|| {
+        CwError::Input(format!(
+            "injected test failure reading block {n_read} (CHUNKWISE_TEST_FAIL)"
+        ))
+    })
 }
 
 /// Reduce `blocks` of `ds` in order. One reader thread owns every HDF5 call
@@ -147,7 +201,9 @@ fn reduce_blocks<T: Element>(
     let (free_tx, free_rx) = sync_channel::<Vec<T>>(n_bufs);
     let (full_tx, full_rx) = sync_channel::<Result<Vec<T>, CwError>>(n_bufs);
     for _ in 0..n_bufs {
-        free_tx.send(vec![T::default(); buf_elems]).expect("channel has room");
+        free_tx
+            .send(vec![T::default(); buf_elems])
+            .expect("channel has room");
     }
     std::thread::scope(|s| {
         let reader = s.spawn(move || {

@@ -37,20 +37,29 @@ pub struct Run {
 impl Run {
     /// Panic with the output unless the run succeeded.
     pub fn ok(self) -> Run {
-        assert!(self.code == Some(0), "run failed ({:?}):\nstdout:\n{}\nstderr:\n{}", self.code, self.stdout, self.stderr);
+        assert!(
+            self.code == Some(0),
+            "run failed ({:?}):\nstdout:\n{}\nstderr:\n{}",
+            self.code,
+            self.stdout,
+            self.stderr
+        );
         self
     }
 
     /// The stdout parsed as JSON.
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| panic!("bad JSON ({e}): {}", self.stdout))
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("bad JSON ({e}): {}", self.stdout))
     }
 }
 
 /// Run `cmd` with a timeout, killing its whole process group on expiry.
 pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Run {
     use std::os::unix::process::CommandExt;
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
     let t0 = Instant::now();
     let mut child = cmd.spawn().expect("spawn");
     let pid = child.id() as i32;
@@ -73,7 +82,9 @@ pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Run {
         }
         if t0.elapsed() > timeout {
             timed_out = true;
-            let _ = Command::new("kill").args(["-9", &format!("-{pid}")]).status();
+            let _ = Command::new("kill")
+                .args(["-9", &format!("-{pid}")])
+                .status();
             let _ = child.wait();
             break None;
         }
@@ -101,9 +112,11 @@ pub fn mpirun_env(p: usize, args: &[&str], env: &[(&str, &str)]) -> Run {
         cmd.args(["-x", &format!("{k}={v}")]);
     }
     cmd.arg(bin()).args(args);
-    cmd.env("OMPI_ALLOW_RUN_AS_ROOT", "1").env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+    cmd.env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
     // Loopback TCP + shared memory only: no probing of other interfaces.
-    cmd.env("OMPI_MCA_btl_tcp_if_include", "lo").env("OMPI_MCA_oob_tcp_if_include", "lo");
+    cmd.env("OMPI_MCA_btl_tcp_if_include", "lo")
+        .env("OMPI_MCA_oob_tcp_if_include", "lo");
     run_with_timeout(cmd, Duration::from_secs(120))
 }
 
@@ -133,8 +146,14 @@ pub fn decode(bytes: &[u8], dtype: &str) -> (Vec<f64>, Vec<i128>) {
     macro_rules! dec {
         ($t:ty) => {{
             let n = std::mem::size_of::<$t>();
-            let v: Vec<$t> = bytes.chunks_exact(n).map(|c| <$t>::from_le_bytes(c.try_into().unwrap())).collect();
-            (v.iter().map(|&x| x as f64).collect(), v.iter().map(|&x| x as i128).collect())
+            let v: Vec<$t> = bytes
+                .chunks_exact(n)
+                .map(|c| <$t>::from_le_bytes(c.try_into().unwrap()))
+                .collect();
+            (
+                v.iter().map(|&x| x as f64).collect(),
+                v.iter().map(|&x| x as i128).collect(),
+            )
         }};
     }
     match dtype {
@@ -147,10 +166,19 @@ pub fn decode(bytes: &[u8], dtype: &str) -> (Vec<f64>, Vec<i128>) {
         "u32" => dec!(u32),
         "u64" => dec!(u64),
         "f32" => {
-            let v: Vec<f64> = bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect();
+            let v: Vec<f64> = bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64)
+                .collect();
             (v, Vec::new())
         }
-        "f64" => (bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect(), Vec::new()),
+        "f64" => (
+            bytes
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+                .collect(),
+            Vec::new(),
+        ),
         other => panic!("dtype {other}"),
     }
 }
@@ -241,13 +269,21 @@ pub fn reference(xs: &[f64]) -> Reference {
 /// Assert `got` equals `want` to `rel` relative tolerance.
 pub fn close(what: &str, got: f64, want: f64, rel: f64) {
     let err = (got - want).abs();
-    assert!(err <= rel * want.abs().max(f64::MIN_POSITIVE), "{what}: got {got}, want {want} (rel err {:e})", err / want.abs());
+    assert!(
+        err <= rel * want.abs().max(f64::MIN_POSITIVE),
+        "{what}: got {got}, want {want} (rel err {:e})",
+        err / want.abs()
+    );
 }
 
 /// The literal JSON text of `key` inside the `"results"` object of `stdout`
 /// (integers beyond u64 lose precision in `serde_json::Value`).
 pub fn raw_result(stdout: &str, key: &str) -> String {
     let res = &stdout[stdout.find("\"results\":{").expect("results object")..];
-    let at = res.find(&format!("\"{key}\":")).unwrap_or_else(|| panic!("no {key} in {res}")) + key.len() + 3;
+    let at = res
+        .find(&format!("\"{key}\":"))
+        .unwrap_or_else(|| panic!("no {key} in {res}"))
+        + key.len()
+        + 3;
     res[at..].split([',', '}']).next().unwrap().to_string()
 }
