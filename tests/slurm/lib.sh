@@ -16,10 +16,18 @@ cw_die() { cw_log "ERROR: $*"; exit 1; }
 # (guards against PID reuse). PID 1 does not reap here, so killed daemons can
 # linger as zombies: kill -0 would lie.
 cw_alive() {
-    local pid="$1" comm="$2" stat st
+    local pid="$1" comm="$2"
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$comm" ] || return 1
+    cw_pid_alive "$pid"
+}
+
+# cw_pid_alive PID: true if PID runs (not zombie/dead), whatever its name —
+# for a child still exec'ing (setsid -> setpriv -> munged) whose name changes.
+cw_pid_alive() {
+    local pid="$1" stat st
     [[ "$pid" =~ ^[0-9]+$ ]] || return 1
     stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || return 1
-    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$comm" ] || return 1
     st="${stat##*) }"; st="${st%% *}"
     case "$st" in Z|X|x) return 1 ;; esac
     return 0

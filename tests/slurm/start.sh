@@ -146,7 +146,9 @@ else
     echo "$!" >"$CW_RUN/munged.pid"
     for ((i = 0; i < 100; i++)); do
         munge_ok && break
-        cw_alive "$!" "$(cat "/proc/$!/comm" 2>/dev/null)" || break   # died
+        # Not cw_alive: the name changes while setsid/setpriv exec into munged,
+        # and reading it twice could see two names and take that for a death.
+        cw_pid_alive "$!" || break   # died
         sleep 0.1
     done
     if ! munge_ok || ! cw_running munged; then
