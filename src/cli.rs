@@ -19,7 +19,7 @@ pub struct Cli {
 pub enum Command {
     /// Write a synthetic dataset in parallel (every rank writes its blocks).
     Generate(GenerateArgs),
-    /// Whole-array statistics of one variable, in parallel.
+    /// Statistics of one variable, over all or some dimensions, in parallel.
     Reduce(ReduceArgs),
     /// Show groups, datasets, layout, chunking, compression and attributes.
     Inspect(InspectArgs),
@@ -89,6 +89,23 @@ pub struct ReduceArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Reduce over these dimensions only (comma-separated names, as `inspect`
+    /// shows them); the result is an array over the other dimensions.
+    #[arg(long, conflicts_with = "axis")]
+    pub dim: Option<String>,
+    /// Reduce over these axes only (comma-separated indices; negative from the end).
+    #[arg(long, allow_hyphen_values = true)]
+    pub axis: Option<String>,
+    /// Read only part of a dimension: `NAME=START:STOP[:STEP]` (indices) or
+    /// `NAME=LO..HI` (coordinate values, inclusive). Repeatable.
+    #[arg(long, value_name = "SPEC")]
+    pub select: Vec<String>,
+    /// Write the result as NetCDF-4 (HDF5 with dimension scales) to this file.
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
+    /// Replace an existing --output.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Arguments of `chunkwise inspect`.

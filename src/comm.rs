@@ -131,6 +131,49 @@ impl Comm {
         }
     }
 
+    /// Gather payloads of any length to rank 0 (lengths are gathered first).
+    /// Returns the concatenation in rank order on rank 0, `None` elsewhere.
+    pub fn gather_varlen(&self, send: &[u64]) -> Option<Vec<u64>> {
+        let root = self.world.process_at_rank(0);
+        let len = send.len() as u64;
+        if self.is_root() {
+            let mut lens = vec![0u64; self.size()];
+            root.gather_into_root(&len, &mut lens[..]);
+            let counts: Vec<usize> = lens.iter().map(|&l| l as usize).collect();
+            self.gather_words(send, &counts)
+        } else {
+            root.gather_into(&len);
+            self.gather_words(send, &[])
+        }
+    }
+
+    /// Sorted distinct host names of all ranks, on rank 0 (empty elsewhere).
+    pub fn hosts(&self) -> Vec<String> {
+        const WORDS: usize = 32;
+        let name = mpi::environment::processor_name().unwrap_or_else(|_| "?".into());
+        let mut bytes = name.into_bytes();
+        bytes.resize(WORDS * 8, 0);
+        let words: Vec<u64> = bytes
+            .chunks(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect();
+        let Some(all) = self.gather_words(&words, &vec![WORDS; self.size()]) else {
+            return Vec::new();
+        };
+        let mut hosts: Vec<String> = all
+            .chunks(WORDS)
+            .map(|w| {
+                let b: Vec<u8> = w.iter().flat_map(|x| x.to_le_bytes()).collect();
+                String::from_utf8_lossy(&b)
+                    .trim_end_matches('\0')
+                    .to_string()
+            })
+            .collect();
+        hosts.sort();
+        hosts.dedup();
+        hosts
+    }
+
     /// Element-wise maximum over ranks of `local`, delivered on rank 0.
     pub fn max_to_root(&self, local: &[f64]) -> Vec<f64> {
         let root = self.world.process_at_rank(0);

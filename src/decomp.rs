@@ -130,6 +130,91 @@ impl Decomposition {
     }
 }
 
+/// Order of the blocks for a reduction over some axes. Blocks sharing their
+/// position along the kept axes form a *tile* (they feed the same output
+/// cells); a tile's blocks are its *leaves*, in C order over the reduced
+/// axes. Work positions run tile-major: `pos = tile × n_leaves + leaf`, and
+/// ranks own contiguous ranges of positions. With every axis reduced there is
+/// one tile and the leaves are the blocks in index order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tiling {
+    /// Reduced flag per axis.
+    pub reduced: Vec<bool>,
+    /// Number of tiles.
+    pub n_tiles: usize,
+    /// Blocks per tile.
+    pub n_leaves: usize,
+}
+
+impl Tiling {
+    /// Tiling of `d` for a reduction over the axes flagged in `reduced`.
+    pub fn new(d: &Decomposition, reduced: &[bool]) -> Self {
+        let prod = |want: bool| -> usize {
+            d.grid
+                .iter()
+                .zip(reduced)
+                .filter(|(_, r)| **r == want)
+                .map(|(g, _)| *g)
+                .product()
+        };
+        let empty = d.n_blocks() == 0;
+        Tiling {
+            reduced: reduced.to_vec(),
+            n_tiles: if empty { 0 } else { prod(false) },
+            n_leaves: if empty { 0 } else { prod(true) },
+        }
+    }
+
+    /// Total work positions (= number of blocks).
+    pub fn n_positions(&self) -> usize {
+        self.n_tiles * self.n_leaves
+    }
+
+    /// Block index (C order over the block grid) of work position `pos`.
+    pub fn block_index(&self, d: &Decomposition, pos: usize) -> usize {
+        let (mut tile, mut leaf) = (pos / self.n_leaves, pos % self.n_leaves);
+        let n = d.grid.len();
+        let mut coords = vec![0; n];
+        for a in (0..n).rev() {
+            let rem = if self.reduced[a] {
+                &mut leaf
+            } else {
+                &mut tile
+            };
+            coords[a] = *rem % d.grid[a];
+            *rem /= d.grid[a];
+        }
+        coords
+            .iter()
+            .zip(&d.grid)
+            .fold(0, |idx, (&c, &g)| idx * g + c)
+    }
+
+    /// Where tile `tile` lands in the result: start and extent along each
+    /// kept axis.
+    pub fn tile_region(&self, d: &Decomposition, tile: usize) -> (Vec<usize>, Vec<usize>) {
+        let b = d.block(self.block_index(d, tile * self.n_leaves));
+        let keep = |v: &[usize]| -> Vec<usize> {
+            v.iter()
+                .zip(&self.reduced)
+                .filter(|(_, r)| !**r)
+                .map(|(x, _)| *x)
+                .collect()
+        };
+        (keep(&b.start), keep(&b.count))
+    }
+
+    /// Shape of the result: the kept extents of the array.
+    pub fn result_shape(&self, d: &Decomposition) -> Vec<usize> {
+        d.shape
+            .iter()
+            .zip(&self.reduced)
+            .filter(|(_, r)| !**r)
+            .map(|(x, _)| *x)
+            .collect()
+    }
+}
+
 /// Split `0..n` into `size` contiguous parts differing by at most one; part `rank`.
 pub fn split_range(n: usize, rank: usize, size: usize) -> Range<usize> {
     let size = size.max(1);
@@ -256,6 +341,32 @@ mod tests {
                 "shape {shape:?} chunk {chunk:?} budget {budget}"
             );
         }
+    }
+
+    #[test]
+    fn tiling_visits_every_block_once_tile_major() {
+        let d = Decomposition::new(&[6, 8, 10], Some(&[2, 4, 5]), 8, 8 * 2 * 4 * 5);
+        assert_eq!(d.grid, vec![3, 2, 2]);
+        for mask in 0..8u32 {
+            let reduced: Vec<bool> = (0..3).map(|a| mask & (1 << a) != 0).collect();
+            let t = Tiling::new(&d, &reduced);
+            assert_eq!(t.n_positions(), d.n_blocks());
+            let mut seen = vec![false; d.n_blocks()];
+            for pos in 0..t.n_positions() {
+                let b = d.block(t.block_index(&d, pos));
+                seen[b.index] = true;
+                // Every leaf of a tile has the tile's kept region.
+                let (start, count) = t.tile_region(&d, pos / t.n_leaves);
+                let kept: Vec<usize> = (0..3).filter(|&a| !reduced[a]).collect();
+                for (i, &a) in kept.iter().enumerate() {
+                    assert_eq!((b.start[a], b.count[a]), (start[i], count[i]));
+                }
+            }
+            assert!(seen.iter().all(|&s| s));
+        }
+        let all = Tiling::new(&d, &[true; 3]);
+        assert_eq!((all.n_tiles, all.n_leaves), (1, 12));
+        assert_eq!(all.block_index(&d, 7), 7);
     }
 
     #[test]

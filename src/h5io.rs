@@ -6,9 +6,11 @@
 //! buffer is reused for every block. Only one thread at a time calls into
 //! HDF5 (the library is not thread-safe); callers keep to that.
 
+use crate::cf::Decode;
 use crate::decomp::Block;
 use crate::element::{Dtype, Element};
 use crate::error::CwError;
+use crate::selection::{AxisRange, Dims};
 use hdf5::types::{FloatSize, IntSize, TypeDescriptor};
 use hdf5::{Dataset, File};
 use hdf5_sys::h5d::{H5Dget_space, H5Dread, H5Dwrite};
@@ -102,7 +104,27 @@ pub struct VariableMeta {
     pub shape: Vec<usize>,
     /// Storage chunk shape, when chunked.
     pub chunk: Option<Vec<usize>>,
+    /// Dimension names and coordinate values.
+    pub dims: Dims,
+    /// CF decoding (`_FillValue`, `missing_value`, `scale_factor`, `add_offset`).
+    pub decode: Decode,
+    /// Descriptive attributes carried to outputs (`units`, `long_name`, …), as text.
+    pub attrs: Vec<(String, String)>,
+    /// Global `history` and `Conventions` of the file, when present.
+    pub globals: Vec<(String, String)>,
+    /// Carried attributes of each axis' coordinate variable (empty if none).
+    pub coord_attrs: Vec<Vec<(String, String)>>,
 }
+
+/// Attributes copied from an input variable to a reduced output variable.
+pub const CARRIED_ATTRS: &[&str] = &[
+    "units",
+    "long_name",
+    "standard_name",
+    "axis",
+    "calendar",
+    "positive",
+];
 
 /// Check that `var` in `path` is a non-empty numeric array and describe it
 /// (serial open, no collective call; the file is closed on return).
@@ -123,11 +145,93 @@ pub fn variable_meta(path: &Path, var: &str) -> Result<VariableMeta, CwError> {
             "variable '{var}' in '{file_name}' is empty (shape {shape:?})"
         )));
     }
+    let decode = Decode {
+        missing: ["_FillValue", "missing_value"]
+            .iter()
+            .filter_map(|n| attr_f64s(&ds, n))
+            .flatten()
+            .collect(),
+        scale: attr_f64s(&ds, "scale_factor").and_then(|v| v.first().copied()),
+        offset: attr_f64s(&ds, "add_offset").and_then(|v| v.first().copied()),
+    };
+    let paths = dimension_scale_paths(&ds).unwrap_or_default();
+    let coord_attrs = (0..shape.len())
+        .map(|i| {
+            paths
+                .get(i)
+                .cloned()
+                .flatten()
+                .and_then(|p| file.dataset(&p).ok())
+                .map(|c| text_attrs(&c, CARRIED_ATTRS))
+                .unwrap_or_default()
+        })
+        .collect();
     Ok(VariableMeta {
         dtype,
-        shape,
+        coord_attrs,
         chunk: ds.chunk(),
+        dims: read_dims(&file, &ds),
+        decode,
+        attrs: text_attrs(&ds, CARRIED_ATTRS),
+        globals: text_attrs(&file, &["history", "Conventions"]),
+        shape,
     })
+}
+
+/// Named attributes of `loc` that exist, as text.
+pub fn text_attrs(loc: &hdf5::Location, names: &[&str]) -> Vec<(String, String)> {
+    names
+        .iter()
+        .filter_map(|n| loc.attr(n).ok().map(|a| (n.to_string(), attr_text(&a))))
+        .collect()
+}
+
+/// A numeric attribute's values as f64 (`None` if absent or not numeric).
+pub fn attr_f64s(loc: &hdf5::Location, name: &str) -> Option<Vec<f64>> {
+    let a = loc.attr(name).ok()?;
+    match a.dtype().ok()?.to_descriptor().ok()? {
+        TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_) | TypeDescriptor::Float(_) => {
+            a.read_raw::<f64>().ok()
+        }
+        _ => None,
+    }
+}
+
+/// Dimension names and coordinate values of `ds`: NetCDF-4 / HDF5 dimension
+/// scales where attached (a numeric 1-D scale of the axis' length gives the
+/// coordinates), `dim_0, dim_1, …` otherwise.
+pub fn read_dims(file: &File, ds: &Dataset) -> Dims {
+    let shape = ds.shape();
+    let paths = dimension_scale_paths(ds).unwrap_or_default();
+    let mut dims = Dims {
+        shape: shape.clone(),
+        ..Dims::default()
+    };
+    for (i, &len) in shape.iter().enumerate() {
+        let path = paths.get(i).cloned().flatten();
+        let name = path
+            .as_deref()
+            .map(|p| p.rsplit('/').next().unwrap_or(p).to_string())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| format!("dim_{i}"));
+        let coords = path.and_then(|p| {
+            let c = file.dataset(&p).ok()?;
+            // NetCDF-4 "dimension without a variable": no coordinate values.
+            let placeholder = c
+                .attr("NAME")
+                .ok()
+                .map(|a| attr_text(&a).starts_with("This is a netCDF dimension but not"))
+                .unwrap_or(false);
+            if placeholder || c.shape() != [len] {
+                return None;
+            }
+            dtype_of_descriptor(&c.dtype().ok()?.to_descriptor().ok()?)?;
+            c.read_raw::<f64>().ok()
+        });
+        dims.names.push(name);
+        dims.coords.push(coords);
+    }
+    dims
 }
 
 /// Paths of every dataset in the file, depth first.
@@ -194,7 +298,11 @@ fn check(ret: i32, what: &str) -> Result<(), CwError> {
 }
 
 /// File and memory dataspaces selecting `block` (or nothing when `None`).
-fn spaces(ds: &Dataset, block: Option<&Block>) -> Result<(Id, Id), CwError> {
+fn spaces(
+    ds: &Dataset,
+    block: Option<&Block>,
+    sel: Option<&[AxisRange]>,
+) -> Result<(Id, Id), CwError> {
     unsafe {
         let fspace = H5Dget_space(ds.id());
         if fspace < 0 {
@@ -203,14 +311,27 @@ fn spaces(ds: &Dataset, block: Option<&Block>) -> Result<(Id, Id), CwError> {
         let fspace = Id(fspace, H5Sclose);
         let mspace = match block {
             Some(b) => {
-                let start: Vec<u64> = b.start.iter().map(|&v| v as u64).collect();
+                // Block coordinates are in the selected index space; map them
+                // to the file: start = sel.start + b.start × step, stride = step.
+                let (start, stride): (Vec<u64>, Vec<u64>) = match sel {
+                    Some(sel) => b
+                        .start
+                        .iter()
+                        .zip(sel)
+                        .map(|(&s, r)| (r.index(s) as u64, r.step as u64))
+                        .unzip(),
+                    None => (
+                        b.start.iter().map(|&v| v as u64).collect(),
+                        vec![1; b.start.len()],
+                    ),
+                };
                 let count: Vec<u64> = b.count.iter().map(|&v| v as u64).collect();
                 check(
                     H5Sselect_hyperslab(
                         fspace.0,
                         H5S_seloper_t::H5S_SELECT_SET,
                         start.as_ptr(),
-                        std::ptr::null(),
+                        stride.as_ptr(),
                         count.as_ptr(),
                         std::ptr::null(),
                     ),
@@ -257,11 +378,17 @@ fn xfer(collective: bool) -> Result<Id, CwError> {
     }
 }
 
-/// Read `block` of `ds` into the first `block.len()` elements of `buf`
-/// (independent MPI-IO; HDF5 converts byte order and widths as needed).
-pub fn read_block<T: Element>(ds: &Dataset, block: &Block, buf: &mut [T]) -> Result<(), CwError> {
+/// Read `block` (in the index space of the selection `sel`) of `ds` into the
+/// first `block.len()` elements of `buf` (independent MPI-IO; HDF5 converts
+/// byte order and widths as needed).
+pub fn read_block<T: Element>(
+    ds: &Dataset,
+    block: &Block,
+    sel: &[AxisRange],
+    buf: &mut [T],
+) -> Result<(), CwError> {
     assert!(buf.len() >= block.len());
-    let (fspace, mspace) = spaces(ds, Some(block))?;
+    let (fspace, mspace) = spaces(ds, Some(block), Some(sel))?;
     let mtype = hdf5::Datatype::from_type::<T>()?;
     let dxpl = xfer(false)?;
     let ret = unsafe {
@@ -292,10 +419,154 @@ pub fn write_block_collective<T: Element>(
     ds: &Dataset,
     part: Option<(&Block, &[T])>,
 ) -> Result<(), CwError> {
-    let (fspace, mspace) = spaces(ds, part.map(|p| p.0))?;
+    let (fspace, mspace) = spaces(ds, part.map(|p| p.0), None)?;
     let mtype = hdf5::Datatype::from_type::<T>()?;
     let dxpl = xfer(true)?;
     let ptr = part.map_or(std::ptr::null(), |p| p.1.as_ptr());
     let ret = unsafe { H5Dwrite(ds.id(), mtype.id(), mspace.0, fspace.0, dxpl.0, ptr.cast()) };
     check(ret, &format!("writing to '{}' (H5Dwrite)", ds.name()))
+}
+
+/// An attribute's value as text (numbers comma-separated, strings as-is).
+pub fn attr_text(a: &hdf5::Attribute) -> String {
+    let Ok(desc) = a.dtype().and_then(|t| t.to_descriptor()) else {
+        return "<unsupported type>".into();
+    };
+    match desc {
+        TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_) => match a.read_raw::<i64>() {
+            Ok(v) => v
+                .iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            Err(e) => format!("<{e}>"),
+        },
+        TypeDescriptor::Float(_) => match a.read_raw::<f64>() {
+            Ok(v) => v
+                .iter()
+                .map(|x| crate::report::fmt_float(*x))
+                .collect::<Vec<_>>()
+                .join(", "),
+            Err(e) => format!("<{e}>"),
+        },
+        TypeDescriptor::VarLenUnicode => match a.read_raw::<hdf5::types::VarLenUnicode>() {
+            Ok(v) => v
+                .iter()
+                .map(|s| s.as_str().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            Err(e) => format!("<{e}>"),
+        },
+        TypeDescriptor::VarLenAscii => match a.read_raw::<hdf5::types::VarLenAscii>() {
+            Ok(v) => v
+                .iter()
+                .map(|s| s.as_str().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            Err(e) => format!("<{e}>"),
+        },
+        TypeDescriptor::FixedAscii(_) | TypeDescriptor::FixedUnicode(_) => {
+            fixed_string(a).unwrap_or_else(|| "<string>".into())
+        }
+        other => format!("<{other}>"),
+    }
+}
+
+/// Read a fixed-length string attribute with its own file type.
+fn fixed_string(a: &hdf5::Attribute) -> Option<String> {
+    use hdf5_sys::h5a::{H5Aget_type, H5Aread};
+    use hdf5_sys::h5t::{H5Tclose, H5Tget_size};
+    let n = a.space().ok()?.size().max(1);
+    unsafe {
+        let t = H5Aget_type(a.id());
+        if t < 0 {
+            return None;
+        }
+        let size = H5Tget_size(t);
+        let mut buf = vec![0u8; size * n];
+        let ok = H5Aread(a.id(), t, buf.as_mut_ptr().cast()) >= 0;
+        H5Tclose(t);
+        ok.then(|| {
+            buf.chunks(size.max(1))
+                .map(|c| {
+                    String::from_utf8_lossy(c)
+                        .trim_end_matches(['\0', ' '])
+                        .to_string()
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+    }
+}
+
+/// Names of the dimension scales attached to each axis of `ds`: the base
+/// name of each scale dataset, as `ncdump` shows it.
+pub fn dimension_names(ds: &hdf5::Dataset) -> Option<Vec<String>> {
+    dimension_scale_paths(ds).map(|v| {
+        v.into_iter()
+            .map(|p| match p {
+                Some(full) => full.rsplit('/').next().unwrap_or(&full).to_string(),
+                None => "?".into(),
+            })
+            .collect()
+    })
+}
+
+/// Full paths of the dimension-scale datasets attached to each axis of `ds`
+/// (the `DIMENSION_LIST` attribute NetCDF-4 and `h5py.dims` write); `None`
+/// for an axis without a scale, and `None` overall without the attribute.
+pub fn dimension_scale_paths(ds: &hdf5::Dataset) -> Option<Vec<Option<String>>> {
+    use hdf5_sys::h5a::{H5Aget_space, H5Aread};
+    use hdf5_sys::h5d::H5Dvlen_reclaim;
+    use hdf5_sys::h5i::H5Iget_name;
+    use hdf5_sys::h5o::H5Oclose;
+    use hdf5_sys::h5p::H5P_DEFAULT;
+    use hdf5_sys::h5r::{H5R_type_t, H5Rdereference2};
+    use hdf5_sys::h5s::H5Sclose;
+    use hdf5_sys::h5t::{H5Tclose, H5Tvlen_create, hvl_t};
+    let attr = ds.attr("DIMENSION_LIST").ok()?;
+    let ndim = ds.ndim();
+    let mut names = Vec::with_capacity(ndim);
+    unsafe {
+        let vt = H5Tvlen_create(*hdf5::globals::H5T_STD_REF_OBJ);
+        if vt < 0 {
+            return None;
+        }
+        let mut buf: Vec<hvl_t> = vec![
+            hvl_t {
+                len: 0,
+                p: std::ptr::null_mut()
+            };
+            ndim
+        ];
+        if H5Aread(attr.id(), vt, buf.as_mut_ptr().cast()) < 0 {
+            H5Tclose(vt);
+            return None;
+        }
+        for h in &buf {
+            let mut name = None;
+            if h.len > 0 && !h.p.is_null() {
+                let obj = H5Rdereference2(
+                    ds.id(),
+                    H5P_DEFAULT,
+                    H5R_type_t::H5R_OBJECT,
+                    h.p.cast_const(),
+                );
+                if obj >= 0 {
+                    let mut cbuf = vec![0u8; 1024];
+                    let n = H5Iget_name(obj, cbuf.as_mut_ptr().cast(), cbuf.len());
+                    if n > 0 {
+                        name = Some(String::from_utf8_lossy(&cbuf[..n as usize]).to_string());
+                    }
+                    H5Oclose(obj);
+                }
+            }
+            names.push(name);
+        }
+        let space = H5Aget_space(attr.id());
+        H5Dvlen_reclaim(vt, space, H5P_DEFAULT, buf.as_mut_ptr().cast());
+        H5Sclose(space);
+        H5Tclose(vt);
+    }
+    Some(names)
 }

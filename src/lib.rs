@@ -7,6 +7,8 @@
 //! and `h5io` are thin layers over MPI and HDF5; `cmd` holds the commands.
 
 pub mod accum;
+pub mod axis_kernel;
+pub mod cf;
 pub mod cli;
 pub mod cluster;
 pub mod cmd;
@@ -18,6 +20,9 @@ pub mod generate_values;
 pub mod h5io;
 pub mod jobscript;
 pub mod kernels;
+pub mod nc_out;
 pub mod parse;
 pub mod planner;
 pub mod report;
+pub mod selection;
+pub mod tree;

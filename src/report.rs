@@ -27,6 +27,47 @@ pub struct Timings {
     pub total_s: f64,
 }
 
+/// One statistic: a number for a whole-array reduction, an array (C order
+/// over `result_shape`) when some dimensions are kept.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Stat {
+    /// Reduced over every dimension.
+    Scalar(Value),
+    /// One value per cell of the result.
+    Array(Vec<Value>),
+}
+
+/// JSON form of a value: exact integers, NaN/±inf as `null`.
+struct JsonValue<'a>(&'a Value);
+
+impl Serialize for JsonValue<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            // serde_json would write NaN/inf as null anyway; be explicit.
+            Value::Float(f) if !f.is_finite() => s.serialize_none(),
+            // serde_json writes i128 exactly (u64 sums can exceed i64/u64).
+            Value::Int(i) => s.serialize_i128(*i),
+            Value::Float(f) => s.serialize_f64(*f),
+        }
+    }
+}
+
+impl Serialize for Stat {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        match self {
+            Stat::Scalar(v) => JsonValue(v).serialize(s),
+            Stat::Array(vs) => {
+                let mut seq = s.serialize_seq(Some(vs.len()))?;
+                for v in vs {
+                    seq.serialize_element(&JsonValue(v))?;
+                }
+                seq.end()
+            }
+        }
+    }
+}
+
 /// Everything `reduce` reports.
 #[derive(Clone, Debug, Serialize)]
 pub struct ReduceReport {
@@ -36,16 +77,38 @@ pub struct ReduceReport {
     pub var: String,
     /// Shape of the variable.
     pub shape: Vec<usize>,
+    /// Dimension names of the variable.
+    pub dims: Vec<String>,
     /// Element type name.
     pub dtype: String,
+    /// `--select` as `dim → [start, stop, step]` (indices), only selected dimensions.
+    #[serde(serialize_with = "ordered_map")]
+    pub selection: Vec<(String, [usize; 3])>,
+    /// Shape of the selected part that was read.
+    pub selected_shape: Vec<usize>,
+    /// Dimensions reduced over.
+    pub reduced_dims: Vec<String>,
+    /// Dimensions of the result (the kept ones).
+    pub result_dims: Vec<String>,
+    /// Shape of the result (empty for a whole-array reduction).
+    pub result_shape: Vec<usize>,
+    /// Coordinate values of the result dimensions (indices where the file has none).
+    #[serde(serialize_with = "ordered_map")]
+    pub coords: Vec<(String, Vec<f64>)>,
+    /// CF decoding applied to the stored values.
+    pub decode: crate::cf::Decode,
     /// Number of MPI ranks.
     pub ranks: usize,
+    /// Number of distinct hosts the ranks ran on.
+    pub nodes: usize,
+    /// Host names of the ranks (sorted, distinct).
+    pub hosts: Vec<String>,
     /// Reduction threads per rank.
     pub threads: usize,
     /// Requested statistics in request order (serialised as an object).
     #[serde(serialize_with = "ordered_map")]
-    pub results: Vec<(String, Value)>,
-    /// Values counted (non-NaN unless NaN is kept).
+    pub results: Vec<(String, Stat)>,
+    /// Values counted in total (non-NaN, non-missing unless NaN is kept).
     pub count: u64,
     /// Bytes read from the file by all ranks.
     pub bytes_read: u64,
@@ -53,43 +116,75 @@ pub struct ReduceReport {
     pub block_shape: Vec<usize>,
     /// Number of blocks.
     pub n_blocks: usize,
+    /// The NetCDF-4 file written, if any.
+    pub output: Option<String>,
     /// Phase timings.
     pub timings: Timings,
     /// bytes_read / total_s in GB/s (10^9 bytes per second).
     pub throughput_gbs: f64,
 }
 
-fn ordered_map<S: serde::Serializer>(v: &[(String, Value)], s: S) -> Result<S::Ok, S::Error> {
+fn ordered_map<S: serde::Serializer, V: Serialize>(
+    v: &[(String, V)],
+    s: S,
+) -> Result<S::Ok, S::Error> {
     use serde::ser::SerializeMap;
     let mut m = s.serialize_map(Some(v.len()))?;
     for (k, val) in v {
-        match val {
-            // serde_json would write NaN/inf as null anyway; be explicit.
-            Value::Float(f) if !f.is_finite() => m.serialize_entry(k, &Option::<f64>::None)?,
-            // serde_json writes i128 exactly (u64 sums can exceed i64/u64).
-            Value::Int(i) => m.serialize_entry(k, i)?,
-            _ => m.serialize_entry(k, val)?,
-        }
+        m.serialize_entry(k, val)?;
     }
     m.end()
 }
+
+/// At most this many values of an array result are shown as text.
+const TEXT_VALUES: usize = 8;
 
 impl ReduceReport {
     /// A readable table.
     pub fn to_text(&self) -> String {
         let mut s = String::new();
-        let shape: Vec<String> = self.shape.iter().map(|d| d.to_string()).collect();
+        let dims: Vec<String> = self
+            .dims
+            .iter()
+            .zip(&self.shape)
+            .map(|(n, d)| format!("{n}={d}"))
+            .collect();
         s += &format!(
             "file      {}\nvariable  {}  ({} {})\n",
             self.file,
             self.var,
             self.dtype,
-            shape.join("×")
+            dims.join(", ")
         );
+        for (d, [a, b, st]) in &self.selection {
+            s += &format!("select    {d} = {a}:{b}:{st}\n");
+        }
+        if !self.decode.is_identity() {
+            s += &format!(
+                "decode    missing {:?}, scale {}, offset {}\n",
+                self.decode.missing,
+                self.decode.scale.unwrap_or(1.0),
+                self.decode.offset.unwrap_or(0.0)
+            );
+        }
         s += &format!(
-            "layout    {} blocks of {:?} on {} rank(s) × {} thread(s)\n\n",
+            "layout    {} blocks of {:?} on {} rank(s) × {} thread(s)\n",
             self.n_blocks, self.block_shape, self.ranks, self.threads
         );
+        if !self.result_dims.is_empty() {
+            let rd: Vec<String> = self
+                .result_dims
+                .iter()
+                .zip(&self.result_shape)
+                .map(|(n, d)| format!("{n}={d}"))
+                .collect();
+            s += &format!(
+                "reduced   over {}; result ({})\n",
+                self.reduced_dims.join(", "),
+                rd.join(", ")
+            );
+        }
+        s += "\n";
         let w = self
             .results
             .iter()
@@ -98,7 +193,22 @@ impl ReduceReport {
             .unwrap_or(0)
             .max(9);
         for (k, v) in &self.results {
-            s += &format!("  {k:<w$}  {v}\n");
+            match v {
+                Stat::Scalar(v) => s += &format!("  {k:<w$}  {v}\n"),
+                Stat::Array(vs) => {
+                    let shown: Vec<String> =
+                        vs.iter().take(TEXT_VALUES).map(|v| v.to_string()).collect();
+                    let more = if vs.len() > TEXT_VALUES {
+                        format!(" … ({} values; all with --json or --output)", vs.len())
+                    } else {
+                        String::new()
+                    };
+                    s += &format!("  {k:<w$}  [{}{more}]\n", shown.join(", "));
+                }
+            }
+        }
+        if let Some(o) = &self.output {
+            s += &format!("\nwrote     {o}\n");
         }
         let t = &self.timings;
         s += &format!(
@@ -124,22 +234,38 @@ mod tests {
             file: "f".into(),
             var: "v".into(),
             shape: vec![2],
+            dims: vec!["dim_0".into()],
             dtype: "u64".into(),
+            selection: vec![],
+            selected_shape: vec![2],
+            reduced_dims: vec!["dim_0".into()],
+            result_dims: vec![],
+            result_shape: vec![],
+            coords: vec![],
+            decode: Default::default(),
             ranks: 1,
+            nodes: 1,
+            hosts: vec!["h".into()],
             threads: 1,
             results: vec![
-                ("sum".into(), Value::Int(2 * u64::MAX as i128)),
-                ("mean".into(), Value::Float(f64::NAN)),
+                ("sum".into(), Stat::Scalar(Value::Int(2 * u64::MAX as i128))),
+                ("mean".into(), Stat::Scalar(Value::Float(f64::NAN))),
+                (
+                    "max".into(),
+                    Stat::Array(vec![Value::Float(1.5), Value::Float(f64::INFINITY)]),
+                ),
             ],
             count: 2,
             bytes_read: 16,
             block_shape: vec![2],
             n_blocks: 1,
+            output: None,
             timings: Timings::default(),
             throughput_gbs: 0.0,
         };
         let j = serde_json::to_string(&r).unwrap();
         assert!(j.contains("\"sum\":36893488147419103230"), "{j}");
         assert!(j.contains("\"mean\":null"), "{j}");
+        assert!(j.contains("\"max\":[1.5,null]"), "{j}");
     }
 }

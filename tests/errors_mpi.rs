@@ -7,44 +7,7 @@ use std::path::PathBuf;
 
 /// Build the NetCDF-4 test file with the external writer `ncgen`.
 fn kinds_file(dir: &std::path::Path) -> PathBuf {
-    let out = dir.join("kinds.nc");
-    let cdl = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/kinds.cdl");
-    let st = std::process::Command::new("ncgen")
-        .args(["-4", "-o"])
-        .arg(&out)
-        .arg(cdl)
-        .status()
-        .expect("ncgen (netcdf-bin)");
-    assert!(st.success());
-    out
-}
-
-/// Run `args` under 2 ranks; expect failure within 10 s and one message containing `needle`.
-fn expect_error(args: &[&str], needle: &str) {
-    let r = mpirun(2, args);
-    assert!(!r.timed_out, "hung: {args:?}");
-    assert!(
-        r.code.is_some_and(|c| c != 0),
-        "expected failure for {args:?}, got {:?}\n{}",
-        r.code,
-        r.stdout
-    );
-    assert!(
-        r.elapsed.as_secs_f64() < 10.0,
-        "took {:?} for {args:?}",
-        r.elapsed
-    );
-    let msgs = r.stderr.matches("chunkwise: error").count();
-    assert_eq!(
-        msgs, 1,
-        "want exactly one message for {args:?}, got:\n{}",
-        r.stderr
-    );
-    assert!(
-        r.stderr.contains(needle),
-        "message for {args:?} should mention '{needle}':\n{}",
-        r.stderr
-    );
+    ncgen(dir, "kinds")
 }
 
 #[test]

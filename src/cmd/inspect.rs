@@ -6,7 +6,6 @@ use crate::cli::InspectArgs;
 use crate::error::CwError;
 use crate::h5io;
 use crate::parse::human_bytes;
-use hdf5::types::TypeDescriptor;
 use serde::Serialize;
 
 /// One attribute, rendered as text.
@@ -148,7 +147,7 @@ fn describe_dataset(ds: &hdf5::Dataset) -> DatasetInfo {
         filters,
         storage_bytes: ds.storage_size(),
         fill_value,
-        dims: dimension_names(ds),
+        dims: h5io::dimension_names(ds),
         attributes: attributes(ds),
     }
 }
@@ -168,142 +167,11 @@ fn attributes(loc: &hdf5::Location) -> Vec<AttrInfo> {
         .map(|name| {
             let value = loc
                 .attr(&name)
-                .map(|a| attr_text(&a))
+                .map(|a| h5io::attr_text(&a))
                 .unwrap_or_else(|e| format!("<{e}>"));
             AttrInfo { name, value }
         })
         .collect()
-}
-
-fn attr_text(a: &hdf5::Attribute) -> String {
-    let Ok(desc) = a.dtype().and_then(|t| t.to_descriptor()) else {
-        return "<unsupported type>".into();
-    };
-    match desc {
-        TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_) => match a.read_raw::<i64>() {
-            Ok(v) => v
-                .iter()
-                .map(|x| x.to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-            Err(e) => format!("<{e}>"),
-        },
-        TypeDescriptor::Float(_) => match a.read_raw::<f64>() {
-            Ok(v) => v
-                .iter()
-                .map(|x| crate::report::fmt_float(*x))
-                .collect::<Vec<_>>()
-                .join(", "),
-            Err(e) => format!("<{e}>"),
-        },
-        TypeDescriptor::VarLenUnicode => match a.read_raw::<hdf5::types::VarLenUnicode>() {
-            Ok(v) => v
-                .iter()
-                .map(|s| s.as_str().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-            Err(e) => format!("<{e}>"),
-        },
-        TypeDescriptor::VarLenAscii => match a.read_raw::<hdf5::types::VarLenAscii>() {
-            Ok(v) => v
-                .iter()
-                .map(|s| s.as_str().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-            Err(e) => format!("<{e}>"),
-        },
-        TypeDescriptor::FixedAscii(_) | TypeDescriptor::FixedUnicode(_) => {
-            fixed_string(a).unwrap_or_else(|| "<string>".into())
-        }
-        other => format!("<{other}>"),
-    }
-}
-
-/// Read a fixed-length string attribute with its own file type.
-fn fixed_string(a: &hdf5::Attribute) -> Option<String> {
-    use hdf5_sys::h5a::{H5Aget_type, H5Aread};
-    use hdf5_sys::h5t::{H5Tclose, H5Tget_size};
-    let n = a.space().ok()?.size().max(1);
-    unsafe {
-        let t = H5Aget_type(a.id());
-        if t < 0 {
-            return None;
-        }
-        let size = H5Tget_size(t);
-        let mut buf = vec![0u8; size * n];
-        let ok = H5Aread(a.id(), t, buf.as_mut_ptr().cast()) >= 0;
-        H5Tclose(t);
-        ok.then(|| {
-            buf.chunks(size.max(1))
-                .map(|c| {
-                    String::from_utf8_lossy(c)
-                        .trim_end_matches(['\0', ' '])
-                        .to_string()
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-    }
-}
-
-/// Names of the dimension scales attached to each axis of `ds` (the
-/// `DIMENSION_LIST` attribute NetCDF-4 and `h5py.dims` write): the base name
-/// of each scale dataset, as `ncdump` shows it.
-pub fn dimension_names(ds: &hdf5::Dataset) -> Option<Vec<String>> {
-    use hdf5_sys::h5a::{H5Aget_space, H5Aread};
-    use hdf5_sys::h5d::H5Dvlen_reclaim;
-    use hdf5_sys::h5i::H5Iget_name;
-    use hdf5_sys::h5o::H5Oclose;
-    use hdf5_sys::h5p::H5P_DEFAULT;
-    use hdf5_sys::h5r::{H5R_type_t, H5Rdereference2};
-    use hdf5_sys::h5s::H5Sclose;
-    use hdf5_sys::h5t::{H5Tclose, H5Tvlen_create, hvl_t};
-    let attr = ds.attr("DIMENSION_LIST").ok()?;
-    let ndim = ds.ndim();
-    let mut names = Vec::with_capacity(ndim);
-    unsafe {
-        let vt = H5Tvlen_create(*hdf5::globals::H5T_STD_REF_OBJ);
-        if vt < 0 {
-            return None;
-        }
-        let mut buf: Vec<hvl_t> = vec![
-            hvl_t {
-                len: 0,
-                p: std::ptr::null_mut()
-            };
-            ndim
-        ];
-        if H5Aread(attr.id(), vt, buf.as_mut_ptr().cast()) < 0 {
-            H5Tclose(vt);
-            return None;
-        }
-        for h in &buf {
-            let mut name = String::from("?");
-            if h.len > 0 && !h.p.is_null() {
-                let obj = H5Rdereference2(
-                    ds.id(),
-                    H5P_DEFAULT,
-                    H5R_type_t::H5R_OBJECT,
-                    h.p.cast_const(),
-                );
-                if obj >= 0 {
-                    let mut cbuf = vec![0u8; 1024];
-                    let n = H5Iget_name(obj, cbuf.as_mut_ptr().cast(), cbuf.len());
-                    if n > 0 {
-                        let full = String::from_utf8_lossy(&cbuf[..n as usize]).to_string();
-                        name = full.rsplit('/').next().unwrap_or(&full).to_string();
-                    }
-                    H5Oclose(obj);
-                }
-            }
-            names.push(name);
-        }
-        let space = H5Aget_space(attr.id());
-        H5Dvlen_reclaim(vt, space, H5P_DEFAULT, buf.as_mut_ptr().cast());
-        H5Sclose(space);
-        H5Tclose(vt);
-    }
-    Some(names)
 }
 
 /// Text rendering, one block per dataset.
@@ -315,6 +183,22 @@ pub fn to_text(info: &FileInfo) -> String {
             for a in &g.attributes {
                 s += &format!("    :{} = {}\n", a.name, a.value);
             }
+        }
+    }
+    // The dimensions, as `ncdump -h` lists them: every named dimension scale
+    // with its length, in order of first use.
+    let mut dims: Vec<(String, usize)> = Vec::new();
+    for d in &info.datasets {
+        for (n, &e) in d.dims.iter().flatten().zip(&d.shape) {
+            if !dims.iter().any(|(m, _)| m == n) {
+                dims.push((n.clone(), e));
+            }
+        }
+    }
+    if !dims.is_empty() {
+        s += "dimensions:\n";
+        for (n, e) in &dims {
+            s += &format!("    {n} = {e} ;\n");
         }
     }
     for d in &info.datasets {

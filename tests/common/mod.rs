@@ -287,3 +287,63 @@ pub fn raw_result(stdout: &str, key: &str) -> String {
         + 3;
     res[at..].split([',', '}']).next().unwrap().to_string()
 }
+
+/// Build `tests/data/NAME.cdl` into `dir/NAME.nc` with the external writer `ncgen -4`.
+pub fn ncgen(dir: &Path, name: &str) -> PathBuf {
+    let out = dir.join(format!("{name}.nc"));
+    let cdl = format!("{}/tests/data/{name}.cdl", env!("CARGO_MANIFEST_DIR"));
+    let st = Command::new("ncgen")
+        .args(["-4", "-o"])
+        .arg(&out)
+        .arg(cdl)
+        .status()
+        .expect("ncgen (netcdf-bin)");
+    assert!(st.success(), "ncgen failed for {name}.cdl");
+    out
+}
+
+/// Run `args` under 2 ranks; expect failure within 10 s and one message containing `needle`.
+pub fn expect_error(args: &[&str], needle: &str) {
+    expect_error_p(2, args, needle)
+}
+
+/// Run `args` under `p` ranks; expect failure within 10 s and one message containing `needle`.
+pub fn expect_error_p(p: usize, args: &[&str], needle: &str) {
+    let r = mpirun(p, args);
+    assert!(!r.timed_out, "hung: {args:?}");
+    assert!(
+        r.code.is_some_and(|c| c != 0),
+        "expected failure for {args:?}, got {:?}\n{}",
+        r.code,
+        r.stdout
+    );
+    assert!(
+        r.elapsed.as_secs_f64() < 10.0,
+        "took {:?} for {args:?}",
+        r.elapsed
+    );
+    let msgs = r.stderr.matches("chunkwise: error").count();
+    assert_eq!(
+        msgs, 1,
+        "want exactly one message for {args:?}, got:\n{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(needle),
+        "message for {args:?} should mention '{needle}':\n{}",
+        r.stderr
+    );
+}
+
+/// A Python interpreter that can import `modules` (e.g. `"xarray, netCDF4"`):
+/// `python3` on PATH, else the system one (Debian's python3-* packages).
+pub fn python_with(modules: &str) -> Option<&'static str> {
+    ["python3", "/usr/bin/python3"].into_iter().find(|py| {
+        Command::new(py)
+            .args(["-c", &format!("import {modules}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}

@@ -1,0 +1,212 @@
+//! Thin HDF5 writer for `reduce --output OUT.nc`: a NetCDF-4 file (HDF5
+//! with dimension scales) holding the reduced arrays, one coordinate
+//! variable per remaining dimension, carried attributes and a `history`
+//! line. Written by one rank with the default (POSIX) driver: the result is
+//! small next to the data it came from. The caller writes to a temporary
+//! name and renames.
+//!
+//! Dimension scales use the HDF5 high-level library (`H5DSset_scale`,
+//! `H5DSattach_scale`), the same calls netCDF-C makes; string attributes
+//! are fixed-length ASCII, which netCDF reads as `NC_CHAR` text.
+
+use crate::error::CwError;
+use hdf5::File;
+use hdf5_sys::h5::herr_t;
+use hdf5_sys::h5a::{H5Aclose, H5Acreate2, H5Awrite};
+use hdf5_sys::h5i::hid_t;
+use hdf5_sys::h5p::H5P_DEFAULT;
+use hdf5_sys::h5s::{H5S_class_t, H5Sclose, H5Screate};
+use hdf5_sys::h5t::{H5T_str_t, H5Tclose, H5Tcopy, H5Tset_size, H5Tset_strpad};
+use std::ffi::CString;
+use std::path::Path;
+
+unsafe extern "C" {
+    fn H5DSset_scale(dsid: hid_t, dimname: *const std::ffi::c_char) -> herr_t;
+    fn H5DSattach_scale(did: hid_t, dsid: hid_t, idx: std::ffi::c_uint) -> herr_t;
+}
+
+/// Values of one output variable.
+#[derive(Clone, Debug)]
+pub enum Values {
+    /// Floating-point values (NaN where a cell had no data).
+    F64(Vec<f64>),
+    /// Integer values (counts).
+    I64(Vec<i64>),
+}
+
+/// One variable to write over the result's dimensions.
+#[derive(Clone, Debug)]
+pub struct OutVar {
+    /// Variable name.
+    pub name: String,
+    /// Values in C order over the result shape.
+    pub values: Values,
+    /// Text attributes.
+    pub attrs: Vec<(String, String)>,
+}
+
+/// One remaining dimension with its coordinate values.
+#[derive(Clone, Debug)]
+pub struct OutDim {
+    /// Dimension (and coordinate variable) name.
+    pub name: String,
+    /// Coordinate values (one per index along the dimension).
+    pub coords: Vec<f64>,
+    /// Text attributes of the coordinate variable.
+    pub attrs: Vec<(String, String)>,
+}
+
+/// Write `vars` over `dims` (in axis order; none for a scalar result) with
+/// global attributes `globals` into a new file at `path`.
+pub fn write_netcdf(
+    path: &Path,
+    dims: &[OutDim],
+    vars: &[OutVar],
+    globals: &[(String, String)],
+) -> Result<(), CwError> {
+    let err = |e: hdf5::Error| CwError::Output(format!("writing '{}': {e}", path.display()));
+    let file = File::create(path).map_err(err)?;
+    let shape: Vec<usize> = dims.iter().map(|d| d.coords.len()).collect();
+    let mut scales = Vec::with_capacity(dims.len());
+    for d in dims {
+        let ds = file
+            .new_dataset::<f64>()
+            .shape(d.coords.len())
+            .create(d.name.as_str())
+            .map_err(err)?;
+        ds.write_raw(&d.coords).map_err(err)?;
+        let name = cstring(&d.name)?;
+        check(
+            unsafe { H5DSset_scale(ds.id(), name.as_ptr()) },
+            "H5DSset_scale",
+        )?;
+        for (k, v) in &d.attrs {
+            write_text_attr(ds.id(), k, v)?;
+        }
+        scales.push(ds);
+    }
+    for v in vars {
+        let ds = match &v.values {
+            Values::F64(x) => {
+                let ds = create(&file, &shape, &v.name, 0.0f64).map_err(err)?;
+                ds.write_raw(x).map_err(err)?;
+                ds
+            }
+            Values::I64(x) => {
+                let ds = create(&file, &shape, &v.name, 0i64).map_err(err)?;
+                ds.write_raw(x).map_err(err)?;
+                ds
+            }
+        };
+        for (i, s) in scales.iter().enumerate() {
+            check(
+                unsafe { H5DSattach_scale(ds.id(), s.id(), i as u32) },
+                "H5DSattach_scale",
+            )?;
+        }
+        for (k, val) in &v.attrs {
+            write_text_attr(ds.id(), k, val)?;
+        }
+    }
+    for (k, v) in globals {
+        write_text_attr(file.id(), k, v)?;
+    }
+    drop(scales);
+    file.close().map_err(err)
+}
+
+fn create<T: hdf5::H5Type>(
+    file: &File,
+    shape: &[usize],
+    name: &str,
+    _: T,
+) -> hdf5::Result<hdf5::Dataset> {
+    if shape.is_empty() {
+        file.new_dataset::<T>().shape(()).create(name)
+    } else {
+        file.new_dataset::<T>().shape(shape.to_vec()).create(name)
+    }
+}
+
+fn cstring(s: &str) -> Result<CString, CwError> {
+    CString::new(s).map_err(|_| CwError::Output(format!("name '{s}' contains a NUL byte")))
+}
+
+fn check(ret: herr_t, what: &str) -> Result<(), CwError> {
+    if ret < 0 {
+        Err(CwError::Output(format!("{what} failed")))
+    } else {
+        Ok(())
+    }
+}
+
+/// Write a scalar fixed-length ASCII string attribute on object `loc`.
+fn write_text_attr(loc: hid_t, name: &str, value: &str) -> Result<(), CwError> {
+    let cname = cstring(name)?;
+    let bytes = value.as_bytes();
+    unsafe {
+        let t = H5Tcopy(*hdf5::globals::H5T_C_S1);
+        check(t as herr_t, "H5Tcopy")?;
+        H5Tset_size(t, bytes.len().max(1));
+        H5Tset_strpad(t, H5T_str_t::H5T_STR_NULLTERM);
+        let space = H5Screate(H5S_class_t::H5S_SCALAR);
+        let a = H5Acreate2(loc, cname.as_ptr(), t, space, H5P_DEFAULT, H5P_DEFAULT);
+        let mut buf = bytes.to_vec();
+        buf.resize(bytes.len().max(1), 0);
+        let ok = a >= 0 && H5Awrite(a, t, buf.as_ptr().cast()) >= 0;
+        if a >= 0 {
+            H5Aclose(a);
+        }
+        H5Sclose(space);
+        H5Tclose(t);
+        if !ok {
+            return Err(CwError::Output(format!("cannot write attribute '{name}'")));
+        }
+    }
+    Ok(())
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` for now (UTC), for `history` lines.
+pub fn utc_timestamp() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719468;
+    let era = z.div_euclid(146097);
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn timestamp_agrees_with_date() {
+        // The civil-date arithmetic against the system's `date -u`.
+        let date = std::process::Command::new("date")
+            .args(["-u", "+%Y-%m-%dT%H:%M"])
+            .output()
+            .expect("date");
+        let want = String::from_utf8_lossy(&date.stdout).trim().to_string();
+        let t = super::utc_timestamp();
+        assert_eq!(t.len(), 20, "{t}");
+        assert_eq!(
+            &t[..16],
+            want,
+            "(fails only if the minute turned in between)"
+        );
+    }
+}
