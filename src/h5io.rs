@@ -145,6 +145,7 @@ pub fn variable_meta(path: &Path, var: &str) -> Result<VariableMeta, CwError> {
             "variable '{var}' in '{file_name}' is empty (shape {shape:?})"
         )));
     }
+    check_filters(&ds, var, &file_name)?;
     let decode = Decode {
         missing: ["_FillValue", "missing_value"]
             .iter()
@@ -176,6 +177,35 @@ pub fn variable_meta(path: &Path, var: &str) -> Result<VariableMeta, CwError> {
         globals: text_attrs(&file, &["history", "Conventions"]),
         shape,
     })
+}
+
+/// Well-known registered filter ids, for messages.
+fn filter_name(id: i32) -> &'static str {
+    match id {
+        32000 => "LZF (h5py)",
+        32001 => "Blosc",
+        32004 => "LZ4",
+        32008 => "bitshuffle",
+        32013 => "zfp",
+        32015 => "Zstandard",
+        _ => "a plugin filter",
+    }
+}
+
+/// Every filter in the variable's pipeline must be decodable here; checked
+/// up front so that a missing plugin is one clear message, not a read
+/// failure in the middle of the run.
+pub fn check_filters(ds: &Dataset, var: &str, file_name: &str) -> Result<(), CwError> {
+    for f in ds.filters() {
+        if !f.is_available() {
+            let id = f.id();
+            return Err(CwError::Input(format!(
+                "variable '{var}' in '{file_name}' is compressed with HDF5 filter {id} ({}), which this HDF5 library cannot decode; point HDF5_PLUGIN_PATH at the filter plugin, or rewrite the file without it (h5repack -f NONE)",
+                filter_name(id)
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Named attributes of `loc` that exist, as text.

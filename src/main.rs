@@ -36,6 +36,12 @@ fn main() {
                 std::process::exit(2);
             };
             let comm = Comm::new(universe.world());
+            let what = if matches!(cli.command, Command::Generate(_)) {
+                "generate"
+            } else {
+                "reduce"
+            };
+            chunkwise::interrupt::install(comm.rank(), what);
             let r = match &cli.command {
                 Command::Generate(a) => cmd::generate::run(&comm, a),
                 Command::Reduce(a) => cmd::reduce::run(&comm, a),

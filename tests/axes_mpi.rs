@@ -99,6 +99,18 @@ fn time_mean_and_field_mean_of_an_ncgen_file() {
     let f = ncgen(&d, "climate");
     let fs = f.to_str().unwrap();
 
+    // inspect lists the dimensions as `ncdump -h` does.
+    let text = direct(&["inspect", fs]).ok().stdout;
+    assert!(
+        text.contains("dimensions:\n    time = 6 ;\n    lat = 4 ;\n    lon = 5 ;\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("dataset /tas float32 (time=6, lat=4, lon=5)"),
+        "{text}"
+    );
+    assert!(text.contains("dataset /lat float32 (lat=4)"), "{text}");
+
     // Time mean: result over (lat, lon) with the file's coordinates.
     let j = same_for_every_p(&[fs, "--var", "tas", "--dim", "time", "--op", "mean,count"]);
     assert_eq!(j["result_dims"], serde_json::json!(["lat", "lon"]));

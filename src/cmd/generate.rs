@@ -112,10 +112,12 @@ pub fn run(comm: &Comm, args: &GenerateArgs) -> anyhow::Result<()> {
     let plan = comm.agree(validate(args))?;
     let t0 = Instant::now();
     let tmp = output::temp_path(&plan.out);
+    crate::interrupt::set_temp(Some(tmp.clone()));
     with_dtype!(plan.dtype, T => write_file::<T>(comm, &plan, &tmp))?;
     comm.barrier();
     if comm.is_root() {
         let r = output::commit(&tmp, &plan.out);
+        crate::interrupt::set_temp(None);
         if let Err(e) = r {
             let _ = std::fs::remove_file(&tmp);
             return Err(e.into());
@@ -193,9 +195,11 @@ fn write_file<T: Element>(
     let rounds = d.rank_range(0, comm.size()).len();
     let mut buf = vec![T::default(); if mine.is_empty() { 0 } else { d.block_elems() }];
     let last = plan.shape.len() - 1;
+    crate::interrupt::set_total(mine.len());
     for round in 0..rounds {
         let idx = mine.start + round;
         if idx < mine.end {
+            comm.or_abort(crate::testhooks::before_block(round + 1));
             let b = d.block(idx);
             let row_len = b.count[last];
             let mut offsets = Vec::with_capacity(b.len() / row_len);
@@ -213,10 +217,13 @@ fn write_file<T: Element>(
                         ));
                     }
                 });
+            // Collective write: a failure aborts the job (MPI_Abort), since
+            // the other ranks are already inside this call.
             comm.or_abort(h5io::write_block_collective(
                 &ds,
                 Some((&b, &buf[..b.len()])),
             ));
+            crate::interrupt::tick();
         } else {
             comm.or_abort(h5io::write_block_collective::<T>(&ds, None));
         }

@@ -42,6 +42,9 @@ pub struct DatasetInfo {
     pub dims: Option<Vec<String>>,
     /// Attributes (excluding the dimension-scale bookkeeping).
     pub attributes: Vec<AttrInfo>,
+    /// NetCDF-4 dimension id, when this dataset is a netCDF dimension.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub netcdf_dimid: Option<i64>,
 }
 
 /// One group's description.
@@ -147,7 +150,10 @@ fn describe_dataset(ds: &hdf5::Dataset) -> DatasetInfo {
         filters,
         storage_bytes: ds.storage_size(),
         fill_value,
-        dims: h5io::dimension_names(ds),
+        dims: h5io::dimension_names(ds).or_else(|| own_scale_name(ds)),
+        netcdf_dimid: h5io::attr_f64s(ds, "_Netcdf4Dimid")
+            .and_then(|v| v.first().copied())
+            .map(|v| v as i64),
         attributes: attributes(ds),
     }
 }
@@ -174,6 +180,15 @@ fn attributes(loc: &hdf5::Location) -> Vec<AttrInfo> {
         .collect()
 }
 
+/// A 1-D dimension-scale dataset (a coordinate variable) is indexed by itself.
+fn own_scale_name(ds: &hdf5::Dataset) -> Option<Vec<String>> {
+    let class = ds.attr("CLASS").ok().map(|a| h5io::attr_text(&a))?;
+    (class == "DIMENSION_SCALE" && ds.ndim() == 1).then(|| {
+        let name = ds.name();
+        vec![name.rsplit('/').next().unwrap_or(&name).to_string()]
+    })
+}
+
 /// Text rendering, one block per dataset.
 pub fn to_text(info: &FileInfo) -> String {
     let mut s = format!("file {} ({})\n", info.file, human_bytes(info.file_bytes));
@@ -187,7 +202,18 @@ pub fn to_text(info: &FileInfo) -> String {
     }
     // The dimensions, as `ncdump -h` lists them: every named dimension scale
     // with its length, in order of first use.
+    // netCDF dimensions in dimension-id order first.
     let mut dims: Vec<(String, usize)> = Vec::new();
+    let mut by_id: Vec<&DatasetInfo> = info
+        .datasets
+        .iter()
+        .filter(|d| d.netcdf_dimid.is_some() && d.shape.len() == 1)
+        .collect();
+    by_id.sort_by_key(|d| d.netcdf_dimid);
+    for d in by_id {
+        let name = d.path.rsplit('/').next().unwrap_or(&d.path).to_string();
+        dims.push((name, d.shape[0]));
+    }
     for d in &info.datasets {
         for (n, &e) in d.dims.iter().flatten().zip(&d.shape) {
             if !dims.iter().any(|(m, _)| m == n) {

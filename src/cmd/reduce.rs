@@ -455,29 +455,14 @@ fn write_output(
     globals.extend(meta.globals.iter().filter(|(k, _)| k != "history").cloned());
     let tmp = super::output::temp_path(out);
     let _ = std::fs::remove_file(&tmp);
+    crate::interrupt::set_temp(Some(tmp.clone()));
     let r = crate::nc_out::write_netcdf(&tmp, &dims, &vars, &globals)
         .and_then(|()| super::output::commit(&tmp, out));
+    crate::interrupt::set_temp(None);
     if r.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     r
-}
-
-/// Test hook (see the failure tests): `CHUNKWISE_TEST_FAIL=RANK:N` makes rank
-/// RANK fail when it reads its N-th block (1-based).
-fn injected_failure(n_read: usize) -> Option<CwError> {
-    let spec = std::env::var("CHUNKWISE_TEST_FAIL").ok()?;
-    let (r, n) = spec.split_once(':')?;
-    let rank: usize = std::env::var("OMPI_COMM_WORLD_RANK")
-        .or_else(|_| std::env::var("PMI_RANK"))
-        .ok()?
-        .parse()
-        .ok()?;
-    (r.parse::<usize>().ok()? == rank && n.parse::<usize>().ok()? == n_read).then(|| {
-        CwError::Input(format!(
-            "injected test failure reading block {n_read} (CHUNKWISE_TEST_FAIL)"
-        ))
-    })
 }
 
 /// Reduce this rank's `blocks` (work positions `first..`) in order. One
@@ -493,6 +478,7 @@ fn reduce_blocks<T: Element>(
     pool: &rayon::ThreadPool,
     want_m2: bool,
 ) -> Result<(Vec<u64>, f64, f64), CwError> {
+    crate::interrupt::set_total(blocks.len());
     if blocks.is_empty() {
         return Ok((Vec::new(), 0.0, 0.0));
     }
@@ -512,10 +498,8 @@ fn reduce_blocks<T: Element>(
             for (i, b) in blocks.iter().enumerate() {
                 let Ok(mut buf) = free_rx.recv() else { break };
                 let t = Instant::now();
-                let r = match injected_failure(i + 1) {
-                    Some(e) => Err(e),
-                    None => h5io::read_block(ds, b, sel, &mut buf),
-                };
+                let r = crate::testhooks::before_block(i + 1)
+                    .and_then(|()| h5io::read_block(ds, b, sel, &mut buf));
                 read_s += t.elapsed().as_secs_f64();
                 let failed = r.is_err();
                 if full_tx.send(r.map(|()| buf)).is_err() || failed {
@@ -546,6 +530,7 @@ fn reduce_blocks<T: Element>(
             });
             debug_assert_eq!(cells.len(), kept_cells(&b.count, &plan.tiling.reduced));
             compute_s += t.elapsed().as_secs_f64();
+            crate::interrupt::tick();
             let _ = free_tx.send(buf);
             Ok(cells)
         };
