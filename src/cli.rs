@@ -27,6 +27,8 @@ pub enum Command {
     Plan(PlanArgs),
     /// Render a complete sbatch script for a cluster.
     Jobscript(JobscriptArgs),
+    /// Strong and weak scaling studies: launch reduce runs, then report them.
+    Scaling(ScalingArgs),
 }
 
 /// Arguments of `chunkwise generate`.
@@ -198,4 +200,90 @@ pub struct JobscriptArgs {
     /// chunkwise arguments for the job, after `--`.
     #[arg(last = true)]
     pub args: Vec<String>,
+}
+
+/// Arguments of `chunkwise scaling`.
+#[derive(Debug, Args)]
+pub struct ScalingArgs {
+    /// `run` or `report`.
+    #[command(subcommand)]
+    pub command: ScalingCommand,
+}
+
+/// The `scaling` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ScalingCommand {
+    /// Launch `reduce` for every rank count (a warm-up plus --repeat runs) and
+    /// append each run to DIR/results.jsonl; resumes an interrupted study.
+    Run(ScalingRunArgs),
+    /// Tables (speedup, efficiency, phase shares) and SVG/PNG plots of a study.
+    Report(ScalingReportArgs),
+}
+
+/// Arguments of `chunkwise scaling run`.
+#[derive(Debug, Args)]
+pub struct ScalingRunArgs {
+    /// strong: fixed data; weak: data grows with the rank count.
+    #[arg(long, value_enum)]
+    pub mode: crate::scaling::Mode,
+    /// Rank counts, e.g. 1,2,4,8.
+    #[arg(long)]
+    pub ranks: String,
+    /// Threads per rank (default: SLURM_CPUS_PER_TASK, else 1).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Measured runs per rank count (after one warm-up run).
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+    /// Strong mode without an input file: generate one dataset of this size.
+    #[arg(long, conflicts_with = "bytes_per_rank")]
+    pub bytes: Option<String>,
+    /// Weak mode: generate a dataset of this size × P for each rank count P.
+    #[arg(long)]
+    pub bytes_per_rank: Option<String>,
+    /// Element type of generated datasets.
+    #[arg(long, default_value = "f64")]
+    pub dtype: String,
+    /// Study directory (results, generated data, plots).
+    #[arg(long, default_value = "scaling")]
+    pub out: PathBuf,
+    /// How to launch: srun inside a Slurm allocation, mpirun outside (auto).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub launcher: crate::scaling::Launcher,
+    /// Time limit of each launched run, e.g. 30m, 2h.
+    #[arg(long, default_value = "1h")]
+    pub timeout: String,
+    /// Skip the warm-up run before each rank count.
+    #[arg(long)]
+    pub no_warmup: bool,
+    /// Start over when DIR holds a study with other parameters (its results are removed).
+    #[arg(long)]
+    pub force: bool,
+    /// `reduce` arguments after `--` (the input file may be left out when data is generated).
+    #[arg(last = true, required = true)]
+    pub args: Vec<String>,
+}
+
+/// Arguments of `chunkwise scaling report`.
+#[derive(Debug, Args)]
+pub struct ScalingReportArgs {
+    /// Study directory written by `scaling run`.
+    pub dir: PathBuf,
+    /// Table format.
+    #[arg(long, value_enum, default_value = "md")]
+    pub format: ReportFormat,
+    /// Do not write the SVG/PNG plots.
+    #[arg(long)]
+    pub no_plots: bool,
+}
+
+/// Output format of `scaling report`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// Markdown tables, one per mode.
+    Md,
+    /// Comma-separated values, one header line.
+    Csv,
+    /// One JSON object: the tables and the plot files.
+    Json,
 }

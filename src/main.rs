@@ -28,6 +28,8 @@ fn main() {
         Command::Inspect(a) => cmd::inspect::run(a, launcher_rank() == 0),
         Command::Plan(a) => cmd::plan::run(a),
         Command::Jobscript(a) => cmd::jobscript::run(a),
+        // Not an MPI program: it launches mpirun/srun itself.
+        Command::Scaling(a) => cmd::scaling::run(a),
         Command::Generate(_) | Command::Reduce(_) => {
             // Serialized: the reader thread makes MPI-IO calls (inside HDF5)
             // while the main thread makes none.

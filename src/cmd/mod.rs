@@ -7,6 +7,7 @@ pub mod jobscript;
 pub mod output;
 pub mod plan;
 pub mod reduce;
+pub mod scaling;
 
 /// Reduction threads per rank: `--threads`, else `SLURM_CPUS_PER_TASK`, else
 /// the cores this process may run on (its CPU affinity / cgroup quota).
