@@ -281,12 +281,9 @@ impl StudyParams {
             format!("{:?}", new.reduce_args),
         );
         cmp("--threads", self.threads.to_string(), new.threads.to_string());
-        cmp("--bytes", format!("{:?}", self.bytes), format!("{:?}", new.bytes));
-        cmp(
-            "--bytes-per-rank",
-            format!("{:?}", self.bytes_per_rank),
-            format!("{:?}", new.bytes_per_rank),
-        );
+        let b = |v: Option<u64>| v.map_or("none".to_string(), |b| b.to_string());
+        cmp("--bytes", b(self.bytes), b(new.bytes));
+        cmp("--bytes-per-rank", b(self.bytes_per_rank), b(new.bytes_per_rank));
         cmp("--dtype", self.dtype.clone(), new.dtype.clone());
         d
     }

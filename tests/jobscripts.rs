@@ -95,6 +95,7 @@ fn scripts_pass_bash_n_and_shellcheck() {
         "tests/run.sh",
         ".ci/run",
         "benches/throughput.sh",
+        "benches/scaling-local.sh",
     ] {
         files.push(repo().join(extra));
     }

@@ -220,8 +220,18 @@ struct Outcome {
 impl Outcome {
     /// A one-line reason for a failure, with the end of its standard error.
     fn failure(&self, timeout: Duration) -> String {
-        let tail: Vec<&str> = self.stderr.lines().rev().take(5).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        // chunkwise's own message when there is one, else the end of stderr.
+        let mut tail: Vec<&str> = Vec::new();
+        for l in self.stderr.lines().filter_map(|l| l.split_once("chunkwise: error: ")) {
+            let l = l.1;
+            if !tail.contains(&l) {
+                tail.push(l);
+            }
+        }
+        if tail.is_empty() {
+            let last: Vec<&str> = self.stderr.lines().rev().filter(|l| !l.trim().is_empty()).take(5).collect();
+            tail = last.into_iter().rev().collect();
+        }
         let why = if self.timed_out {
             format!("timed out after {} s (--timeout)", timeout.as_secs())
         } else {
