@@ -84,6 +84,7 @@ pub fn draw<DB: DrawingBackend>(
                 .map_err(err)?;
             c.configure_mesh()
                 .x_desc("MPI ranks")
+                .x_label_formatter(&whole)
                 .y_desc(what)
                 .draw()
                 .map_err(err)?;
@@ -111,6 +112,7 @@ pub fn draw<DB: DrawingBackend>(
                 .map_err(err)?;
             c.configure_mesh()
                 .x_desc("MPI ranks")
+                .x_label_formatter(&whole)
                 .y_desc("efficiency %")
                 .draw()
                 .map_err(err)?;
@@ -191,6 +193,15 @@ pub fn draw<DB: DrawingBackend>(
         }
     }
     area.present().map_err(err)
+}
+
+/// Rank-axis labels: whole numbers only.
+fn whole(x: &f64) -> String {
+    if x.fract() == 0.0 {
+        format!("{x:.0}")
+    } else {
+        String::new()
+    }
 }
 
 /// The measured series: a line with dots.
