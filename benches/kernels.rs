@@ -23,7 +23,10 @@ fn block<T: Element>() -> Vec<T> {
 
 fn bench_type<T: Element>(c: &mut Criterion, name: &str) {
     let xs = block::<T>();
-    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
     let mut g = c.benchmark_group(format!("reduce_block/{name}"));
     g.throughput(Throughput::Bytes(BLOCK_BYTES as u64));
     g.sample_size(20);
@@ -32,9 +35,11 @@ fn bench_type<T: Element>(c: &mut Criterion, name: &str) {
             one.install(|| b.iter(|| black_box(reduce_block(black_box(xs), m2))))
         });
         let all = rayon::current_num_threads();
-        g.bench_with_input(BenchmarkId::new(ops, format!("{all} threads")), &xs, |b, xs| {
-            b.iter(|| black_box(reduce_block(black_box(xs), m2)))
-        });
+        g.bench_with_input(
+            BenchmarkId::new(ops, format!("{all} threads")),
+            &xs,
+            |b, xs| b.iter(|| black_box(reduce_block(black_box(xs), m2))),
+        );
     }
     g.finish();
 }

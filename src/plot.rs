@@ -48,6 +48,9 @@ fn err(e: impl std::fmt::Display) -> String {
     }
 }
 
+/// A row's share of one phase, in %.
+type Share = fn(&crate::scaling::Row) -> f64;
+
 const READ: RGBColor = RGBColor(66, 133, 244);
 const COMPUTE: RGBColor = RGBColor(52, 168, 83);
 const COMM: RGBColor = RGBColor(234, 67, 53);
@@ -55,7 +58,10 @@ const COMM: RGBColor = RGBColor(234, 67, 53);
 fn title(t: &Table, what: &str) -> String {
     let rows = &t.rows;
     let threads = rows.first().map_or(1, |r| r.threads);
-    format!("{} scaling: {what} ({threads} thread(s) per rank)", t.mode.name())
+    format!(
+        "{} scaling: {what} ({threads} thread(s) per rank)",
+        t.mode.name()
+    )
 }
 
 /// Draw `fig` of `t` on `area`.
@@ -88,10 +94,13 @@ pub fn draw<DB: DrawingBackend>(
                 .y_desc(what)
                 .draw()
                 .map_err(err)?;
-            c.draw_series(LineSeries::new([(p0, p0), (pmax, pmax)], BLACK.stroke_width(1)))
-                .map_err(err)?
-                .label("ideal (S = P)")
-                .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK));
+            c.draw_series(LineSeries::new(
+                [(p0, p0), (pmax, pmax)],
+                BLACK.stroke_width(1),
+            ))
+            .map_err(err)?
+            .label("ideal (S = P)")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK));
             let pts: Vec<(f64, f64)> = t.rows.iter().map(|r| (r.ranks as f64, r.speedup)).collect();
             measured(&mut c, pts)?;
             c.configure_series_labels()
@@ -102,7 +111,11 @@ pub fn draw<DB: DrawingBackend>(
                 .map_err(err)?;
         }
         Figure::Efficiency => {
-            let emax = t.rows.iter().map(|r| 100.0 * r.efficiency).fold(100.0, f64::max);
+            let emax = t
+                .rows
+                .iter()
+                .map(|r| 100.0 * r.efficiency)
+                .fold(100.0, f64::max);
             let mut c = ChartBuilder::on(area)
                 .caption(title(t, "parallel efficiency"), ("sans-serif", 22))
                 .margin(15)
@@ -116,10 +129,13 @@ pub fn draw<DB: DrawingBackend>(
                 .y_desc("efficiency %")
                 .draw()
                 .map_err(err)?;
-            c.draw_series(LineSeries::new([(p0, 100.0), (pmax, 100.0)], BLACK.stroke_width(1)))
-                .map_err(err)?
-                .label("ideal (100 %)")
-                .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK));
+            c.draw_series(LineSeries::new(
+                [(p0, 100.0), (pmax, 100.0)],
+                BLACK.stroke_width(1),
+            ))
+            .map_err(err)?
+            .label("ideal (100 %)")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK));
             let pts: Vec<(f64, f64)> = t
                 .rows
                 .iter()
@@ -143,7 +159,10 @@ pub fn draw<DB: DrawingBackend>(
                 .margin(15)
                 .x_label_area_size(45)
                 .y_label_area_size(60)
-                .build_cartesian_2d((0..n.max(2) - 1).into_segmented(), 0f64..(tmax * 1.4).max(1e-9))
+                .build_cartesian_2d(
+                    (0..n.max(2) - 1).into_segmented(),
+                    0f64..(tmax * 1.4).max(1e-9),
+                )
                 .map_err(err)?;
             let fmt = |v: &SegmentValue<usize>| match v {
                 SegmentValue::CenterOf(i) if *i < ranks.len() => ranks[*i].to_string(),
@@ -156,7 +175,7 @@ pub fn draw<DB: DrawingBackend>(
                 .x_label_formatter(&fmt)
                 .draw()
                 .map_err(err)?;
-            let phases: [(&str, RGBColor, fn(&crate::scaling::Row) -> f64); 3] = [
+            let phases: [(&str, RGBColor, Share); 3] = [
                 ("read", READ, |r| r.read_pct),
                 ("compute", COMPUTE, |r| r.compute_pct),
                 ("comm", COMM, |r| r.comm_pct),
@@ -172,7 +191,10 @@ pub fn draw<DB: DrawingBackend>(
                         let y0 = base[i];
                         base[i] += h;
                         let mut b = Rectangle::new(
-                            [(SegmentValue::Exact(i), y0), (SegmentValue::Exact(i + 1), y0 + h)],
+                            [
+                                (SegmentValue::Exact(i), y0),
+                                (SegmentValue::Exact(i + 1), y0 + h),
+                            ],
                             color.filled(),
                         );
                         b.set_margin(0, 0, 12, 12);
@@ -182,7 +204,9 @@ pub fn draw<DB: DrawingBackend>(
                 c.draw_series(bars)
                     .map_err(err)?
                     .label(name)
-                    .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+                    .legend(move |(x, y)| {
+                        Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled())
+                    });
             }
             c.configure_series_labels()
                 .position(SeriesLabelPosition::UpperRight)
@@ -206,7 +230,11 @@ fn whole(x: &f64) -> String {
 
 /// The measured series: a line with dots.
 fn measured<DB: DrawingBackend>(
-    c: &mut ChartContext<'_, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>,
+    c: &mut ChartContext<
+        '_,
+        DB,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
     pts: Vec<(f64, f64)>,
 ) -> Result<(), String> {
     c.draw_series(LineSeries::new(pts.clone(), READ.stroke_width(2)))
@@ -227,7 +255,12 @@ pub fn write_plots(dir: &Path, t: &Table) -> Result<Vec<PathBuf>, CwError> {
         let fail = |e: String| CwError::Output(format!("cannot draw {stem}: {e}"));
         let svg = dir.join(format!("{stem}.svg"));
         let mut text = String::new();
-        draw(fig, t, &SVGBackend::with_string(&mut text, SIZE).into_drawing_area()).map_err(fail)?;
+        draw(
+            fig,
+            t,
+            &SVGBackend::with_string(&mut text, SIZE).into_drawing_area(),
+        )
+        .map_err(fail)?;
         let tmp = dir.join(format!(".{stem}.partial.svg"));
         std::fs::write(&tmp, text)
             .map_err(|e| CwError::Output(format!("cannot write '{}': {e}", tmp.display())))?;
@@ -290,7 +323,13 @@ mod tests {
         }
         let left: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()
-            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains("partial"))
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .contains("partial")
+            })
             .collect();
         assert!(left.is_empty(), "temporary files left behind");
         std::fs::remove_dir_all(&dir).unwrap();

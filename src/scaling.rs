@@ -25,7 +25,9 @@ pub const STUDY_FILE: &str = "study.json";
 pub const FORMAT_VERSION: u32 = 1;
 
 /// Strong scaling (fixed total data) or weak scaling (data grows with P).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Fixed total data; ideal time falls as 1/P.
@@ -280,10 +282,18 @@ impl StudyParams {
             format!("{:?}", self.reduce_args),
             format!("{:?}", new.reduce_args),
         );
-        cmp("--threads", self.threads.to_string(), new.threads.to_string());
+        cmp(
+            "--threads",
+            self.threads.to_string(),
+            new.threads.to_string(),
+        );
         let b = |v: Option<u64>| v.map_or("none".to_string(), |b| b.to_string());
         cmp("--bytes", b(self.bytes), b(new.bytes));
-        cmp("--bytes-per-rank", b(self.bytes_per_rank), b(new.bytes_per_rank));
+        cmp(
+            "--bytes-per-rank",
+            b(self.bytes_per_rank),
+            b(new.bytes_per_rank),
+        );
         cmp("--dtype", self.dtype.clone(), new.dtype.clone());
         d
     }
@@ -388,9 +398,8 @@ pub fn parse_results(text: &str) -> Result<Results, CwError> {
             out.valid_len = pos;
             continue;
         }
-        let rec: RunRecord = serde_json::from_str(line).map_err(|e| {
-            CwError::Parse(format!("{RESULTS_FILE} line {}: {e}", i + 1))
-        })?;
+        let rec: RunRecord = serde_json::from_str(line)
+            .map_err(|e| CwError::Parse(format!("{RESULTS_FILE} line {}: {e}", i + 1)))?;
         out.records.push(rec);
         out.valid_len = pos;
     }
@@ -423,9 +432,15 @@ pub fn pending_runs(
             continue;
         }
         if warmup {
-            v.push(PlannedRun { ranks: p, repeat: 0 });
+            v.push(PlannedRun {
+                ranks: p,
+                repeat: 0,
+            });
         }
-        v.extend(missing.into_iter().map(|r| PlannedRun { ranks: p, repeat: r }));
+        v.extend(missing.into_iter().map(|r| PlannedRun {
+            ranks: p,
+            repeat: r,
+        }));
     }
     v
 }
@@ -443,7 +458,11 @@ pub fn done_runs(records: &[RunRecord], mode: Mode) -> BTreeSet<(usize, usize)> 
 /// elements with (at least) `bytes_per_rank` bytes per rank for `p` ranks:
 /// rows of at most 1024 elements, the same whole number of rows per rank (so
 /// the size is exactly proportional to P), chunks of at most 1 MiB.
-pub fn generated_shape(bytes_per_rank: u64, elem_size: usize, p: usize) -> ([usize; 2], [usize; 2]) {
+pub fn generated_shape(
+    bytes_per_rank: u64,
+    elem_size: usize,
+    p: usize,
+) -> ([usize; 2], [usize; 2]) {
     let elems = (bytes_per_rank / elem_size as u64).max(1) as usize;
     let cols = elems.min(1024);
     let rows_per_rank = elems.div_ceil(cols);
@@ -544,7 +563,13 @@ pub fn summarize(records: &[RunRecord]) -> Vec<Table> {
             median(&col(|m| m.comm_s)),
         );
         let phases = read + compute + comm;
-        let pct = |x: f64| if phases > 0.0 { 100.0 * x / phases } else { 0.0 };
+        let pct = |x: f64| {
+            if phases > 0.0 {
+                100.0 * x / phases
+            } else {
+                0.0
+            }
+        };
         let median_s = median(&totals);
         let bytes = runs.iter().map(|(_, m)| m.bytes).max().unwrap_or(0);
         let row = Row {
@@ -656,7 +681,9 @@ pub fn render_md(tables: &[Table]) -> String {
     for t in tables {
         let what = match t.mode {
             Mode::Strong => "fixed total data; speedup = P₀·T(P₀)/T(P), efficiency = speedup/P",
-            Mode::Weak => "data grows with P; efficiency = T(P₀)/T(P), scaled speedup = P·efficiency",
+            Mode::Weak => {
+                "data grows with P; efficiency = T(P₀)/T(P), scaled speedup = P·efficiency"
+            }
         };
         s += &format!("## {} scaling ({what})\n\n", t.mode.name());
         s += &format!("| {} |\n|{}\n", head.join(" | "), "---|".repeat(head.len()));
@@ -758,7 +785,13 @@ mod tests {
         assert!(md.contains("## strong scaling") && md.contains("| 2 | 1 | 1 | 2 | 2.5000 | 2.0000 | 3.0000 | 3.0000 | 0.00 | 2.00 | 100 % | 20.0 | 60.0 | 20.0 |"), "{md}");
         let csv = render_csv(&t);
         assert_eq!(csv.lines().count(), 3);
-        assert!(csv.lines().nth(2).unwrap().starts_with("strong,2,1,1,2,2.500000000,"), "{csv}");
+        assert!(
+            csv.lines()
+                .nth(2)
+                .unwrap()
+                .starts_with("strong,2,1,1,2,2.500000000,"),
+            "{csv}"
+        );
     }
 
     #[test]
@@ -774,7 +807,12 @@ mod tests {
         assert!(r.partial_tail);
         assert_eq!(r.valid_len, full);
         let bad = format!("{}\nnot json\n", serde_json::to_string(&a).unwrap());
-        assert!(parse_results(&bad).unwrap_err().to_string().contains("line 2"));
+        assert!(
+            parse_results(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("line 2")
+        );
     }
 
     #[test]
@@ -784,8 +822,14 @@ mod tests {
         let got: Vec<_> = p.iter().map(|r| (r.ranks, r.repeat)).collect();
         assert_eq!(got, vec![(2, 0), (2, 2), (3, 0), (3, 1), (3, 2)]);
         assert!(pending_runs(&[1], 2, false, &[(1, 1), (1, 2)].into_iter().collect()).is_empty());
-        let recs = vec![rec(Mode::Strong, 1, 0, 1.0, 0.0, 0.0), rec(Mode::Strong, 1, 1, 1.0, 0.0, 0.0)];
-        assert_eq!(done_runs(&recs, Mode::Strong), [(1, 1)].into_iter().collect());
+        let recs = vec![
+            rec(Mode::Strong, 1, 0, 1.0, 0.0, 0.0),
+            rec(Mode::Strong, 1, 1, 1.0, 0.0, 0.0),
+        ];
+        assert_eq!(
+            done_runs(&recs, Mode::Strong),
+            [(1, 1)].into_iter().collect()
+        );
         assert!(done_runs(&recs, Mode::Weak).is_empty());
     }
 
@@ -806,15 +850,26 @@ mod tests {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         let c = analyse_reduce_args(&s(&["reduce", "d.h5", "--var", "t", "--op", "mean"])).unwrap();
         assert_eq!(c.file.as_deref(), Some("d.h5"));
-        assert_eq!(c.argv("d.h5"), s(&["reduce", "d.h5", "--var", "t", "--op", "mean", "--json"]));
+        assert_eq!(
+            c.argv("d.h5"),
+            s(&["reduce", "d.h5", "--var", "t", "--op", "mean", "--json"])
+        );
         let c = analyse_reduce_args(&s(&["--op", "mean", "--json"])).unwrap();
-        assert_eq!((c.file.clone(), c.var.as_str(), c.add_var), (None, "a", true));
-        assert_eq!(c.argv("g.h5"), s(&["reduce", "g.h5", "--op", "mean", "--json", "--var", "a"]));
+        assert_eq!(
+            (c.file.clone(), c.var.as_str(), c.add_var),
+            (None, "a", true)
+        );
+        assert_eq!(
+            c.argv("g.h5"),
+            s(&["reduce", "g.h5", "--op", "mean", "--json", "--var", "a"])
+        );
         let c = analyse_reduce_args(&s(&["reduce", "--var", "x"])).unwrap();
         assert_eq!((c.file, c.var.as_str(), c.add_var), (None, "x", false));
-        let e = analyse_reduce_args(&s(&["reduce", "d.h5", "--var", "a", "--threads", "2"])).unwrap_err();
+        let e = analyse_reduce_args(&s(&["reduce", "d.h5", "--var", "a", "--threads", "2"]))
+            .unwrap_err();
         assert!(e.to_string().contains("scaling run --threads"), "{e}");
-        let e = analyse_reduce_args(&s(&["reduce", "d.h5", "--var", "a", "-o", "x.nc"])).unwrap_err();
+        let e =
+            analyse_reduce_args(&s(&["reduce", "d.h5", "--var", "a", "-o", "x.nc"])).unwrap_err();
         assert!(e.to_string().contains("--output"), "{e}");
         let e = analyse_reduce_args(&s(&["reduce", "d.h5", "--var", "a", "--bogus"])).unwrap_err();
         assert!(e.to_string().contains("--bogus"), "{e}");
@@ -824,11 +879,17 @@ mod tests {
     fn launch_lines() {
         let args = vec!["reduce".to_string(), "x.h5".to_string()];
         let m = launch_argv(Launcher::Mpirun, 3, 2, 2, "/bin/cw", &args, true).join(" ");
-        assert_eq!(m, "mpirun -n 3 --bind-to none --oversubscribe /bin/cw reduce x.h5 --threads 2");
+        assert_eq!(
+            m,
+            "mpirun -n 3 --bind-to none --oversubscribe /bin/cw reduce x.h5 --threads 2"
+        );
         let m = launch_argv(Launcher::Mpirun, 2, 1, 2, "cw", &args, false).join(" ");
         assert_eq!(m, "mpirun -n 2 --bind-to none cw reduce x.h5");
         let s = launch_argv(Launcher::Srun, 4, 8, 2, "cw", &args, true).join(" ");
-        assert_eq!(s, "srun -n 4 -c 8 --kill-on-bad-exit=1 cw reduce x.h5 --threads 8");
+        assert_eq!(
+            s,
+            "srun -n 4 -c 8 --kill-on-bad-exit=1 cw reduce x.h5 --threads 8"
+        );
         assert_eq!(Launcher::Auto.resolve(Some("123")), Launcher::Srun);
         assert_eq!(Launcher::Auto.resolve(None), Launcher::Mpirun);
         assert_eq!(Launcher::Mpirun.resolve(Some("1")), Launcher::Mpirun);

@@ -26,7 +26,11 @@ fn scaling_cmd(args: &[&str]) -> Command {
 
 fn scaling(args: &[&str]) -> Run {
     let r = run_with_timeout(scaling_cmd(args), Duration::from_secs(300));
-    assert!(!r.timed_out, "scaling {args:?} hung:\n{}\n{}", r.stdout, r.stderr);
+    assert!(
+        !r.timed_out,
+        "scaling {args:?} hung:\n{}\n{}",
+        r.stdout, r.stderr
+    );
     r
 }
 
@@ -34,7 +38,13 @@ fn scaling(args: &[&str]) -> Run {
 fn small_file(d: &Path) -> String {
     let f = d.join("a.h5");
     let fs = f.to_str().unwrap().to_string();
-    mpirun(1, &["generate", &fs, "--var", "a", "--shape", "2000,500", "--chunks", "100,500"]).ok();
+    mpirun(
+        1,
+        &[
+            "generate", &fs, "--var", "a", "--shape", "2000,500", "--chunks", "100,500",
+        ],
+    )
+    .ok();
     fs
 }
 
@@ -49,13 +59,20 @@ fn records(dir: &Path) -> Vec<Value> {
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
 }
 
 /// Median reduce time per rank count, from the measured runs of the results file.
 fn medians(recs: &[Value]) -> BTreeMap<u64, f64> {
     let mut by: BTreeMap<u64, Vec<f64>> = BTreeMap::new();
-    for r in recs.iter().filter(|r| r["ok"] == true && r["warmup"] == false) {
+    for r in recs
+        .iter()
+        .filter(|r| r["ok"] == true && r["warmup"] == false)
+    {
         by.entry(r["ranks"].as_u64().unwrap())
             .or_default()
             .push(r["reduce"]["timings"]["total_s"].as_f64().unwrap());
@@ -80,7 +97,10 @@ fn check_plots(dir: &Path, mode: &str) {
             (svg.starts_with("<svg") || svg.starts_with("<?xml")) && svg.contains("</svg>"),
             "{mode}-{fig}.svg is not SVG"
         );
-        assert!(svg.contains("MPI ranks"), "{mode}-{fig}.svg has no axis label");
+        assert!(
+            svg.contains("MPI ranks"),
+            "{mode}-{fig}.svg has no axis label"
+        );
         let png = dir.join(format!("{mode}-{fig}.png"));
         let bytes = std::fs::read(&png).unwrap();
         assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{}", png.display());
@@ -108,8 +128,26 @@ fn strong_study_p123_report_and_plots() {
     let out = d.join("study");
     let o = out.to_str().unwrap();
     let r = scaling(&[
-        "run", "--mode", "strong", "--ranks", "1,2,3", "--repeat", "2", "--launcher", "mpirun",
-        "--out", o, "--", "reduce", &f, "--var", "a", "--op", "mean,std", "--block-bytes", "800kB",
+        "run",
+        "--mode",
+        "strong",
+        "--ranks",
+        "1,2,3",
+        "--repeat",
+        "2",
+        "--launcher",
+        "mpirun",
+        "--out",
+        o,
+        "--",
+        "reduce",
+        &f,
+        "--var",
+        "a",
+        "--op",
+        "mean,std",
+        "--block-bytes",
+        "800kB",
     ])
     .ok();
     assert!(r.stdout.contains("6 to run"), "{}", r.stdout);
@@ -121,13 +159,23 @@ fn strong_study_p123_report_and_plots() {
     for r in &recs {
         let p = r["ranks"].as_u64().unwrap();
         assert_eq!(r["mode"], "strong");
-        assert_eq!(r["reduce"]["ranks"].as_u64(), Some(p), "the run really had P ranks");
+        assert_eq!(
+            r["reduce"]["ranks"].as_u64(),
+            Some(p),
+            "the run really had P ranks"
+        );
         assert_eq!(r["reduce"]["threads"], 1);
         assert_eq!(r["reduce"]["bytes_read"], 8_000_000);
         assert_eq!(r["reduce"]["n_blocks"], 10);
-        assert!(r["wall_s"].as_f64().unwrap() >= r["reduce"]["timings"]["total_s"].as_f64().unwrap());
+        assert!(
+            r["wall_s"].as_f64().unwrap() >= r["reduce"]["timings"]["total_s"].as_f64().unwrap()
+        );
         assert_eq!(r["command"][0], "mpirun");
-        assert!(r["reduce"]["hosts"].as_array().is_some_and(|h| !h.is_empty()));
+        assert!(
+            r["reduce"]["hosts"]
+                .as_array()
+                .is_some_and(|h| !h.is_empty())
+        );
     }
     assert_eq!(recs.iter().filter(|r| r["warmup"] == true).count(), 3);
 
@@ -142,7 +190,12 @@ fn strong_study_p123_report_and_plots() {
         let s = t[&1] / t[&p];
         close("median", row["median_s"].as_f64().unwrap(), t[&p], 1e-12);
         close("speedup", row["speedup"].as_f64().unwrap(), s, 1e-12);
-        close("efficiency", row["efficiency"].as_f64().unwrap(), s / p as f64, 1e-12);
+        close(
+            "efficiency",
+            row["efficiency"].as_f64().unwrap(),
+            s / p as f64,
+            1e-12,
+        );
         close(
             "throughput",
             row["throughput_gbs"].as_f64().unwrap(),
@@ -156,7 +209,9 @@ fn strong_study_p123_report_and_plots() {
             .sum();
         close("phase shares", shares, 100.0, 1e-9);
     }
-    let csv = scaling(&["report", o, "--format", "csv", "--no-plots"]).ok().stdout;
+    let csv = scaling(&["report", o, "--format", "csv", "--no-plots"])
+        .ok()
+        .stdout;
     let mut lines = csv.lines();
     let head: Vec<&str> = lines.next().unwrap().split(',').collect();
     let col = |n: &str| head.iter().position(|h| *h == n).unwrap();
@@ -166,12 +221,20 @@ fn strong_study_p123_report_and_plots() {
         let p: u64 = c[col("ranks")].parse().unwrap();
         let s = t[&1] / t[&p];
         close("csv speedup", c[col("speedup")].parse().unwrap(), s, 1e-8);
-        close("csv efficiency", c[col("efficiency")].parse().unwrap(), s / p as f64, 1e-8);
+        close(
+            "csv efficiency",
+            c[col("efficiency")].parse().unwrap(),
+            s / p as f64,
+            1e-8,
+        );
         n += 1;
     }
     assert_eq!(n, 3);
     let md = scaling(&["report", o]).ok().stdout;
-    assert!(md.contains("## strong scaling") && md.contains("| 3 | 1 | 1 | 2 |"), "{md}");
+    assert!(
+        md.contains("## strong scaling") && md.contains("| 3 | 1 | 1 | 2 |"),
+        "{md}"
+    );
     check_plots(&out, "strong");
 }
 
@@ -181,28 +244,61 @@ fn weak_study_data_grows_with_p() {
     let out = d.join("weak");
     let o = out.to_str().unwrap();
     scaling(&[
-        "run", "--mode", "weak", "--ranks", "1,2", "--repeat", "1", "--bytes-per-rank", "1MB",
-        "--launcher", "mpirun", "--out", o, "--", "reduce", "--op", "mean",
+        "run",
+        "--mode",
+        "weak",
+        "--ranks",
+        "1,2",
+        "--repeat",
+        "1",
+        "--bytes-per-rank",
+        "1MB",
+        "--launcher",
+        "mpirun",
+        "--out",
+        o,
+        "--",
+        "reduce",
+        "--op",
+        "mean",
     ])
     .ok();
     let recs = records(&out);
     assert_eq!(measured_pairs(&recs), vec![(1, 1), (2, 1)]);
-    let by_p = |p: u64| recs.iter().find(|r| r["ranks"] == p && r["warmup"] == false).unwrap();
+    let by_p = |p: u64| {
+        recs.iter()
+            .find(|r| r["ranks"] == p && r["warmup"] == false)
+            .unwrap()
+    };
     let (r1, r2) = (by_p(1), by_p(2));
     // 1 MB per rank of f64 in rows of 1024: 123 rows per rank.
     assert_eq!(r1["reduce"]["shape"], serde_json::json!([123, 1024]));
     assert_eq!(r2["reduce"]["shape"], serde_json::json!([246, 1024]));
     assert_eq!(r1["reduce"]["bytes_read"], 123 * 1024 * 8);
     assert_eq!(r2["reduce"]["bytes_read"], 2 * 123 * 1024 * 8);
-    let size = |p: u64| std::fs::metadata(out.join(format!("data/weak-{p}.h5"))).unwrap().len();
+    let size = |p: u64| {
+        std::fs::metadata(out.join(format!("data/weak-{p}.h5")))
+            .unwrap()
+            .len()
+    };
     assert!(size(2) > size(1) + 900_000, "{} vs {}", size(2), size(1));
     assert_eq!(r2["file"], out.join("data/weak-2.h5").to_str().unwrap());
     let t = medians(&recs);
     let j = scaling(&["report", o, "--format", "json"]).ok().json();
     let rows = j["tables"][0]["rows"].as_array().unwrap();
     assert_eq!(j["tables"][0]["mode"], "weak");
-    close("weak efficiency", rows[1]["efficiency"].as_f64().unwrap(), t[&1] / t[&2], 1e-12);
-    close("scaled speedup", rows[1]["speedup"].as_f64().unwrap(), 2.0 * t[&1] / t[&2], 1e-12);
+    close(
+        "weak efficiency",
+        rows[1]["efficiency"].as_f64().unwrap(),
+        t[&1] / t[&2],
+        1e-12,
+    );
+    close(
+        "scaled speedup",
+        rows[1]["speedup"].as_f64().unwrap(),
+        2.0 * t[&1] / t[&2],
+        1e-12,
+    );
     check_plots(&out, "weak");
 }
 
@@ -214,8 +310,24 @@ fn interrupted_study_keeps_runs_and_resumes() {
     let out = d.join("study");
     let o = out.to_str().unwrap();
     let args = [
-        "run", "--mode", "strong", "--ranks", "1,2,3", "--repeat", "2", "--launcher", "mpirun",
-        "--out", o, "--", "reduce", &f, "--var", "a", "--op", "mean",
+        "run",
+        "--mode",
+        "strong",
+        "--ranks",
+        "1,2,3",
+        "--repeat",
+        "2",
+        "--launcher",
+        "mpirun",
+        "--out",
+        o,
+        "--",
+        "reduce",
+        &f,
+        "--var",
+        "a",
+        "--op",
+        "mean",
     ];
     // Start the study in its own process group; SIGKILL the group (the study
     // and the mpirun it is running) as soon as the first measured run is written.
@@ -231,17 +343,29 @@ fn interrupted_study_keeps_runs_and_resumes() {
         if text.contains("\"warmup\":false") {
             break;
         }
-        assert!(child.try_wait().unwrap().is_none(), "study ended before it was interrupted");
-        assert!(t0.elapsed() < Duration::from_secs(120), "no result line appeared");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "study ended before it was interrupted"
+        );
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "no result line appeared"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     // SAFETY: kill(2) on the process group this test started.
-    assert_eq!(unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) }, 0);
+    assert_eq!(
+        unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) },
+        0
+    );
     let st = child.wait().unwrap();
     assert!(st.code().is_none(), "the study was killed, not finished");
     let text = std::fs::read_to_string(&results).unwrap();
     let kept_text = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
-    let kept: Vec<Value> = kept_text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let kept: Vec<Value> = kept_text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let kept_pairs = measured_pairs(&kept);
     assert!(
         !kept_pairs.is_empty() && kept_pairs.len() < 6,
@@ -250,8 +374,24 @@ fn interrupted_study_keeps_runs_and_resumes() {
 
     // A different study in the same directory is refused, and nothing is changed.
     let other = [
-        "run", "--mode", "strong", "--ranks", "1,2,3", "--repeat", "2", "--launcher", "mpirun",
-        "--out", o, "--", "reduce", &f, "--var", "a", "--op", "max",
+        "run",
+        "--mode",
+        "strong",
+        "--ranks",
+        "1,2,3",
+        "--repeat",
+        "2",
+        "--launcher",
+        "mpirun",
+        "--out",
+        o,
+        "--",
+        "reduce",
+        &f,
+        "--var",
+        "a",
+        "--op",
+        "max",
     ];
     let r = scaling(&other);
     assert_eq!(r.code, Some(1));
@@ -265,7 +405,8 @@ fn interrupted_study_keeps_runs_and_resumes() {
     // Resume: the kept runs stay as they were, the missing ones are added.
     let r = scaling(&args).ok();
     assert!(
-        r.stdout.contains(&format!("{} run(s) already done", kept_pairs.len())),
+        r.stdout
+            .contains(&format!("{} run(s) already done", kept_pairs.len())),
         "{}",
         r.stdout
     );
@@ -286,11 +427,18 @@ fn interrupted_study_keeps_runs_and_resumes() {
             })
             .collect()
     };
-    assert!(started(&kept).is_subset(&started(&recs)), "kept runs were re-run");
+    assert!(
+        started(&kept).is_subset(&started(&recs)),
+        "kept runs were re-run"
+    );
 
     // A second resume has nothing to do.
     let r = scaling(&args).ok();
-    assert!(r.stdout.contains("6 run(s) already done, 0 to run"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("6 run(s) already done, 0 to run"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(std::fs::read_to_string(&results).unwrap(), all);
 
     // --force starts the other study over.
@@ -303,7 +451,10 @@ fn interrupted_study_keeps_runs_and_resumes() {
     scaling(&forced).ok();
     let recs = records(&out);
     assert_eq!(measured_pairs(&recs), vec![(1, 1)]);
-    assert!(recs.iter().all(|r| r["command"].to_string().contains("\"max\"")));
+    assert!(
+        recs.iter()
+            .all(|r| r["command"].to_string().contains("\"max\""))
+    );
 }
 
 #[test]
@@ -313,26 +464,114 @@ fn failed_run_is_recorded_and_stops_the_study() {
     let out = d.join("study");
     let o = out.to_str().unwrap();
     let r = scaling(&[
-        "run", "--mode", "strong", "--ranks", "1,2", "--repeat", "1", "--launcher", "mpirun",
-        "--out", o, "--", "reduce", &f, "--var", "nope",
+        "run",
+        "--mode",
+        "strong",
+        "--ranks",
+        "1,2",
+        "--repeat",
+        "1",
+        "--launcher",
+        "mpirun",
+        "--out",
+        o,
+        "--",
+        "reduce",
+        &f,
+        "--var",
+        "nope",
     ]);
     assert_eq!(r.code, Some(1), "{}", r.stderr);
-    assert_eq!(r.stderr.matches("chunkwise: error").count(), 1, "{}", r.stderr);
-    assert!(r.stderr.contains("'nope' not found") && r.stderr.contains("resume"), "{}", r.stderr);
+    assert_eq!(
+        r.stderr.matches("chunkwise: error").count(),
+        1,
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("'nope' not found") && r.stderr.contains("resume"),
+        "{}",
+        r.stderr
+    );
     let recs = records(&out);
     assert_eq!(recs.len(), 1, "stopped after the first failure");
     assert_eq!(recs[0]["ok"], false);
-    assert!(recs[0]["error"].as_str().unwrap().contains("'nope' not found"));
+    assert!(
+        recs[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("'nope' not found")
+    );
     // The report has nothing to show.
     let r = scaling(&["report", o]);
-    assert!(r.code == Some(1) && r.stderr.contains("no finished measured runs"), "{}", r.stderr);
+    assert!(
+        r.code == Some(1) && r.stderr.contains("no finished measured runs"),
+        "{}",
+        r.stderr
+    );
     // Bad studies are refused before anything is launched.
     for (args, needle) in [
-        (vec!["run", "--mode", "weak", "--ranks", "1", "--bytes-per-rank", "1MB", "--", "reduce", f.as_str(), "--var", "a"], "leave the input file"),
-        (vec!["run", "--mode", "weak", "--ranks", "1", "--", "reduce", "--op", "mean"], "--bytes-per-rank"),
-        (vec!["run", "--mode", "strong", "--ranks", "1", "--", "reduce", "--var", "a"], "--bytes"),
-        (vec!["run", "--mode", "strong", "--ranks", "0,1", "--", "reduce", f.as_str(), "--var", "a"], "--ranks"),
-        (vec!["run", "--mode", "strong", "--ranks", "1", "--", "reduce", f.as_str(), "--var", "a", "--threads", "2"], "scaling run --threads"),
+        (
+            vec![
+                "run",
+                "--mode",
+                "weak",
+                "--ranks",
+                "1",
+                "--bytes-per-rank",
+                "1MB",
+                "--",
+                "reduce",
+                f.as_str(),
+                "--var",
+                "a",
+            ],
+            "leave the input file",
+        ),
+        (
+            vec![
+                "run", "--mode", "weak", "--ranks", "1", "--", "reduce", "--op", "mean",
+            ],
+            "--bytes-per-rank",
+        ),
+        (
+            vec![
+                "run", "--mode", "strong", "--ranks", "1", "--", "reduce", "--var", "a",
+            ],
+            "--bytes",
+        ),
+        (
+            vec![
+                "run",
+                "--mode",
+                "strong",
+                "--ranks",
+                "0,1",
+                "--",
+                "reduce",
+                f.as_str(),
+                "--var",
+                "a",
+            ],
+            "--ranks",
+        ),
+        (
+            vec![
+                "run",
+                "--mode",
+                "strong",
+                "--ranks",
+                "1",
+                "--",
+                "reduce",
+                f.as_str(),
+                "--var",
+                "a",
+                "--threads",
+                "2",
+            ],
+            "scaling run --threads",
+        ),
     ] {
         let mut a = args.clone();
         let fresh = d.join("fresh");
@@ -344,5 +583,9 @@ fn failed_run_is_recorded_and_stops_the_study() {
     }
     let missing: PathBuf = d.join("none");
     let r = scaling(&["report", missing.to_str().unwrap()]);
-    assert!(r.code == Some(1) && r.stderr.contains("scaling run"), "{}", r.stderr);
+    assert!(
+        r.code == Some(1) && r.stderr.contains("scaling run"),
+        "{}",
+        r.stderr
+    );
 }

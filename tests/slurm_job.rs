@@ -114,7 +114,13 @@ fn local_reduce_jobscript_runs_under_slurm_on_two_nodes() {
         .env("CHUNKWISE", bin());
     let run = run_with_timeout(sb, std::time::Duration::from_secs(300));
     let log = std::fs::read_to_string(&out).unwrap_or_default();
-    assert_eq!(run.code, Some(0), "sbatch failed: {}\n{}\njob output:\n{log}", run.stdout, run.stderr);
+    assert_eq!(
+        run.code,
+        Some(0),
+        "sbatch failed: {}\n{}\njob output:\n{log}",
+        run.stdout,
+        run.stderr
+    );
     let job_id = run.stdout.trim().split(';').next().unwrap().to_string();
     assert!(log.contains("## strong scaling"), "{log}");
     let study = work.join("scaling-strong");
@@ -129,14 +135,21 @@ fn local_reduce_jobscript_runs_under_slurm_on_two_nodes() {
         .map(|r| (r["ranks"].as_u64().unwrap(), r["repeat"].as_u64().unwrap()))
         .collect();
     measured.sort();
-    let want: Vec<(u64, u64)> = [1, 2, 4].iter().flat_map(|&p| (1..=3).map(move |r| (p, r))).collect();
+    let want: Vec<(u64, u64)> = [1, 2, 4]
+        .iter()
+        .flat_map(|&p| (1..=3).map(move |r| (p, r)))
+        .collect();
     assert_eq!(measured, want, "{log}");
     for r in &recs {
         assert_eq!(r["command"][0], "srun", "{r}");
         assert_eq!(r["slurm_job_id"].as_str(), Some(job_id.as_str()));
         assert_eq!(r["reduce"]["ranks"], r["ranks"]);
     }
-    for f in ["strong-speedup.png", "strong-efficiency.svg", "strong-breakdown.png"] {
+    for f in [
+        "strong-speedup.png",
+        "strong-efficiency.svg",
+        "strong-breakdown.png",
+    ] {
         assert!(study.join(f).is_file(), "missing {f}");
     }
 }

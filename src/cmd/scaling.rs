@@ -43,7 +43,8 @@ fn validate(a: &ScalingRunArgs) -> Result<Study, CwError> {
     if a.repeat == 0 {
         return Err(CwError::Parse("--repeat must be at least 1".into()));
     }
-    let timeout = parse_duration(&a.timeout).map_err(|e| CwError::Parse(format!("--timeout: {e}")))?;
+    let timeout =
+        parse_duration(&a.timeout).map_err(|e| CwError::Parse(format!("--timeout: {e}")))?;
     let size = |flag: &str, v: &Option<String>| {
         v.as_deref()
             .map(|s| match parse_bytes(s) {
@@ -147,7 +148,10 @@ fn open_study(s: &Study, force: bool) -> Result<Vec<RunRecord>, CwError> {
     let results = dir.join(RESULTS_FILE);
     let old: Option<StudyParams> = match std::fs::read_to_string(&study) {
         Ok(t) => Some(serde_json::from_str(&t).map_err(|e| {
-            CwError::Input(format!("'{}' is not a chunkwise study file: {e}", study.display()))
+            CwError::Input(format!(
+                "'{}' is not a chunkwise study file: {e}",
+                study.display()
+            ))
         })?),
         Err(_) => None,
     };
@@ -163,7 +167,10 @@ fn open_study(s: &Study, force: bool) -> Result<Vec<RunRecord>, CwError> {
                 dir.display()
             )));
         }
-        eprintln!("chunkwise: --force: removing the earlier study in '{}'", dir.display());
+        eprintln!(
+            "chunkwise: --force: removing the earlier study in '{}'",
+            dir.display()
+        );
         for f in [&results, &study] {
             let _ = std::fs::remove_file(f);
         }
@@ -222,14 +229,24 @@ impl Outcome {
     fn failure(&self, timeout: Duration) -> String {
         // chunkwise's own message when there is one, else the end of stderr.
         let mut tail: Vec<&str> = Vec::new();
-        for l in self.stderr.lines().filter_map(|l| l.split_once("chunkwise: error: ")) {
+        for l in self
+            .stderr
+            .lines()
+            .filter_map(|l| l.split_once("chunkwise: error: "))
+        {
             let l = l.1;
             if !tail.contains(&l) {
                 tail.push(l);
             }
         }
         if tail.is_empty() {
-            let last: Vec<&str> = self.stderr.lines().rev().filter(|l| !l.trim().is_empty()).take(5).collect();
+            let last: Vec<&str> = self
+                .stderr
+                .lines()
+                .rev()
+                .filter(|l| !l.trim().is_empty())
+                .take(5)
+                .collect();
             tail = last.into_iter().rev().collect();
         }
         let why = if self.timed_out {
@@ -271,7 +288,10 @@ fn launch(argv: &[String], timeout: Duration) -> Result<Outcome, CwError> {
     let mut timed_out = false;
     let mut term_at: Option<Instant> = None;
     let status = loop {
-        if let Some(st) = child.try_wait().map_err(|e| CwError::Input(e.to_string()))? {
+        if let Some(st) = child
+            .try_wait()
+            .map_err(|e| CwError::Input(e.to_string()))?
+        {
             break st;
         }
         if t0.elapsed() > timeout {
@@ -357,9 +377,23 @@ fn input_for(s: &Study, p: usize) -> Result<String, CwError> {
     .iter()
     .map(|x| x.to_string())
     .collect();
-    let argv = scaling::launch_argv(s.launcher, p, s.params.threads, cores(), &exe()?, &args, false);
+    let argv = scaling::launch_argv(
+        s.launcher,
+        p,
+        s.params.threads,
+        cores(),
+        &exe()?,
+        &args,
+        false,
+    );
     let size = (shape[0] * shape[1] * s.dtype.size()) as u64;
-    println!("generating {file}: {}x{} {} ({}) on {p} rank(s)", shape[0], shape[1], s.dtype.name(), human_bytes(size));
+    println!(
+        "generating {file}: {}x{} {} ({}) on {p} rank(s)",
+        shape[0],
+        shape[1],
+        s.dtype.name(),
+        human_bytes(size)
+    );
     let o = launch(&argv, s.timeout)?;
     if o.code != Some(0) {
         return Err(CwError::Output(format!(
@@ -471,7 +505,11 @@ fn report(a: &ScalingReportArgs) -> anyhow::Result<()> {
     let results = scaling::parse_results(&text)?;
     let tables = scaling::summarize(&results.records);
     if tables.is_empty() {
-        return Err(CwError::Input(format!("'{}' has no finished measured runs", path.display())).into());
+        return Err(CwError::Input(format!(
+            "'{}' has no finished measured runs",
+            path.display()
+        ))
+        .into());
     }
     let mut plots = Vec::new();
     if !a.no_plots {
@@ -484,7 +522,10 @@ fn report(a: &ScalingReportArgs) -> anyhow::Result<()> {
         ReportFormat::Md => {
             print!("{}", scaling::render_md(&tables));
             if failed > 0 {
-                println!("({failed} failed run(s) in {} are not counted)\n", path.display());
+                println!(
+                    "({failed} failed run(s) in {} are not counted)\n",
+                    path.display()
+                );
             }
             for p in &plots {
                 println!("plot: {}", p.display());
