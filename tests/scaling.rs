@@ -338,10 +338,21 @@ fn interrupted_study_keeps_runs_and_resumes() {
     let mut child = cmd.spawn().unwrap();
     let results = out.join("results.jsonl");
     let t0 = Instant::now();
+    let mut lock_checked = false;
     loop {
         let text = std::fs::read_to_string(&results).unwrap_or_default();
         if text.contains("\"warmup\":false") {
             break;
+        }
+        if !lock_checked && text.contains("\"warmup\":true") {
+            lock_checked = true;
+            // While it runs, a second study in the same directory is refused.
+            let r = scaling(&args);
+            assert!(
+                r.code == Some(1) && r.stderr.contains("another `chunkwise scaling run`"),
+                "{}",
+                r.stderr
+            );
         }
         assert!(
             child.try_wait().unwrap().is_none(),
@@ -359,6 +370,7 @@ fn interrupted_study_keeps_runs_and_resumes() {
         0
     );
     let st = child.wait().unwrap();
+    assert!(lock_checked, "the lock was not tried");
     assert!(st.code().is_none(), "the study was killed, not finished");
     let text = std::fs::read_to_string(&results).unwrap();
     let kept_text = &text[..text.rfind('\n').map_or(0, |i| i + 1)];

@@ -139,11 +139,35 @@ fn write_atomic(path: &Path, text: &str) -> Result<(), CwError> {
     output::commit(&tmp, path)
 }
 
-/// Create the study directory or check that it holds the same study
-/// (removing the old one with `force`); returns the records already there.
-fn open_study(s: &Study, force: bool) -> Result<Vec<RunRecord>, CwError> {
+/// Take an exclusive lock on the study directory (`DIR/.lock`, flock), held
+/// while the returned file is open; the kernel releases it when the process
+/// ends, however it ends. Launched processes do not inherit it (close-on-exec).
+fn lock(dir: &Path) -> Result<std::fs::File, CwError> {
+    use std::os::fd::AsRawFd;
+    let p = dir.join(".lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&p)
+        .map_err(|e| io_err("create", &p, e))?;
+    // SAFETY: flock on a descriptor we own.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(CwError::Output(format!(
+            "another `chunkwise scaling run` is using '{}'",
+            dir.display()
+        )));
+    }
+    Ok(f)
+}
+
+/// Create and lock the study directory, and check that it holds the same
+/// study (removing the old one with `force`); returns the lock and the
+/// records already there.
+fn open_study(s: &Study, force: bool) -> Result<(std::fs::File, Vec<RunRecord>), CwError> {
     let dir = &s.dir;
     std::fs::create_dir_all(dir).map_err(|e| io_err("create", dir, e))?;
+    let held = lock(dir)?;
     let study = dir.join(STUDY_FILE);
     let results = dir.join(RESULTS_FILE);
     let old: Option<StudyParams> = match std::fs::read_to_string(&study) {
@@ -198,7 +222,7 @@ fn open_study(s: &Study, force: bool) -> Result<Vec<RunRecord>, CwError> {
         f.set_len(parsed.valid_len as u64)
             .map_err(|e| io_err("truncate", &results, e))?;
     }
-    Ok(parsed.records)
+    Ok((held, parsed.records))
 }
 
 /// Append one record as a line and flush it to disk.
@@ -407,7 +431,7 @@ fn input_for(s: &Study, p: usize) -> Result<String, CwError> {
 
 fn run_study(a: &ScalingRunArgs) -> anyhow::Result<()> {
     let s = validate(a)?;
-    let records = open_study(&s, a.force)?;
+    let (_lock, records) = open_study(&s, a.force)?;
     let mode = s.params.mode;
     let done = scaling::done_runs(&records, mode);
     let todo = scaling::pending_runs(&s.params.ranks, s.params.repeat, !a.no_warmup, &done);
