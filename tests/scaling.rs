@@ -601,3 +601,104 @@ fn failed_run_is_recorded_and_stops_the_study() {
         r.stderr
     );
 }
+
+/// Processes whose command line mentions `needle` (other than this test).
+fn processes_with(needle: &str) -> Vec<String> {
+    let me = std::process::id().to_string();
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.chars().all(|c| c.is_ascii_digit()) || name == me {
+            continue;
+        }
+        if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
+            let c = String::from_utf8_lossy(&c).replace('\0', " ");
+            if c.contains(needle) {
+                found.push(format!("{name}: {c}"));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn sigterm_stops_the_study_and_its_run() {
+    let d = scratch("scaling-sigterm");
+    let f = small_file(&d);
+    let out = d.join("study");
+    let o = out.to_str().unwrap();
+    let args = [
+        "run",
+        "--mode",
+        "strong",
+        "--ranks",
+        "1,2",
+        "--repeat",
+        "20",
+        "--launcher",
+        "mpirun",
+        "--out",
+        o,
+        "--",
+        "reduce",
+        &f,
+        "--var",
+        "a",
+        "--op",
+        "mean",
+    ];
+    let mut cmd = scaling_cmd(&args);
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let results = out.join("results.jsonl");
+    let t0 = Instant::now();
+    while !std::fs::read_to_string(&results)
+        .unwrap_or_default()
+        .contains("\"warmup\":false")
+    {
+        assert!(child.try_wait().unwrap().is_none(), "study ended early");
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "no result line appeared"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // SIGTERM to the study process alone (as `kill PID` or a scheduler would send).
+    // SAFETY: kill(2) on our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let t1 = Instant::now();
+    let st = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if t1.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("the study did not stop within 30 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(st.code(), Some(1), "{err}");
+    assert!(
+        err.contains("interrupted by SIGTERM") && err.contains("resume"),
+        "{err}"
+    );
+    // The launched run went with it, and every recorded line is a complete, successful run.
+    let t2 = Instant::now();
+    while !processes_with(&f).is_empty() && t2.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        processes_with(&f).is_empty(),
+        "left running: {:?}",
+        processes_with(&f)
+    );
+    let recs = records(&out);
+    assert!(!recs.is_empty() && recs.len() < 42);
+    assert!(
+        recs.iter().all(|r| r["ok"] == true),
+        "an interrupted run was recorded"
+    );
+}

@@ -17,6 +17,7 @@ use crate::scaling::{
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Run `scaling run` or `scaling report`.
@@ -239,6 +240,40 @@ fn append(dir: &Path, rec: &RunRecord) -> Result<(), CwError> {
         .map_err(|e| io_err("append to", &path, e))
 }
 
+/// SIGTERM/SIGINT received by `scaling run` (0: none). The handler only
+/// stores it; `launch` passes it on to the running launcher (SIGTERM) and the
+/// study stops after that run without recording it.
+static STOP: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_stop(sig: libc::c_int) {
+    STOP.store(sig, Ordering::SeqCst);
+}
+
+fn install_stop_handlers() {
+    // SAFETY: the handler only stores into an atomic (async-signal-safe).
+    unsafe {
+        let h = on_stop as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        libc::signal(libc::SIGTERM, h);
+        libc::signal(libc::SIGINT, h);
+    }
+}
+
+/// The error for a study stopped by a signal, if one came.
+fn stopped(dir: &Path) -> Result<(), CwError> {
+    match STOP.load(Ordering::SeqCst) {
+        0 => Ok(()),
+        sig => Err(CwError::Input(format!(
+            "interrupted by {}: the run in progress was stopped and not recorded; the finished runs are kept in '{}'; re-run the same command to resume",
+            if sig == libc::SIGINT {
+                "SIGINT"
+            } else {
+                "SIGTERM"
+            },
+            dir.join(RESULTS_FILE).display()
+        ))),
+    }
+}
+
 /// What a launched process did.
 struct Outcome {
     code: Option<i32>,
@@ -289,7 +324,8 @@ impl Outcome {
     }
 }
 
-/// Run `argv` to completion or until `timeout` (then SIGTERM, and SIGKILL 10 s later).
+/// Run `argv` to completion, or until `timeout` or a SIGTERM/SIGINT to this
+/// process (then SIGTERM to the launcher, and SIGKILL 10 s later).
 fn launch(argv: &[String], timeout: Duration) -> Result<Outcome, CwError> {
     let t0 = Instant::now();
     let mut child = Command::new(&argv[0])
@@ -318,8 +354,9 @@ fn launch(argv: &[String], timeout: Duration) -> Result<Outcome, CwError> {
         {
             break st;
         }
-        if t0.elapsed() > timeout {
-            timed_out = true;
+        let stop = STOP.load(Ordering::SeqCst) != 0;
+        if t0.elapsed() > timeout || stop {
+            timed_out = !stop;
             match term_at {
                 None => {
                     // SAFETY: signalling our own child process.
@@ -419,6 +456,7 @@ fn input_for(s: &Study, p: usize) -> Result<String, CwError> {
         human_bytes(size)
     );
     let o = launch(&argv, s.timeout)?;
+    stopped(&s.dir)?;
     if o.code != Some(0) {
         return Err(CwError::Output(format!(
             "generating '{file}' failed ({}); command: {}",
@@ -447,9 +485,12 @@ fn run_study(a: &ScalingRunArgs) -> anyhow::Result<()> {
         s.launcher
     );
     let exe = exe()?;
+    install_stop_handlers();
     for run in todo {
         let p = run.ranks;
+        stopped(&s.dir)?;
         let file = input_for(&s, p)?;
+        stopped(&s.dir)?;
         let argv = scaling::launch_argv(
             s.launcher,
             p,
@@ -461,6 +502,7 @@ fn run_study(a: &ScalingRunArgs) -> anyhow::Result<()> {
         );
         let started_unix = now_unix();
         let o = launch(&argv, s.timeout)?;
+        stopped(&s.dir)?;
         let json: Option<serde_json::Value> = o
             .stdout
             .lines()
