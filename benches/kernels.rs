@@ -28,7 +28,7 @@ fn bench_type<T: Element>(c: &mut Criterion, name: &str) {
         .build()
         .unwrap();
     let mut g = c.benchmark_group(format!("reduce_block/{name}"));
-    g.throughput(Throughput::Bytes(BLOCK_BYTES as u64));
+    g.throughput(Throughput::BytesDecimal(BLOCK_BYTES as u64)); // GB/s (10⁹ B/s), as reduce reports
     g.sample_size(20);
     for (ops, m2) in [("sum,mean,min,max", false), ("+var,std", true)] {
         g.bench_with_input(BenchmarkId::new(ops, "1 thread"), &xs, |b, xs| {

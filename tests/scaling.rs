@@ -702,3 +702,42 @@ fn sigterm_stops_the_study_and_its_run() {
         "an interrupted run was recorded"
     );
 }
+
+#[test]
+fn a_run_over_its_timeout_is_stopped_and_recorded_as_failed() {
+    let d = scratch("scaling-timeout");
+    let f = small_file(&d);
+    let out = d.join("study");
+    let mut cmd = scaling_cmd(&[
+        "run",
+        "--mode",
+        "strong",
+        "--ranks",
+        "1",
+        "--repeat",
+        "1",
+        "--timeout",
+        "2s",
+        "--launcher",
+        "mpirun",
+        "--out",
+        out.to_str().unwrap(),
+        "--",
+        "reduce",
+        &f,
+        "--var",
+        "a",
+        "--block-bytes",
+        "800kB",
+    ]);
+    // 10 blocks at 1 s each: far over the 2 s limit.
+    cmd.env("CHUNKWISE_TEST_SLOW", "1000");
+    let r = run_with_timeout(cmd, Duration::from_secs(60));
+    assert!(!r.timed_out, "hung");
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(r.stderr.contains("timed out after 2 s"), "{}", r.stderr);
+    let recs = records(&out);
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0]["ok"], false);
+    assert!(recs[0]["error"].as_str().unwrap().contains("timed out"));
+}
