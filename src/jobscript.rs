@@ -146,6 +146,16 @@ pub fn render(spec: &JobSpec) -> Result<String, CwError> {
     s += "\n";
     if scaling {
         s += "# `chunkwise scaling` launches every run itself inside this allocation.\n";
+        // `scaling run` picks srun inside an allocation; a site whose MPI is
+        // launched with mpirun (OpenMPI on COSMOS) gets `--launcher mpirun`.
+        let is_run = spec.args.get(1).is_some_and(|a| a == "run");
+        if is_run
+            && c.launcher.trim().starts_with("mpirun")
+            && !spec.args.iter().any(|a| a.starts_with("--launcher"))
+        {
+            args.insert(2, "--launcher".into());
+            args.insert(3, "mpirun".into());
+        }
         s += &format!("\"$CHUNKWISE\" {}\n", args.join(" "));
         if let Some(i) = spec.args.iter().position(|a| a == "--out") {
             if spec.args.get(1).is_some_and(|a| a == "run") && i + 1 < spec.args.len() {
@@ -228,6 +238,27 @@ mod tests {
         let mut big = spec(&t, &["reduce", "x.h5"]);
         big.ntasks_per_node = 32;
         assert!(render(&big).unwrap_err().to_string().contains("exceed"));
+    }
+
+    #[test]
+    fn scaling_jobs_use_the_site_launcher() {
+        let args = [
+            "scaling", "run", "--mode", "strong", "--ranks", "1,2", "--out", "s", "--", "reduce",
+            "x.h5",
+        ];
+        let c = Cluster::load("cosmos").unwrap();
+        let s = render(&spec(&c, &args)).unwrap();
+        assert!(
+            s.contains("\"$CHUNKWISE\" scaling run --launcher mpirun --mode strong"),
+            "{s}"
+        );
+        assert!(s.contains("\"$CHUNKWISE\" scaling report s\n"), "{s}");
+        let k = Cluster::load("kebnekaise").unwrap();
+        let s = render(&spec(&k, &args)).unwrap();
+        assert!(
+            s.contains("\"$CHUNKWISE\" scaling run --mode strong"),
+            "{s}"
+        );
     }
 
     #[test]

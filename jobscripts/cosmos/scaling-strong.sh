@@ -21,5 +21,5 @@ CHUNKWISE="${CHUNKWISE:-$CHUNKWISE_HOME/target/release/chunkwise}"
 echo "job ${SLURM_JOB_ID}: ${SLURM_NNODES} node(s), ${SLURM_NTASKS} rank(s) x ${SLURM_CPUS_PER_TASK} thread(s) on $(hostname)"
 
 # `chunkwise scaling` launches every run itself inside this allocation.
-"$CHUNKWISE" scaling run --mode strong --ranks 1,2,4,8,16 --repeat 3 --out scaling-strong -- reduce data/default.h5 --var temperature --op mean,std,min,max
+"$CHUNKWISE" scaling run --launcher mpirun --mode strong --ranks 1,2,4,8,16 --repeat 3 --out scaling-strong -- reduce data/default.h5 --var temperature --op mean,std,min,max
 "$CHUNKWISE" scaling report scaling-strong
