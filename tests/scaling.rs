@@ -300,6 +300,42 @@ fn weak_study_data_grows_with_p() {
         1e-12,
     );
     check_plots(&out, "weak");
+
+    // Strong mode without a file: one dataset of --bytes, the same for every P.
+    let strong = d.join("strong");
+    scaling(&[
+        "run",
+        "--mode",
+        "strong",
+        "--ranks",
+        "1,2",
+        "--repeat",
+        "1",
+        "--bytes",
+        "2MB",
+        "--dtype",
+        "f32",
+        "--launcher",
+        "mpirun",
+        "--out",
+        strong.to_str().unwrap(),
+        "--",
+        "reduce",
+        "--var",
+        "t",
+        "--op",
+        "count",
+    ])
+    .ok();
+    let recs = records(&strong);
+    assert_eq!(measured_pairs(&recs), vec![(1, 1), (2, 1)]);
+    for r in &recs {
+        // 2 MB of f32 in rows of 1024: 489 rows.
+        assert_eq!(r["reduce"]["shape"], serde_json::json!([489, 1024]));
+        assert_eq!(r["reduce"]["var"], "t");
+        assert_eq!(r["reduce"]["dtype"], "f32");
+        assert_eq!(r["file"], strong.join("data/strong.h5").to_str().unwrap());
+    }
 }
 
 #[test]
