@@ -208,6 +208,39 @@ pub fn analyse_reduce_args(args: &[String]) -> Result<ReduceCall, CwError> {
     )))
 }
 
+/// `reduce` options that take a value as the next argument.
+const VALUE_FLAGS: [&str; 10] = [
+    "--var",
+    "--op",
+    "--ddof",
+    "--block-bytes",
+    "--threads",
+    "--dim",
+    "--axis",
+    "--select",
+    "--output",
+    "-o",
+];
+
+/// Index of the first positional argument (not an option, not an option's value).
+fn positional_index(args: &[String]) -> Option<usize> {
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        if a == "--" {
+            return (i + 1 < args.len()).then_some(i + 1);
+        }
+        if VALUE_FLAGS.contains(&a) {
+            i += 2;
+        } else if a.starts_with('-') && a.len() > 1 {
+            i += 1;
+        } else {
+            return Some(i);
+        }
+    }
+    None
+}
+
 fn finish_call(
     r: ReduceArgs,
     args: &[String],
@@ -227,7 +260,7 @@ fn finish_call(
     // The file is the only positional argument; drop it from `rest`.
     let file = r.file.to_string_lossy().into_owned();
     let mut rest: Vec<String> = args.to_vec();
-    if let Some(i) = rest.iter().position(|a| *a == file) {
+    if let Some(i) = positional_index(&rest) {
         rest.remove(i);
     }
     if !r.json {
@@ -854,6 +887,10 @@ mod tests {
             c.argv("d.h5"),
             s(&["reduce", "d.h5", "--var", "t", "--op", "mean", "--json"])
         );
+        // The file after options, even when an option's value has the same text.
+        let c = analyse_reduce_args(&s(&["--var", "v.h5", "v.h5", "--axis", "-1"])).unwrap();
+        assert_eq!(c.file.as_deref(), Some("v.h5"));
+        assert_eq!(c.rest, s(&["--var", "v.h5", "--axis", "-1", "--json"]));
         let c = analyse_reduce_args(&s(&["--op", "mean", "--json"])).unwrap();
         assert_eq!(
             (c.file.clone(), c.var.as_str(), c.add_var),
