@@ -659,8 +659,17 @@ const COLUMNS: [&str; 16] = [
     "comm_pct",
 ];
 
-fn cells(mode: Mode, r: &Row, digits: usize) -> Vec<String> {
-    let f = |x: f64| format!("{x:.digits$}");
+/// The cells of a row; `digits` decimals, or `None` for full precision
+/// (the shortest text that reads back as the same f64).
+fn cells(mode: Mode, r: &Row, digits: Option<usize>) -> Vec<String> {
+    let f = |x: f64| match digits {
+        Some(d) => format!("{x:.d$}"),
+        None => format!("{x}"),
+    };
+    let pct = |x: f64| match digits {
+        Some(_) => format!("{x:.1}"),
+        None => format!("{x}"),
+    };
     vec![
         mode.name().into(),
         r.ranks.to_string(),
@@ -675,9 +684,9 @@ fn cells(mode: Mode, r: &Row, digits: usize) -> Vec<String> {
         f(r.throughput_gbs),
         f(r.speedup),
         f(r.efficiency),
-        format!("{:.1}", r.read_pct),
-        format!("{:.1}", r.compute_pct),
-        format!("{:.1}", r.comm_pct),
+        pct(r.read_pct),
+        pct(r.compute_pct),
+        pct(r.comm_pct),
     ]
 }
 
@@ -686,7 +695,7 @@ pub fn render_csv(tables: &[Table]) -> String {
     let mut s = COLUMNS.join(",") + "\n";
     for t in tables {
         for r in &t.rows {
-            s += &(cells(t.mode, r, 9).join(",") + "\n");
+            s += &(cells(t.mode, r, None).join(",") + "\n");
         }
     }
     s
@@ -721,7 +730,7 @@ pub fn render_md(tables: &[Table]) -> String {
         s += &format!("## {} scaling ({what})\n\n", t.mode.name());
         s += &format!("| {} |\n|{}\n", head.join(" | "), "---|".repeat(head.len()));
         for r in &t.rows {
-            let mut c = cells(t.mode, r, 4);
+            let mut c = cells(t.mode, r, Some(4));
             c.remove(0); // mode
             c.remove(8); // bytes
             c[8] = format!("{:.2}", r.throughput_gbs);
@@ -822,7 +831,7 @@ mod tests {
             csv.lines()
                 .nth(2)
                 .unwrap()
-                .starts_with("strong,2,1,1,2,2.500000000,"),
+                .starts_with("strong,2,1,1,2,2.5,2,3,3,8000000,0.0032,2,1,20,60,20"),
             "{csv}"
         );
     }
