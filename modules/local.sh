@@ -10,7 +10,7 @@
 # writers and readers. Exports HDF5_DIR so the
 # `hdf5-metno-sys` build script links the *MPI* build of HDF5, not the serial one.
 
-_cw_pkgs="libopenmpi-dev openmpi-bin libhdf5-openmpi-dev libclang-dev hdf5-tools pkg-config netcdf-bin shellcheck python3-xarray python3-netcdf4 python3-h5py"
+_cw_pkgs="libopenmpi-dev openmpi-bin libhdf5-openmpi-dev libclang-dev hdf5-tools pkg-config netcdf-bin shellcheck python3-xarray python3-netcdf4 python3-h5py procps"
 
 _cw_setup() {
     local missing="" p sudo=""

@@ -110,6 +110,7 @@ fn validate(args: &ReduceArgs) -> anyhow::Result<ReducePlan> {
 
 /// Run `reduce` on every rank; rank 0 prints the report.
 pub fn run(comm: &Comm, args: &ReduceArgs) -> anyhow::Result<()> {
+    // Checks on every rank, then agreement (comm::agree) before any collective.
     let plan = comm.agree(validate(args))?;
     let Some((mut report, cells)) = execute(comm, &plan)? else {
         // Non-root ranks only take part in agreeing on the output's fate.
@@ -119,6 +120,8 @@ pub fn run(comm: &Comm, args: &ReduceArgs) -> anyhow::Result<()> {
         return Ok(());
     };
     if let Some(out) = &plan.output {
+        // Rank 0 writes; the others wait in the matching agree above, so a
+        // write error is agreed (one message, every rank exits non-zero).
         let written = write_output(&plan, &report, &cells, out);
         comm.agree(written.map_err(Into::into))?;
         report.output = Some(out.display().to_string());
@@ -162,6 +165,8 @@ pub fn execute(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<(ReduceR
         comm.or_abort(reduce_blocks::<T>(&ds, plan, &mine, range.start, &pool, want_m2))
     });
 
+    // Collectives from here on: every rank arrives, because a failure in the
+    // rank-local phase above aborted the job instead of returning.
     let t_comm = Instant::now();
     let gathered = comm.gather_varlen(&pieces);
     let my_bytes = (mine.iter().map(|b| b.len()).sum::<usize>() * plan.dtype.size()) as u64;
@@ -456,8 +461,10 @@ fn write_output(
     let tmp = super::output::temp_path(out);
     let _ = std::fs::remove_file(&tmp);
     crate::interrupt::set_temp(Some(tmp.clone()));
-    let r = crate::nc_out::write_netcdf(&tmp, &dims, &vars, &globals)
-        .and_then(|()| super::output::commit(&tmp, out));
+    let r = crate::nc_out::write_netcdf(&tmp, &dims, &vars, &globals).and_then(|()| {
+        crate::testhooks::before_commit();
+        super::output::commit(&tmp, out)
+    });
     crate::interrupt::set_temp(None);
     if r.is_err() {
         let _ = std::fs::remove_file(&tmp);
