@@ -8,6 +8,7 @@
 
 pub mod accum;
 pub mod axis_kernel;
+pub mod blocksize;
 pub mod cf;
 pub mod cli;
 pub mod cluster;
@@ -24,6 +25,7 @@ pub mod kernels;
 pub mod nc_out;
 pub mod parse;
 pub mod planner;
+pub mod procinfo;
 pub mod report;
 pub mod selection;
 pub mod testhooks;

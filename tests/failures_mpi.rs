@@ -194,7 +194,7 @@ fn sigterm_interrupts_reduce_output_without_leaving_output() {
     ] {
         let after = std::time::Duration::from_millis(1000);
         let at = SignalAt {
-            marker: "rank 0: 3 blocks to process",
+            marker: "rank 0: ",
             after,
             sig: 15,
         };
