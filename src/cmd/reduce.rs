@@ -70,7 +70,6 @@ fn validate(args: &ReduceArgs) -> anyhow::Result<ReducePlan> {
             }
             Some(v)
         }
-        None => None,
     };
     let threads = super::resolve_threads(args.threads)?;
     let specs = args
