@@ -63,7 +63,7 @@ fn leave(rank: usize, what: &str, sig: i32) -> ! {
             0.0
         };
         eprintln!(
-            "chunkwise: interrupted by {name}: {what} stopped after {done} of {total} blocks on rank 0 ({pct:.0}%); no output was written"
+            "chunkwise: stopped by {name} (Slurm time limit, scancel, or the job ending after an error on another rank): {what} had done {done} of {total} blocks on rank 0 ({pct:.0}%); no output was written"
         );
         if let Some(t) = &temp {
             let _ = std::fs::remove_file(t);
