@@ -12,6 +12,14 @@
 //!   rank while the others may already wait in a collective. The failing rank
 //!   prints which rank failed and why, then calls [`Comm::abort`]
 //!   (`MPI_Abort`), which ends every rank of the job at once.
+//! * **Signals** (SIGTERM from Slurm's time limit or `scancel`, SIGINT):
+//!   `crate::interrupt` ends each rank within ~20 ms even inside a
+//!   collective, rank 0 says how far the run got, and the temporary output
+//!   is removed. A rank killed outright (`kill -9`, OOM) is noticed by the
+//!   launcher, which ends the others.
+//!
+//! Every place a command enters a collective carries a comment naming which
+//! of these applies there.
 
 use crate::error::CwError;
 use mpi::collective::SystemOperation;

@@ -104,6 +104,9 @@ pub struct VariableMeta {
     pub shape: Vec<usize>,
     /// Storage chunk shape, when chunked.
     pub chunk: Option<Vec<usize>>,
+    /// True when the storage pipeline has filters (compression, shuffle, …):
+    /// then only whole chunks can be read without decoding one twice.
+    pub filtered: bool,
     /// Dimension names and coordinate values.
     pub dims: Dims,
     /// CF decoding (`_FillValue`, `missing_value`, `scale_factor`, `add_offset`).
@@ -171,6 +174,7 @@ pub fn variable_meta(path: &Path, var: &str) -> Result<VariableMeta, CwError> {
         dtype,
         coord_attrs,
         chunk: ds.chunk(),
+        filtered: !ds.filters().is_empty(),
         dims: read_dims(&file, &ds),
         decode,
         attrs: text_attrs(&ds, CARRIED_ATTRS),

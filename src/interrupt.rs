@@ -19,6 +19,7 @@ static SIGNAL: AtomicI32 = AtomicI32::new(0);
 static DONE: AtomicUsize = AtomicUsize::new(0);
 static TOTAL: AtomicUsize = AtomicUsize::new(0);
 static TEMP: Mutex<Option<PathBuf>> = Mutex::new(None);
+static RANK: AtomicUsize = AtomicUsize::new(0);
 
 extern "C" fn on_signal(sig: libc::c_int) {
     SIGNAL.store(sig, Ordering::SeqCst);
@@ -27,6 +28,7 @@ extern "C" fn on_signal(sig: libc::c_int) {
 /// Install the handlers and start the watcher for a run of `what` (e.g.
 /// "reduce") on `rank`.
 pub fn install(rank: usize, what: &'static str) {
+    RANK.store(rank, Ordering::SeqCst);
     unsafe {
         let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
         libc::signal(libc::SIGTERM, handler);
@@ -61,7 +63,7 @@ fn leave(rank: usize, what: &str, sig: i32) -> ! {
             0.0
         };
         eprintln!(
-            "chunkwise: interrupted by {name}: {what} stopped after {done} of {total} blocks on rank 0 ({pct:.0}%); no output was written"
+            "chunkwise: stopped by {name} (Slurm time limit, scancel, or the job ending after an error on another rank): {what} had done {done} of {total} blocks on rank 0 ({pct:.0}%); no output was written"
         );
         if let Some(t) = &temp {
             let _ = std::fs::remove_file(t);
@@ -72,6 +74,10 @@ fn leave(rank: usize, what: &str, sig: i32) -> ! {
 
 /// Record how many blocks this rank will process.
 pub fn set_total(n: usize) {
+    log::info!(
+        "rank {}: {n} blocks to process (SIGTERM/SIGINT handled from here)",
+        RANK.load(Ordering::SeqCst)
+    );
     TOTAL.store(n, Ordering::SeqCst);
     DONE.store(0, Ordering::SeqCst);
 }

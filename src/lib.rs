@@ -8,6 +8,7 @@
 
 pub mod accum;
 pub mod axis_kernel;
+pub mod blocksize;
 pub mod cf;
 pub mod cli;
 pub mod cluster;
@@ -25,6 +26,7 @@ pub mod nc_out;
 pub mod parse;
 pub mod planner;
 pub mod plot;
+pub mod procinfo;
 pub mod report;
 pub mod scaling;
 pub mod selection;

@@ -122,6 +122,8 @@ pub struct ReduceReport {
     pub timings: Timings,
     /// bytes_read / total_s in GB/s (10^9 bytes per second).
     pub throughput_gbs: f64,
+    /// Peak resident memory of the largest rank, MiB (getrusage high-water mark).
+    pub peak_rss_mib: f64,
 }
 
 fn ordered_map<S: serde::Serializer, V: Serialize>(
@@ -212,13 +214,14 @@ impl ReduceReport {
         }
         let t = &self.timings;
         s += &format!(
-            "\nread {:.3} s  compute {:.3} s  comm {:.3} s  total {:.3} s  ({} read, {:.2} GB/s)\n",
+            "\nread {:.3} s  compute {:.3} s  comm {:.3} s  total {:.3} s  ({} read, {:.2} GB/s, peak {:.0} MiB per rank)\n",
             t.read_s,
             t.compute_s,
             t.comm_s,
             t.total_s,
             crate::parse::human_bytes(self.bytes_read),
-            self.throughput_gbs
+            self.throughput_gbs,
+            self.peak_rss_mib
         );
         s
     }
@@ -262,6 +265,7 @@ mod tests {
             output: None,
             timings: Timings::default(),
             throughput_gbs: 0.0,
+            peak_rss_mib: 0.0,
         };
         let j = serde_json::to_string(&r).unwrap();
         assert!(j.contains("\"sum\":36893488147419103230"), "{j}");

@@ -5,6 +5,9 @@
 //!   SIGKILL to the rank's own process (a crashed or OOM-killed rank).
 //! * `CHUNKWISE_TEST_SLOW=MS` — sleep MS milliseconds per block, so tests can
 //!   interrupt a run half-way.
+//! * `CHUNKWISE_TEST_SLOW_COMMIT=MS` — sleep MS milliseconds between writing
+//!   a complete temporary output and renaming it, so tests can interrupt
+//!   there.
 
 use crate::error::CwError;
 
@@ -48,4 +51,14 @@ pub fn before_block(n: usize) -> Result<(), CwError> {
     Err(CwError::Input(format!(
         "injected test failure at block {n} (CHUNKWISE_TEST_FAIL)"
     )))
+}
+
+/// Apply the hook between a complete temporary output and its rename.
+pub fn before_commit() {
+    if let Some(ms) = std::env::var("CHUNKWISE_TEST_SLOW_COMMIT")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
 }

@@ -148,3 +148,68 @@ fn inspect_agrees_with_h5dump() {
     let text = direct(&["inspect", kinds.to_str().unwrap()]).ok().stdout;
     assert!(text.contains("/t float32 (lat=4, lon=6)"), "{text}");
 }
+
+/// Damaged or undecodable files: a valid file cut in half, data compressed
+/// with a filter this HDF5 cannot decode (LZF and an unregistered filter id,
+/// both written by h5py), and a 2-D variable with a dimension of length 0.
+/// Checked under 2 and 3 ranks, since each rank opens the file itself.
+#[test]
+fn damaged_and_undecodable_files_fail_cleanly() {
+    let d = scratch("damaged");
+    let good = d.join("good.h5");
+    mpirun(
+        2,
+        &[
+            "generate",
+            good.to_str().unwrap(),
+            "--var",
+            "a",
+            "--shape",
+            "300,200",
+            "--chunks",
+            "30,200",
+        ],
+    )
+    .ok();
+    let bytes = std::fs::read(&good).unwrap();
+    let cut = d.join("cut.h5");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let kinds = kinds_file(&d);
+    let k = kinds.to_str().unwrap();
+    for p in [2, 3] {
+        expect_error_p(
+            p,
+            &["reduce", cut.to_str().unwrap(), "--var", "a"],
+            "truncated",
+        );
+        expect_error_p(p, &["reduce", k, "--var", "z"], "'z' in");
+        expect_error_p(p, &["reduce", k, "--var", "z"], "shape [4, 0]");
+    }
+    // The truncated copy was only read.
+    assert_eq!(
+        std::fs::metadata(&cut).unwrap().len() as usize,
+        bytes.len() / 2
+    );
+
+    let Some(python) = python_with("h5py, numpy") else {
+        panic!("h5py is needed for the filter cases (modules/local.sh installs python3-h5py)");
+    };
+    let filtered = d.join("filtered.h5");
+    let script = format!(
+        "import h5py, numpy as np\n\
+         with h5py.File('{}', 'w') as f:\n    \
+         f.create_dataset('lzf', data=np.arange(600.0).reshape(20, 30), chunks=(5, 30), compression='lzf')\n    \
+         f.create_dataset('unknown', shape=(20, 30), dtype='f8', chunks=(5, 30), compression=32123, allow_unknown_filter=True)\n",
+        filtered.display()
+    );
+    let st = std::process::Command::new(python)
+        .args(["-c", &script])
+        .status()
+        .unwrap();
+    assert!(st.success(), "h5py could not write the filtered file");
+    let fl = filtered.to_str().unwrap();
+    for p in [2, 3] {
+        expect_error_p(p, &["reduce", fl, "--var", "lzf"], "filter 32000 (LZF");
+        expect_error_p(p, &["reduce", fl, "--var", "unknown"], "filter 32123");
+    }
+}

@@ -109,11 +109,14 @@ fn validate(a: &GenerateArgs) -> anyhow::Result<GeneratePlan> {
 
 /// Run `generate` on every rank; rank 0 prints a summary.
 pub fn run(comm: &Comm, args: &GenerateArgs) -> anyhow::Result<()> {
+    // Checks on every rank, then agreement (comm::agree) before any collective.
     let plan = comm.agree(validate(args))?;
     let t0 = Instant::now();
     let tmp = output::temp_path(&plan.out);
     crate::interrupt::set_temp(Some(tmp.clone()));
     with_dtype!(plan.dtype, T => write_file::<T>(comm, &plan, &tmp))?;
+    // Every rank reaches this barrier: write failures aborted the job, and
+    // create/open failures were agreed inside write_file.
     comm.barrier();
     if comm.is_root() {
         let r = output::commit(&tmp, &plan.out);

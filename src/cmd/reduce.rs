@@ -61,11 +61,16 @@ pub struct ReducePlan {
 /// Validate arguments and the input on this rank (no collective calls).
 fn validate(args: &ReduceArgs) -> anyhow::Result<ReducePlan> {
     let ops = parse_ops(&args.op)?;
-    let block_bytes = parse_bytes(&args.block_bytes)
-        .map_err(|e| CwError::Parse(format!("--block-bytes: {e}")))?;
-    if block_bytes == 0 {
-        return Err(CwError::Parse("--block-bytes must be positive".into()).into());
-    }
+    let explicit_block = match args.block_bytes.as_deref().map(str::trim) {
+        None | Some("auto") => None,
+        Some(b) => {
+            let v = parse_bytes(b).map_err(|e| CwError::Parse(format!("--block-bytes: {e}")))?;
+            if v == 0 {
+                return Err(CwError::Parse("--block-bytes must be positive".into()).into());
+            }
+            Some(v)
+        }
+    };
     let threads = super::resolve_threads(args.threads)?;
     let specs = args
         .select
@@ -79,13 +84,23 @@ fn validate(args: &ReduceArgs) -> anyhow::Result<ReducePlan> {
         super::output::check_output(out, args.force, &[&args.file])?;
     }
     let sel_shape: Vec<usize> = sel.iter().map(|r| r.count).collect();
-    // Blocks are made of whole chunks of the selected index space.
-    let unit: Option<Vec<usize>> = meta.chunk.as_ref().map(|c| {
+    let block_bytes = explicit_block.unwrap_or_else(|| {
+        crate::blocksize::auto_block_bytes(meta.filtered, crate::blocksize::mem_per_rank_from_env())
+    });
+    // Blocks are made of whole chunks of the selected index space, or of
+    // equal parts of big unfiltered chunks (see `blocksize`).
+    let chunk_in_sel: Option<Vec<usize>> = meta.chunk.as_ref().map(|c| {
         c.iter()
             .zip(&sel)
             .map(|(&c, r)| (c / r.step).max(1))
             .collect()
     });
+    let unit = crate::blocksize::read_unit(
+        chunk_in_sel.as_deref(),
+        meta.filtered,
+        meta.dtype.size(),
+        block_bytes,
+    );
     let decomp = Decomposition::new(&sel_shape, unit.as_deref(), meta.dtype.size(), block_bytes);
     let tiling = Tiling::new(&decomp, &reduced);
     let finish = Finish {
@@ -110,6 +125,7 @@ fn validate(args: &ReduceArgs) -> anyhow::Result<ReducePlan> {
 
 /// Run `reduce` on every rank; rank 0 prints the report.
 pub fn run(comm: &Comm, args: &ReduceArgs) -> anyhow::Result<()> {
+    // Checks on every rank, then agreement (comm::agree) before any collective.
     let plan = comm.agree(validate(args))?;
     let Some((mut report, cells)) = execute(comm, &plan)? else {
         // Non-root ranks only take part in agreeing on the output's fate.
@@ -119,6 +135,8 @@ pub fn run(comm: &Comm, args: &ReduceArgs) -> anyhow::Result<()> {
         return Ok(());
     };
     if let Some(out) = &plan.output {
+        // Rank 0 writes; the others wait in the matching agree above, so a
+        // write error is agreed (one message, every rank exits non-zero).
         let written = write_output(&plan, &report, &cells, out);
         comm.agree(written.map_err(Into::into))?;
         report.output = Some(out.display().to_string());
@@ -162,6 +180,8 @@ pub fn execute(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<(ReduceR
         comm.or_abort(reduce_blocks::<T>(&ds, plan, &mine, range.start, &pool, want_m2))
     });
 
+    // Collectives from here on: every rank arrives, because a failure in the
+    // rank-local phase above aborted the job instead of returning.
     let t_comm = Instant::now();
     let gathered = comm.gather_varlen(&pieces);
     let my_bytes = (mine.iter().map(|b| b.len()).sum::<usize>() * plan.dtype.size()) as u64;
@@ -173,13 +193,15 @@ pub fn execute(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<(ReduceR
             compute_s,
             t_comm.elapsed().as_secs_f64(),
             t0.elapsed().as_secs_f64(),
+            crate::procinfo::peak_rss_bytes() as f64,
         ]);
         return Ok(None);
     };
     let cells = comm.or_abort(assemble(plan, &words));
     let comm_s = t_comm.elapsed().as_secs_f64();
     let total_s = t0.elapsed().as_secs_f64();
-    let maxes = comm.max_to_root(&[read_s, compute_s, comm_s, total_s]);
+    let rss = crate::procinfo::peak_rss_bytes() as f64;
+    let maxes = comm.max_to_root(&[read_s, compute_s, comm_s, total_s, rss]);
     drop(ds);
     drop(file);
     let timings = Timings {
@@ -188,10 +210,9 @@ pub fn execute(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<(ReduceR
         comm_s: maxes[2],
         total_s: maxes[3],
     };
-    Ok(Some((
-        report(plan, &cells, comm.size(), hosts, bytes_read, timings),
-        cells,
-    )))
+    let mut report = report(plan, &cells, comm.size(), hosts, bytes_read, timings);
+    report.peak_rss_mib = maxes[4] / (1u64 << 20) as f64;
+    Ok(Some((report, cells)))
 }
 
 /// Rank 0: complete every tile from the gathered tree pieces (which arrive
@@ -334,6 +355,7 @@ fn report(
         n_blocks: d.n_blocks(),
         output: None,
         throughput_gbs: bytes_read as f64 / timings.total_s.max(1e-12) / 1e9,
+        peak_rss_mib: 0.0,
         timings,
     }
 }
@@ -456,8 +478,10 @@ fn write_output(
     let tmp = super::output::temp_path(out);
     let _ = std::fs::remove_file(&tmp);
     crate::interrupt::set_temp(Some(tmp.clone()));
-    let r = crate::nc_out::write_netcdf(&tmp, &dims, &vars, &globals)
-        .and_then(|()| super::output::commit(&tmp, out));
+    let r = crate::nc_out::write_netcdf(&tmp, &dims, &vars, &globals).and_then(|()| {
+        crate::testhooks::before_commit();
+        super::output::commit(&tmp, out)
+    });
     crate::interrupt::set_temp(None);
     if r.is_err() {
         let _ = std::fs::remove_file(&tmp);

@@ -32,6 +32,15 @@ pub struct Run {
     pub elapsed: Duration,
     /// True when the timeout killed it.
     pub timed_out: bool,
+    /// When a signal was sent ([`run_signalled`]), counted from the start.
+    pub signalled_at: Option<Duration>,
+}
+
+impl Run {
+    /// Time from the signal to the end of the run (panics if none was sent).
+    pub fn after_signal(&self) -> Duration {
+        self.elapsed - self.signalled_at.expect("no signal was sent")
+    }
 }
 
 impl Run {
@@ -55,7 +64,27 @@ impl Run {
 }
 
 /// Run `cmd` with a timeout, killing its whole process group on expiry.
-pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Run {
+pub fn run_with_timeout(cmd: Command, timeout: Duration) -> Run {
+    run_signalled(cmd, timeout, None)
+}
+
+/// When to send a signal to a running command: `after` this long once its
+/// stderr contains `marker`.
+pub struct SignalAt {
+    /// Text the stderr must contain first.
+    pub marker: &'static str,
+    /// Delay after the marker appeared.
+    pub after: Duration,
+    /// Signal number.
+    pub sig: i32,
+}
+
+/// Like [`run_with_timeout`]; with a [`SignalAt`], send its signal to the
+/// launched process's children — the ranks under `mpirun` — at that point,
+/// as Slurm's time limit and `scancel` signal every task. (Signalling
+/// `mpirun` itself also ends the job, but `mpirun` may drop the ranks'
+/// last stderr lines while it tears down.)
+pub fn run_signalled(mut cmd: Command, timeout: Duration, signal: Option<SignalAt>) -> Run {
     use std::os::unix::process::CommandExt;
     cmd.stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -70,15 +99,39 @@ pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Run {
         std::io::Read::read_to_string(&mut out_pipe, &mut s).ok();
         s
     });
+    let err_seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let err_sink = err_seen.clone();
     let err_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut err_pipe, &mut s).ok();
-        s
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = std::io::Read::read(&mut err_pipe, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            err_sink
+                .lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
     });
     let mut timed_out = false;
+    let mut pending = signal;
+    let mut marked: Option<Instant> = None;
+    let mut signalled_at = None;
     let status = loop {
         if let Some(st) = child.try_wait().unwrap() {
             break Some(st);
+        }
+        if let Some(at) = &pending {
+            if marked.is_none() && err_seen.lock().unwrap().contains(at.marker) {
+                marked = Some(Instant::now());
+            }
+            if marked.is_some_and(|m| m.elapsed() >= at.after) {
+                let _ = Command::new("pkill")
+                    .args([format!("-{}", at.sig), "-P".into(), pid.to_string()])
+                    .status();
+                signalled_at = Some(t0.elapsed());
+                pending = None;
+            }
         }
         if t0.elapsed() > timeout {
             timed_out = true;
@@ -93,9 +146,14 @@ pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Run {
     Run {
         code: status.and_then(|s| s.code()),
         stdout: out_t.join().unwrap(),
-        stderr: err_t.join().unwrap(),
+        stderr: {
+            err_t.join().unwrap();
+            let s = err_seen.lock().unwrap().clone();
+            s
+        },
         elapsed: t0.elapsed(),
         timed_out,
+        signalled_at,
     }
 }
 
@@ -106,6 +164,22 @@ pub fn mpirun(p: usize, args: &[&str]) -> Run {
 
 /// Like [`mpirun`], with extra environment variables for the ranks.
 pub fn mpirun_env(p: usize, args: &[&str], env: &[(&str, &str)]) -> Run {
+    run_with_timeout(mpirun_cmd(p, args, env), Duration::from_secs(120))
+}
+
+/// Like [`mpirun_env`] with `RUST_LOG=info`, signalling `mpirun` as `at` says.
+pub fn mpirun_signalled(p: usize, args: &[&str], env: &[(&str, &str)], at: SignalAt) -> Run {
+    let mut env = env.to_vec();
+    env.push(("RUST_LOG", "info"));
+    run_signalled(
+        mpirun_cmd(p, args, &env),
+        Duration::from_secs(120),
+        Some(at),
+    )
+}
+
+/// The `mpirun -n p --oversubscribe chunkwise args...` command.
+pub fn mpirun_cmd(p: usize, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new("mpirun");
     cmd.args(["-n", &p.to_string(), "--oversubscribe"]);
     for (k, v) in env {
@@ -117,7 +191,7 @@ pub fn mpirun_env(p: usize, args: &[&str], env: &[(&str, &str)]) -> Run {
     // Loopback TCP + shared memory only: no probing of other interfaces.
     cmd.env("OMPI_MCA_btl_tcp_if_include", "lo")
         .env("OMPI_MCA_oob_tcp_if_include", "lo");
-    run_with_timeout(cmd, Duration::from_secs(120))
+    cmd
 }
 
 /// Run the binary without a launcher.
