@@ -6,7 +6,7 @@
 #
 # Defaults: ranks 1,2 (this is a 2-core machine; more ranks oversubscribe),
 # a 512 MiB f64 dataset for the strong study, 256 MiB per rank for the weak one,
-# 3 measured runs (plus a warm-up) per rank count, 16 MiB blocks.
+# 3 measured runs (plus a warm-up) per rank count, reduce's default block size.
 # Results go to bench-data/scaling-{strong,weak}/; re-running resumes there
 # (delete the directory, or pass other sizes, for a fresh study).
 set -euo pipefail
@@ -20,10 +20,10 @@ BIN=target/release/chunkwise
 mkdir -p bench-data
 $BIN scaling run --mode strong --ranks "$RANKS" --repeat "$REPEAT" --bytes "$BYTES" \
   --launcher mpirun --out bench-data/scaling-strong \
-  -- reduce --op mean,std,min,max --block-bytes 16MiB
+  -- reduce --op mean,std,min,max
 $BIN scaling run --mode weak --ranks "$RANKS" --repeat "$REPEAT" --bytes-per-rank "$PER_RANK" \
   --launcher mpirun --out bench-data/scaling-weak \
-  -- reduce --op mean,std,min,max --block-bytes 16MiB
+  -- reduce --op mean,std,min,max
 echo
 $BIN scaling report bench-data/scaling-strong
 $BIN scaling report bench-data/scaling-weak
