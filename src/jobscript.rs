@@ -157,13 +157,14 @@ pub fn render(spec: &JobSpec) -> Result<String, CwError> {
             args.insert(3, "mpirun".into());
         }
         s += &format!("\"$CHUNKWISE\" {}\n", args.join(" "));
-        if let Some(i) = spec.args.iter().position(|a| a == "--out") {
-            if spec.args.get(1).is_some_and(|a| a == "run") && i + 1 < spec.args.len() {
-                s += &format!(
-                    "\"$CHUNKWISE\" scaling report {}\n",
-                    shell_quote(&spec.args[i + 1])
-                );
-            }
+        if let Some(i) = spec.args.iter().position(|a| a == "--out")
+            && is_run
+            && i + 1 < spec.args.len()
+        {
+            s += &format!(
+                "\"$CHUNKWISE\" scaling report {}\n",
+                shell_quote(&spec.args[i + 1])
+            );
         }
     } else {
         s += &format!("{} \"$CHUNKWISE\" {}\n", launcher(spec), args.join(" "));
