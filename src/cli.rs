@@ -66,11 +66,14 @@ pub struct GenerateArgs {
 /// Arguments of `chunkwise reduce`.
 #[derive(Debug, Args)]
 pub struct ReduceArgs {
-    /// Input HDF5 / NetCDF-4 file.
+    /// Input: HDF5 / NetCDF-4 file, `.npy` file, or raw binary (with --raw-dtype, --raw-shape).
     pub file: PathBuf,
-    /// Variable (dataset path) to reduce.
+    /// Variable (dataset path) to reduce; required for HDF5 / NetCDF-4 input.
     #[arg(long)]
-    pub var: String,
+    pub var: Option<String>,
+    /// Type and shape of raw binary input.
+    #[command(flatten)]
+    pub raw: RawInputArgs,
     /// Statistics: any of sum,mean,min,max,var,std,count.
     #[arg(long, default_value = "count,sum,mean,std,min,max")]
     pub op: String,
@@ -198,4 +201,28 @@ pub struct JobscriptArgs {
     /// chunkwise arguments for the job, after `--`.
     #[arg(last = true)]
     pub args: Vec<String>,
+}
+
+/// How to read a raw binary input (shared by `reduce`, `convert` and `formats`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct RawInputArgs {
+    /// Element type of a raw binary input: f32, f64, i8..i64, u8..u64
+    /// (little-endian), or a NumPy type string with byte order, e.g. `>f8`.
+    #[arg(long)]
+    pub raw_dtype: Option<String>,
+    /// Shape of a raw binary input in C order, e.g. `1000,2000`.
+    #[arg(long)]
+    pub raw_shape: Option<String>,
+}
+
+impl RawInputArgs {
+    /// The input description for `path` and `--var`.
+    pub fn spec(&self, path: &std::path::Path, var: Option<&str>) -> crate::source::SourceSpec {
+        crate::source::SourceSpec {
+            path: path.to_path_buf(),
+            var: var.map(str::to_string),
+            raw_dtype: self.raw_dtype.clone(),
+            raw_shape: self.raw_shape.clone(),
+        }
+    }
 }

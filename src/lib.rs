@@ -26,5 +26,6 @@ pub mod parse;
 pub mod planner;
 pub mod report;
 pub mod selection;
+pub mod source;
 pub mod testhooks;
 pub mod tree;
