@@ -27,6 +27,10 @@ pub enum Command {
     Plan(PlanArgs),
     /// Render a complete sbatch script for a cluster.
     Jobscript(JobscriptArgs),
+    /// Rechunk, compress or re-encode a variable into HDF5 / NetCDF-4, .npy or raw (in parallel).
+    Convert(ConvertArgs),
+    /// Measure size and read/write speed of storage layouts on a sample of your data.
+    Formats(FormatsArgs),
 }
 
 /// Arguments of `chunkwise generate`.
@@ -225,4 +229,63 @@ impl RawInputArgs {
             raw_shape: self.raw_shape.clone(),
         }
     }
+}
+
+/// Arguments of `chunkwise convert`.
+#[derive(Debug, Args, Clone)]
+pub struct ConvertArgs {
+    /// Input: HDF5 / NetCDF-4 file, `.npy` file, or raw binary (with --raw-dtype, --raw-shape).
+    pub input: PathBuf,
+    /// Output file: `.npy` → NumPy, `.raw`/`.bin` → raw little-endian binary,
+    /// anything else → HDF5 / NetCDF-4.
+    pub out: PathBuf,
+    /// Variable to convert (required for HDF5 / NetCDF-4 input); for other
+    /// inputs, the name of the output variable (default: the file stem).
+    #[arg(long)]
+    pub var: Option<String>,
+    /// Type and shape of raw binary input.
+    #[command(flatten)]
+    pub raw: RawInputArgs,
+    /// Output chunk shape `C0,C1,...`, `auto` (row slabs of at most 4 MiB)
+    /// or `contiguous` (default: the input's chunking).
+    #[arg(long)]
+    pub chunks: Option<String>,
+    /// `none`, `gzip` (level 4) or `gzip:LEVEL` with LEVEL 0-9.
+    #[arg(long, default_value = "none")]
+    pub compression: String,
+    /// Byte-shuffle before compressing (helps gzip on floating-point data).
+    #[arg(long)]
+    pub shuffle: bool,
+    /// Bytes per block each rank reads and writes at a time (rounded to whole output chunks).
+    #[arg(long, default_value = "64MiB")]
+    pub block_bytes: String,
+    /// Replace an existing output file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Arguments of `chunkwise formats`.
+#[derive(Debug, Args, Clone)]
+pub struct FormatsArgs {
+    /// Input: HDF5 / NetCDF-4 file, `.npy` file, or raw binary (with --raw-dtype, --raw-shape).
+    pub file: PathBuf,
+    /// Variable to measure (required for HDF5 / NetCDF-4 input).
+    #[arg(long)]
+    pub var: Option<String>,
+    /// Type and shape of raw binary input.
+    #[command(flatten)]
+    pub raw: RawInputArgs,
+    /// Sample size: the leading rows of the variable up to this many bytes.
+    #[arg(long, default_value = "256MiB")]
+    pub sample: String,
+    /// Directory for the candidate files (default: a temporary directory
+    /// next to the input, removed afterwards).
+    #[arg(long)]
+    pub keep: Option<PathBuf>,
+    /// Reduction threads per rank for the read measurements.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
