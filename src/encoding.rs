@@ -158,8 +158,25 @@ pub fn resolve(
 /// are contiguous runs of the array, so whole-array reductions and reads of
 /// one index of the leading axis ("a map per time step") touch few chunks;
 /// a time series at one point touches every chunk along the leading axis.
+///
+/// The cut axis is then balanced: as many chunks as needed, of equal size,
+/// so that the last one is not a mostly empty chunk (HDF5 stores edge
+/// chunks at full size).
 pub fn auto_chunks(shape: &[usize], elem_size: usize, target: u64) -> Vec<usize> {
-    Decomposition::new(shape, None, elem_size, target).block_shape
+    balance(
+        shape,
+        Decomposition::new(shape, None, elem_size, target).block_shape,
+    )
+}
+
+/// Shrink each chunk extent to the smallest that still needs the same
+/// number of chunks along its axis.
+fn balance(shape: &[usize], mut c: Vec<usize>) -> Vec<usize> {
+    for (c, &d) in c.iter_mut().zip(shape) {
+        let n = d.div_ceil((*c).max(1));
+        *c = d.div_ceil(n.max(1));
+    }
+    c
 }
 
 /// Square-ish tiles of at most `target` bytes over the last two axes (one
@@ -176,7 +193,7 @@ pub fn tile_chunks(shape: &[usize], elem_size: usize, target: u64) -> Vec<usize>
     let side = ((elems as f64).sqrt() as usize).max(1);
     c[n - 1] = side.min(shape[n - 1]);
     c[n - 2] = (elems as usize / c[n - 1]).max(1).min(shape[n - 2]);
-    c
+    balance(shape, c)
 }
 
 #[cfg(test)]
@@ -266,6 +283,8 @@ mod tests {
         assert_eq!(auto_chunks(&[20000, 20000], 8, 4 << 20), vec![26, 20000]);
         // A row larger than the target: cut along the fastest axis.
         assert_eq!(auto_chunks(&[10, 1 << 20], 8, 4 << 20), vec![1, 1 << 19]);
+        // Balanced: 2097 rows need 9 slabs of at most 262 rows; 233 rows each.
+        assert_eq!(auto_chunks(&[2097, 2000], 8, 4 << 20), vec![233, 2000]);
         // Small arrays: one chunk.
         assert_eq!(auto_chunks(&[30, 40], 8, 4 << 20), vec![30, 40]);
         // 3-D: whole maps, several time steps.
@@ -283,7 +302,8 @@ mod tests {
 
     #[test]
     fn tiles_are_square_ish() {
-        assert_eq!(tile_chunks(&[20000, 20000], 8, 4 << 20), vec![724, 724]);
+        // 724 x 724 fits 4 MiB; 28 tiles per axis, balanced to 715.
+        assert_eq!(tile_chunks(&[20000, 20000], 8, 4 << 20), vec![715, 715]);
         assert_eq!(tile_chunks(&[100, 500, 60], 8, 1 << 20), vec![1, 500, 60]);
         assert_eq!(tile_chunks(&[1000], 8, 800), vec![100]);
     }

@@ -62,7 +62,7 @@ pub struct ReducePlan {
 }
 
 /// Validate arguments and the input on this rank (no collective calls).
-fn validate(args: &ReduceArgs) -> anyhow::Result<ReducePlan> {
+pub fn validate(args: &ReduceArgs) -> anyhow::Result<ReducePlan> {
     let ops = parse_ops(&args.op)?;
     let block_bytes = parse_bytes(&args.block_bytes)
         .map_err(|e| CwError::Parse(format!("--block-bytes: {e}")))?;

@@ -280,8 +280,8 @@ mod tests {
     fn reads_hyperslabs_with_steps_and_swaps_big_endian() {
         // 5 × 7 i32, big-endian, value = 10 × i + j.
         let shape = vec![5usize, 7];
-        let bytes: Vec<u8> = (0..5)
-            .flat_map(|i| (0..7).flat_map(move |j| (10 * i + j).to_be_bytes()))
+        let bytes: Vec<u8> = (0..5i32)
+            .flat_map(|i| (0..7i32).flat_map(move |j| (10 * i + j).to_be_bytes()))
             .collect();
         let p = tmp("be.raw", &bytes);
         let l = FlatLayout::from_raw(&p, Dtype::I32, true, shape.clone()).unwrap();
