@@ -174,10 +174,14 @@ pub fn run(comm: &Comm, a: &FormatsArgs) -> anyhow::Result<()> {
         Ok(())
     };
     comm.agree(made)?;
+    if st.remove_dir {
+        crate::interrupt::set_temp_dir(Some(st.dir.clone()));
+    }
     let r = measure_all(comm, a, &st);
     if st.remove_dir && comm.is_root() {
         let _ = std::fs::remove_dir_all(&st.dir);
     }
+    crate::interrupt::set_temp_dir(None);
     let Some(report) = r? else { return Ok(()) };
     if a.json {
         println!("{}", serde_json::to_string(&report)?);
