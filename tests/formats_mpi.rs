@@ -639,3 +639,75 @@ fn formats_table_sizes_are_the_real_file_sizes() {
         "formats left its working directory behind"
     );
 }
+
+#[test]
+fn zarr_v3_input_converts_and_reduces_like_its_hdf5_conversion() {
+    let Some(py) = python_with("json, gzip, struct") else {
+        eprintln!("skipping: no python3 for the Zarr v3 writer");
+        return;
+    };
+    let d = scratch("zarr");
+    let st = Command::new(py)
+        .arg(format!(
+            "{}/tests/data/zarr_v3_writer.py",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .current_dir(&d)
+        .status()
+        .unwrap();
+    assert!(st.success(), "zarr_v3_writer.py failed");
+    let (a, b) = (d.join("a.zarr"), d.join("b.zarr"));
+    let want_a = std::fs::read(d.join("a.expected.raw")).unwrap();
+    let want_b = std::fs::read(d.join("b.expected.raw")).unwrap();
+    for p in 1..=3 {
+        // gzip-coded chunks, an unwritten chunk (fill value), edge chunks.
+        let h = d.join(format!("a{p}.h5"));
+        convert(p, &[s(&a), s(&h)]);
+        assert_eq!(h5dump_raw(&h, "/a"), want_a, "P={p}");
+        assert_eq!(
+            layout(&h, "/a").0,
+            Some(vec![2, 3]),
+            "keeps the Zarr chunks"
+        );
+        let head = Command::new("ncdump").arg("-h").arg(&h).output().unwrap();
+        let head = String::from_utf8_lossy(&head.stdout);
+        assert!(
+            head.contains("a:units = \"K\""),
+            "units not carried:\n{head}"
+        );
+        // Same chunks, same decomposition: bit-identical statistics.
+        for extra in [&[][..], &["--axis", "1"][..]] {
+            let mut za = vec![s(&a), "--block-bytes", "48"];
+            za.extend_from_slice(extra);
+            let mut ha = vec![s(&h), "--var", "a", "--block-bytes", "48"];
+            ha.extend_from_slice(extra);
+            assert_eq!(results(p, &za), results(p, &ha), "P={p} {extra:?}");
+        }
+        // Big-endian int32, uncompressed → .npy, exact sum.
+        let n = d.join(format!("b{p}.npy"));
+        convert(p, &[s(&b), s(&n)]);
+        assert_eq!(npy_data(&n), want_b);
+        let r = results(p, &[s(&b), "--op", "sum,count"]);
+        let sum: i64 = (0..60).map(|k| (k * 37) % 101 - 50).sum();
+        assert_eq!(r["sum"].as_i64().unwrap(), sum);
+        assert_eq!(r["count"].as_u64().unwrap(), 60);
+    }
+    // 146 = the sum of (k/2 - 3) over the 35 cells minus the unwritten chunk's.
+    let r = results(2, &[s(&a), "--op", "sum"]);
+    assert_eq!(r["sum"].as_f64().unwrap(), 146.0);
+    // Dimension names come from the store.
+    let j = mpirun(2, &["reduce", s(&a), "--dim", "x", "--json"])
+        .ok()
+        .json();
+    assert_eq!(j["result_dims"], serde_json::json!(["y"]));
+    // A directory that is not a Zarr array.
+    let g = d.join("group");
+    std::fs::create_dir(&g).unwrap();
+    std::fs::write(
+        g.join("zarr.json"),
+        r#"{"zarr_format": 3, "node_type": "group"}"#,
+    )
+    .unwrap();
+    expect_error_p(2, &["reduce", s(&g)], "array inside the store");
+    expect_error_p(2, &["reduce", s(&d)], "no zarr.json");
+}

@@ -305,9 +305,14 @@ fn finish(plan: &ConvertPlan, tmp: &Path) -> Result<(), CwError> {
         Source::Hdf5 { path, var } => {
             crate::h5meta::carry_over(path, var, tmp, &plan.out_var, &line)
         }
-        Source::Flat { .. } => {
-            let f = hdf5::File::open_rw(tmp)
-                .map_err(|e| CwError::Output(format!("'{}': {e}", tmp.display())))?;
+        Source::Flat { .. } | Source::Zarr(_) => {
+            // Descriptive attributes (Zarr `attributes` such as units) as text.
+            let err = |e: hdf5::Error| CwError::Output(format!("'{}': {e}", tmp.display()));
+            let f = hdf5::File::open_rw(tmp).map_err(err)?;
+            let ds = f.dataset(&plan.out_var).map_err(err)?;
+            for (k, v) in &plan.meta.attrs {
+                crate::nc_out::write_text_attr(ds.id(), k, v)?;
+            }
             crate::nc_out::write_text_attr(f.id(), "history", &line)
         }
     }

@@ -260,7 +260,7 @@ fn as_bytes<T: Element>(v: &[T]) -> &[u8] {
 }
 
 /// The bytes of a mutable slice of plain numbers.
-fn as_bytes_mut<T: Element>(v: &mut [T]) -> &mut [u8] {
+pub(crate) fn as_bytes_mut<T: Element>(v: &mut [T]) -> &mut [u8] {
     // SAFETY: as in `as_bytes`; every byte pattern is a valid `T`.
     unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast(), std::mem::size_of_val(v)) }
 }

@@ -9,14 +9,15 @@
 //! * NumPy `.npy` — the `\x93NUMPY` magic ([`npy`]); read with `pread` ([`flat`]).
 //! * raw binary — any other file, when `--raw-dtype` and `--raw-shape` are
 //!   given; read with `pread` ([`flat`]).
-//! * Zarr v3 — a directory with `zarr.json`; recognised and refused with a
-//!   clear message (not supported by this build).
+//! * Zarr v3 — a directory with `zarr.json` describing an array; read with
+//!   the `zarrs` crate ([`zarr`]).
 //!
 //! [`describe`] runs on every rank without collective calls (so its outcome
 //! can be agreed); [`Reader::open`] is collective.
 
 pub mod flat;
 pub mod npy;
+pub mod zarr;
 
 use crate::cf::Decode;
 use crate::comm::Comm;
@@ -60,6 +61,8 @@ pub enum Source {
         /// The dataset path.
         var: String,
     },
+    /// A Zarr v3 array.
+    Zarr(zarr::ZarrMeta),
     /// A flat file (`.npy` or raw).
     Flat {
         /// Which kind.
@@ -74,14 +77,16 @@ impl Source {
     pub fn path(&self) -> &Path {
         match self {
             Source::Hdf5 { path, .. } => path,
+            Source::Zarr(m) => &m.path,
             Source::Flat { layout, .. } => &layout.path,
         }
     }
 
-    /// Short name of the format: `hdf5`, `npy` or `raw`.
+    /// Short name of the format: `hdf5`, `zarr`, `npy` or `raw`.
     pub fn format(&self) -> &'static str {
         match self {
             Source::Hdf5 { .. } => "hdf5",
+            Source::Zarr(_) => "zarr",
             Source::Flat {
                 kind: FlatKind::Npy,
                 ..
@@ -97,13 +102,17 @@ impl Source {
     pub fn var_name(&self) -> String {
         match self {
             Source::Hdf5 { var, .. } => var.clone(),
-            Source::Flat { layout, .. } => layout
-                .path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "data".into()),
+            Source::Zarr(m) => stem(&m.path),
+            Source::Flat { layout, .. } => stem(&layout.path),
         }
     }
+}
+
+/// The file (or directory) name without its extension.
+fn stem(p: &Path) -> String {
+    p.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "data".into())
 }
 
 /// Parse `--raw-dtype`: a type name (`f64`, `i32`, ..., little-endian) or a
@@ -157,7 +166,7 @@ pub fn describe(spec: &SourceSpec) -> Result<(Source, VariableMeta), CwError> {
         let what = match kind {
             "npy" => "an .npy file",
             "hdf5" => "an HDF5/NetCDF-4 file",
-            _ => "a Zarr store",
+            _ => "a Zarr v3 array",
         };
         return Err(CwError::Parse(format!(
             "'{shown}' is {what}; --raw-dtype and --raw-shape apply only to raw binary input"
@@ -180,9 +189,9 @@ pub fn describe(spec: &SourceSpec) -> Result<(Source, VariableMeta), CwError> {
             ));
         }
         "zarr" => {
-            return Err(CwError::Input(format!(
-                "'{shown}' is a Zarr v3 store, which this build of chunkwise cannot read; convert it to NetCDF-4 first (e.g. xarray.open_zarr(...).to_netcdf(...))"
-            )));
+            let z = zarr::describe(path)?;
+            let meta = zarr_meta(&z)?;
+            return Ok((Source::Zarr(z), meta));
         }
         "npy" => (FlatKind::Npy, FlatLayout::from_npy(path)?),
         _ => {
@@ -234,6 +243,58 @@ pub fn describe(spec: &SourceSpec) -> Result<(Source, VariableMeta), CwError> {
     Ok((Source::Flat { kind, layout }, meta))
 }
 
+/// What `reduce` knows about a Zarr array: its dimension names, its
+/// chunking, carried attributes and CF decoding from `attributes`
+/// (coordinate arrays next to it are not looked up).
+fn zarr_meta(z: &zarr::ZarrMeta) -> Result<VariableMeta, CwError> {
+    let shown = z.path.display();
+    if z.shape.is_empty() {
+        return Err(CwError::Input(format!(
+            "Zarr array '{shown}' is a scalar; nothing to reduce"
+        )));
+    }
+    if z.shape.contains(&0) {
+        return Err(CwError::Input(format!(
+            "Zarr array '{shown}' is empty (shape {:?})",
+            z.shape
+        )));
+    }
+    let num = |k: &str| {
+        z.numeric_attrs
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+    };
+    let n = z.shape.len();
+    Ok(VariableMeta {
+        dtype: z.dtype,
+        shape: z.shape.clone(),
+        chunk: z.chunk.clone(),
+        dims: Dims {
+            names: z.dims.clone(),
+            shape: z.shape.clone(),
+            coords: vec![None; n],
+        },
+        decode: Decode {
+            missing: ["_FillValue", "missing_value"]
+                .iter()
+                .filter_map(|k| num(k))
+                .flatten()
+                .collect(),
+            scale: num("scale_factor").and_then(|v| v.first().copied()),
+            offset: num("add_offset").and_then(|v| v.first().copied()),
+        },
+        attrs: z
+            .attrs
+            .iter()
+            .filter(|(k, _)| h5io::CARRIED_ATTRS.contains(&k.as_str()))
+            .cloned()
+            .collect(),
+        globals: Vec::new(),
+        coord_attrs: vec![Vec::new(); n],
+    })
+}
+
 /// An opened input, ready for block reads from one thread at a time.
 pub enum Reader {
     /// HDF5 dataset opened with MPI-IO (the file handle keeps it open).
@@ -243,6 +304,8 @@ pub enum Reader {
         /// The file.
         file: hdf5::File,
     },
+    /// Zarr array opened by this rank.
+    Zarr(zarr::ZarrArray),
     /// Flat file opened by this rank.
     Flat {
         /// Layout.
@@ -265,6 +328,9 @@ impl Reader {
                 )?;
                 Ok(Reader::Hdf5 { ds, file })
             }
+            Source::Zarr(m) => Ok(Reader::Zarr(
+                comm.agree(zarr::ZarrArray::open(m).map_err(Into::into))?,
+            )),
             Source::Flat { layout, .. } => {
                 let file = comm.agree(std::fs::File::open(&layout.path).map_err(|e| {
                     anyhow::anyhow!("cannot open '{}': {e}", layout.path.display())
@@ -287,6 +353,7 @@ impl Reader {
     ) -> Result<(), CwError> {
         match self {
             Reader::Hdf5 { ds, .. } => h5io::read_block(ds, block, sel, buf),
+            Reader::Zarr(z) => z.read_block(block, sel, buf),
             Reader::Flat { layout, file } => layout.read_block(file, block, sel, buf),
         }
     }
