@@ -142,12 +142,8 @@ fn validate(a: &FormatsArgs) -> anyhow::Result<Setup> {
             (parent.join(format!(".{name}.chunkwise-formats")), true)
         }
     };
-    if let Some(d) = &a.keep {
-        if d.exists() && !d.is_dir() {
-            return Err(
-                CwError::Output(format!("--keep '{}' is not a directory", d.display())).into(),
-            );
-        }
+    if let Some(d) = a.keep.as_ref().filter(|d| d.exists() && !d.is_dir()) {
+        return Err(CwError::Output(format!("--keep '{}' is not a directory", d.display())).into());
     }
     Ok(Setup {
         source,

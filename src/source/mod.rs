@@ -304,8 +304,8 @@ pub enum Reader {
         /// The file.
         file: hdf5::File,
     },
-    /// Zarr array opened by this rank.
-    Zarr(zarr::ZarrArray),
+    /// Zarr array opened by this rank (boxed: it is large).
+    Zarr(Box<zarr::ZarrArray>),
     /// Flat file opened by this rank.
     Flat {
         /// Layout.
@@ -328,9 +328,9 @@ impl Reader {
                 )?;
                 Ok(Reader::Hdf5 { ds, file })
             }
-            Source::Zarr(m) => Ok(Reader::Zarr(
+            Source::Zarr(m) => Ok(Reader::Zarr(Box::new(
                 comm.agree(zarr::ZarrArray::open(m).map_err(Into::into))?,
-            )),
+            ))),
             Source::Flat { layout, .. } => {
                 let file = comm.agree(std::fs::File::open(&layout.path).map_err(|e| {
                     anyhow::anyhow!("cannot open '{}': {e}", layout.path.display())
