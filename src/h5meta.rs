@@ -204,3 +204,55 @@ pub fn carry_over(
     drop(sds);
     df.close().map_err(err)
 }
+
+/// Give the axes of `var` in the finished file `dst` the dimension `names`
+/// (for inputs without coordinate variables, such as Zarr arrays): one
+/// netCDF "dimension without a variable" per name — a dimension scale
+/// named like the dimension, with netCDF-C's marker text as its scale name —
+/// attached to its axis, so `ncdump` and xarray show the names. Names of
+/// the form `dim_N` (no name in the input) are skipped.
+pub fn name_dimensions(
+    dst: &Path,
+    var: &str,
+    names: &[String],
+    shape: &[usize],
+) -> Result<(), CwError> {
+    if names
+        .iter()
+        .enumerate()
+        .all(|(i, n)| *n == format!("dim_{i}"))
+    {
+        return Ok(());
+    }
+    let err = |e: hdf5::Error| CwError::Output(format!("'{}': {e}", dst.display()));
+    let df = hdf5::File::open_rw(dst).map_err(err)?;
+    let dds = df.dataset(var).map_err(err)?;
+    for (axis, (name, &len)) in names.iter().zip(shape).enumerate() {
+        if *name == format!("dim_{axis}") || name.contains('/') || name == var {
+            continue;
+        }
+        let scale = match df.dataset(name) {
+            Ok(s) if s.shape() == [len] => s,
+            Ok(_) => continue,
+            Err(_) => {
+                let s = df
+                    .new_dataset::<f32>()
+                    .shape(len)
+                    .create(name.as_str())
+                    .map_err(err)?;
+                let marker = cstr(&format!(
+                    "This is a netCDF dimension but not a netCDF variable.{len:>10}"
+                ))?;
+                if unsafe { H5DSset_scale(s.id(), marker.as_ptr()) } < 0 {
+                    return Err(fail(&format!("H5DSset_scale on '{name}'")));
+                }
+                s
+            }
+        };
+        if unsafe { H5DSattach_scale(dds.id(), scale.id(), axis as u32) } < 0 {
+            return Err(fail(&format!("attaching '{name}' to axis {axis}")));
+        }
+    }
+    drop(dds);
+    df.close().map_err(err)
+}

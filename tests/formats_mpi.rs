@@ -675,6 +675,10 @@ fn zarr_v3_input_converts_and_reduces_like_its_hdf5_conversion() {
             head.contains("a:units = \"K\""),
             "units not carried:\n{head}"
         );
+        assert!(
+            head.contains("double a(y, x)"),
+            "dimension names not carried:\n{head}"
+        );
         // Same chunks, same decomposition: bit-identical statistics.
         for extra in [&[][..], &["--axis", "1"][..]] {
             let mut za = vec![s(&a), "--block-bytes", "48"];

@@ -313,7 +313,16 @@ fn finish(plan: &ConvertPlan, tmp: &Path) -> Result<(), CwError> {
             for (k, v) in &plan.meta.attrs {
                 crate::nc_out::write_text_attr(ds.id(), k, v)?;
             }
-            crate::nc_out::write_text_attr(f.id(), "history", &line)
+            crate::nc_out::write_text_attr(f.id(), "history", &line)?;
+            drop(ds);
+            f.close()
+                .map_err(|e| CwError::Output(format!("'{}': {e}", tmp.display())))?;
+            crate::h5meta::name_dimensions(
+                tmp,
+                &plan.out_var,
+                &plan.meta.dims.names,
+                &plan.meta.shape,
+            )
         }
     }
 }
