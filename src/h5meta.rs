@@ -205,18 +205,20 @@ pub fn carry_over(
     df.close().map_err(err)
 }
 
-/// Give the axes of `var` in the finished file `dst` the dimension `names`
-/// (for inputs without coordinate variables, such as Zarr arrays): one
-/// netCDF "dimension without a variable" per name — a dimension scale
-/// named like the dimension, with netCDF-C's marker text as its scale name —
-/// attached to its axis, so `ncdump` and xarray show the names. Names of
-/// the form `dim_N` (no name in the input) are skipped.
+/// Give the axes of `var` in the finished file `dst` the dimensions `dims`
+/// (for inputs that are not HDF5, such as Zarr arrays): per named axis a
+/// dimension scale named like the dimension and attached to the axis — a
+/// coordinate variable (f64 values, `coord_attrs` as text) where `dims`
+/// has coordinates, else a netCDF "dimension without a variable" (netCDF-C's
+/// marker text as its scale name) — so `ncdump` and xarray show them.
+/// Names of the form `dim_N` (no name in the input) are skipped.
 pub fn name_dimensions(
     dst: &Path,
     var: &str,
-    names: &[String],
-    shape: &[usize],
+    dims: &crate::selection::Dims,
+    coord_attrs: &[Vec<(String, String)>],
 ) -> Result<(), CwError> {
+    let (names, shape) = (&dims.names, &dims.shape);
     if names
         .iter()
         .enumerate()
@@ -235,14 +237,28 @@ pub fn name_dimensions(
             Ok(s) if s.shape() == [len] => s,
             Ok(_) => continue,
             Err(_) => {
-                let s = df
-                    .new_dataset::<f32>()
-                    .shape(len)
-                    .create(name.as_str())
-                    .map_err(err)?;
-                let marker = cstr(&format!(
-                    "This is a netCDF dimension but not a netCDF variable.{len:>10}"
-                ))?;
+                let coords = dims.coords.get(axis).cloned().flatten();
+                let s = if coords.is_some() {
+                    df.new_dataset::<f64>()
+                } else {
+                    df.new_dataset::<f32>()
+                }
+                .shape(len)
+                .create(name.as_str())
+                .map_err(err)?;
+                let scale_name = match &coords {
+                    Some(c) => {
+                        s.write_raw(c).map_err(err)?;
+                        for (k, v) in coord_attrs.get(axis).into_iter().flatten() {
+                            crate::nc_out::write_text_attr(s.id(), k, v)?;
+                        }
+                        name.clone()
+                    }
+                    None => {
+                        format!("This is a netCDF dimension but not a netCDF variable.{len:>10}")
+                    }
+                };
+                let marker = cstr(&scale_name)?;
                 if unsafe { H5DSset_scale(s.id(), marker.as_ptr()) } < 0 {
                     return Err(fail(&format!("H5DSset_scale on '{name}'")));
                 }

@@ -675,12 +675,25 @@ fn zarr_v3_input_converts_and_reduces_like_its_hdf5_conversion() {
             head.contains("a:units = \"K\""),
             "units not carried:\n{head}"
         );
-        assert!(
-            head.contains("double a(y, x)"),
-            "dimension names not carried:\n{head}"
-        );
-        // Same chunks, same decomposition: bit-identical statistics.
-        for extra in [&[][..], &["--axis", "1"][..]] {
+        for want in [
+            "double a(y, x)",
+            "double y(y)",
+            "y:units = \"m\"",
+            "double x(x)",
+        ] {
+            assert!(head.contains(want), "no '{want}' after convert:\n{head}");
+        }
+        // Same chunks, same decomposition: bit-identical statistics, also
+        // over selections by coordinate value (y = 20, 30, 40; x >= 100).
+        let sel: &[&str] = &[
+            "--dim",
+            "x",
+            "--select",
+            "y=15..45",
+            "--select",
+            "x=100..1000",
+        ];
+        for extra in [&[][..], &["--axis", "1"][..], sel] {
             let mut za = vec![s(&a), "--block-bytes", "48"];
             za.extend_from_slice(extra);
             let mut ha = vec![s(&h), "--var", "a", "--block-bytes", "48"];
@@ -700,10 +713,27 @@ fn zarr_v3_input_converts_and_reduces_like_its_hdf5_conversion() {
     let r = results(2, &[s(&a), "--op", "sum"]);
     assert_eq!(r["sum"].as_f64().unwrap(), 146.0);
     // Dimension names come from the store.
-    let j = mpirun(2, &["reduce", s(&a), "--dim", "x", "--json"])
-        .ok()
-        .json();
+    let j = mpirun(
+        2,
+        &[
+            "reduce",
+            s(&a),
+            "--dim",
+            "x",
+            "--select",
+            "x=100..200",
+            "--json",
+        ],
+    )
+    .ok()
+    .json();
     assert_eq!(j["result_dims"], serde_json::json!(["y"]));
+    assert_eq!(
+        j["coords"]["y"],
+        serde_json::json!([10.0, 20.0, 30.0, 40.0, 50.0])
+    );
+    // Row 0 at x = 100, 150, 200 (columns 2..5): -2 - 1.5 - 1.
+    assert_eq!(j["results"]["sum"][0].as_f64().unwrap(), -4.5);
     // A directory that is not a Zarr array.
     let g = d.join("group");
     std::fs::create_dir(&g).unwrap();

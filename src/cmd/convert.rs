@@ -320,8 +320,8 @@ fn finish(plan: &ConvertPlan, tmp: &Path) -> Result<(), CwError> {
             crate::h5meta::name_dimensions(
                 tmp,
                 &plan.out_var,
-                &plan.meta.dims.names,
-                &plan.meta.shape,
+                &plan.meta.dims,
+                &plan.meta.coord_attrs,
             )
         }
     }

@@ -243,9 +243,9 @@ pub fn describe(spec: &SourceSpec) -> Result<(Source, VariableMeta), CwError> {
     Ok((Source::Flat { kind, layout }, meta))
 }
 
-/// What `reduce` knows about a Zarr array: its dimension names, its
-/// chunking, carried attributes and CF decoding from `attributes`
-/// (coordinate arrays next to it are not looked up).
+/// What `reduce` knows about a Zarr array: its dimension names and
+/// coordinates (see [`zarr::coordinates`]), its chunking, carried
+/// attributes and CF decoding from `attributes`.
 fn zarr_meta(z: &zarr::ZarrMeta) -> Result<VariableMeta, CwError> {
     let shown = z.path.display();
     if z.shape.is_empty() {
@@ -265,7 +265,13 @@ fn zarr_meta(z: &zarr::ZarrMeta) -> Result<VariableMeta, CwError> {
             .find(|(n, _)| n == k)
             .map(|(_, v)| v.clone())
     };
-    let n = z.shape.len();
+    let (coords, coord_attrs): (Vec<_>, Vec<_>) = zarr::coordinates(z)
+        .into_iter()
+        .map(|c| match c {
+            Some((v, a)) => (Some(v), a),
+            None => (None, Vec::new()),
+        })
+        .unzip();
     Ok(VariableMeta {
         dtype: z.dtype,
         shape: z.shape.clone(),
@@ -273,7 +279,7 @@ fn zarr_meta(z: &zarr::ZarrMeta) -> Result<VariableMeta, CwError> {
         dims: Dims {
             names: z.dims.clone(),
             shape: z.shape.clone(),
-            coords: vec![None; n],
+            coords,
         },
         decode: Decode {
             missing: ["_FillValue", "missing_value"]
@@ -291,7 +297,7 @@ fn zarr_meta(z: &zarr::ZarrMeta) -> Result<VariableMeta, CwError> {
             .cloned()
             .collect(),
         globals: Vec::new(),
-        coord_attrs: vec![Vec::new(); n],
+        coord_attrs,
     })
 }
 

@@ -8,6 +8,9 @@
 //!
 //! Every rank opens the store itself and reads its blocks; a block of whole
 //! chunks decodes each chunk once.
+//!
+//! Coordinates follow the layout xarray writes: a 1-D numeric array named
+//! like the dimension, next to the variable (`store/lat` for `store/tas`).
 
 use crate::decomp::Block;
 use crate::element::{Dtype, Element};
@@ -228,6 +231,47 @@ impl ZarrArray {
         }
         Ok(())
     }
+}
+
+/// Coordinate values and descriptive attributes per axis of `meta`: the
+/// 1-D numeric sibling array named like the dimension, with one value per
+/// index, if there is one.
+pub fn coordinates(meta: &ZarrMeta) -> Vec<Option<(Vec<f64>, Vec<(String, String)>)>> {
+    let parent = meta
+        .path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    meta.dims
+        .iter()
+        .zip(&meta.shape)
+        .map(|(name, &len)| {
+            let p = parent.join(name);
+            if name.contains('/') || p == meta.path {
+                return None;
+            }
+            let c = describe(&p).ok().filter(|c| c.shape == [len])?;
+            let arr = ZarrArray::open(&c).ok()?;
+            let block = Block {
+                index: 0,
+                start: vec![0],
+                count: vec![len],
+            };
+            let all = [AxisRange::all(len)];
+            let values: Vec<f64> = crate::with_dtype!(c.dtype, T => {
+                let mut v = vec![T::default(); len];
+                arr.read_block(&block, &all, &mut v).ok()?;
+                v.iter().map(|x| x.to_f64()).collect()
+            });
+            let attrs = c
+                .attrs
+                .iter()
+                .filter(|(k, _)| crate::h5io::CARRIED_ATTRS.contains(&k.as_str()))
+                .cloned()
+                .collect();
+            Some((values, attrs))
+        })
+        .collect()
 }
 
 #[cfg(test)]

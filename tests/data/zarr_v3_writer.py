@@ -39,6 +39,8 @@ def store(path, shape, chunks, dtype_name, fmt, endian, gz, values, fill, missin
 #  a.zarr: 5 x 7 float64, chunks 2 x 3, little-endian bytes + gzip, dimension
 #          names y, x, units K; chunk (1, 1) is never written, so it reads as
 #          the fill value 0. a.expected.raw holds the values a reader must see.
+#  y, x:   coordinate arrays next to a.zarr, as xarray lays them out:
+#          y = 10, 20, ..., 50 (float64, units m); x = 0, 50, ..., 300 (int32).
 #  b.zarr: 4 x 3 x 5 int32, chunks 3 x 2 x 5, big-endian bytes, no compression.
 shape = (5, 7)
 vals = [(i * 7 + j) * 0.5 - 3 for i in range(5) for j in range(7)]
@@ -52,3 +54,5 @@ open("a.expected.raw", "wb").write(struct.pack("<" + "d" * len(exp), *exp))
 ivals = [(k * 37) % 101 - 50 for k in range(4 * 3 * 5)]
 store("b.zarr", (4, 3, 5), (3, 2, 5), "int32", "i", "big", False, ivals, 0)
 open("b.expected.raw", "wb").write(struct.pack("<" + "i" * len(ivals), *ivals))
+store("y", (5,), (5,), "float64", "d", "little", False, [10.0 * (k + 1) for k in range(5)], 0.0, attrs={"units": "m"})
+store("x", (7,), (4,), "int32", "i", "little", True, [50 * k for k in range(7)], 0)
