@@ -233,10 +233,13 @@ impl ZarrArray {
     }
 }
 
+/// One axis' coordinate values and its descriptive attributes (as text).
+pub type Coordinate = (Vec<f64>, Vec<(String, String)>);
+
 /// Coordinate values and descriptive attributes per axis of `meta`: the
 /// 1-D numeric sibling array named like the dimension, with one value per
 /// index, if there is one.
-pub fn coordinates(meta: &ZarrMeta) -> Vec<Option<(Vec<f64>, Vec<(String, String)>)>> {
+pub fn coordinates(meta: &ZarrMeta) -> Vec<Option<Coordinate>> {
     let parent = meta
         .path
         .parent()
