@@ -745,3 +745,71 @@ fn zarr_v3_input_converts_and_reduces_like_its_hdf5_conversion() {
     expect_error_p(2, &["reduce", s(&g)], "array inside the store");
     expect_error_p(2, &["reduce", s(&d)], "no zarr.json");
 }
+
+#[test]
+fn a_rank_failing_mid_convert_ends_the_job_without_output() {
+    let d = scratch("midconvert");
+    let g = d.join("g.h5");
+    mpirun(
+        2,
+        &[
+            "generate",
+            s(&g),
+            "--var",
+            "a",
+            "--shape",
+            "400,1000",
+            "--chunks",
+            "10,1000",
+        ],
+    )
+    .ok();
+    for (p, spec, out) in [(2, "1:2", "o.npy"), (3, "2:1", "o.h5"), (3, "0:2", "o.raw")] {
+        let o = d.join(out);
+        let r = mpirun_env(
+            p,
+            &[
+                "convert",
+                s(&g),
+                s(&o),
+                "--var",
+                "a",
+                "--block-bytes",
+                "80KB",
+                "--compression",
+                if out.ends_with(".h5") {
+                    "gzip:1"
+                } else {
+                    "none"
+                },
+            ],
+            &[("CHUNKWISE_TEST_FAIL", spec)],
+        );
+        assert!(
+            !r.timed_out && r.elapsed.as_secs_f64() < 10.0,
+            "{out}: took {:?}",
+            r.elapsed
+        );
+        assert!(r.code.is_some_and(|c| c != 0), "{out}: exit {:?}", r.code);
+        assert!(
+            r.stderr.contains("injected test failure"),
+            "{out}:\n{}",
+            r.stderr
+        );
+        assert_eq!(
+            r.stderr.matches("chunkwise: error").count(),
+            1,
+            "{out}:\n{}",
+            r.stderr
+        );
+        assert!(!o.exists(), "{out}: an output appeared after a failure");
+        if !out.ends_with(".h5") {
+            // Flat outputs agree on the failure and remove their temporary
+            // file; HDF5 outputs end with MPI_Abort inside collective writes.
+            assert!(
+                !d.join(format!(".{out}.chunkwise-partial")).exists(),
+                "{out}: temp left"
+            );
+        }
+    }
+}
