@@ -29,6 +29,10 @@ pub enum Command {
     Jobscript(JobscriptArgs),
     /// Strong and weak scaling studies: launch reduce runs, then report them.
     Scaling(ScalingArgs),
+    /// Rechunk, compress or re-encode a variable into HDF5 / NetCDF-4, .npy or raw (in parallel).
+    Convert(ConvertArgs),
+    /// Measure size and read/write speed of storage layouts on a sample of your data.
+    Formats(FormatsArgs),
 }
 
 /// Arguments of `chunkwise generate`.
@@ -68,11 +72,14 @@ pub struct GenerateArgs {
 /// Arguments of `chunkwise reduce`.
 #[derive(Debug, Args)]
 pub struct ReduceArgs {
-    /// Input HDF5 / NetCDF-4 file.
+    /// Input: HDF5 / NetCDF-4 file, `.npy` file, or raw binary (with --raw-dtype, --raw-shape).
     pub file: PathBuf,
-    /// Variable (dataset path) to reduce.
+    /// Variable (dataset path) to reduce; required for HDF5 / NetCDF-4 input.
     #[arg(long)]
-    pub var: String,
+    pub var: Option<String>,
+    /// Type and shape of raw binary input.
+    #[command(flatten)]
+    pub raw: RawInputArgs,
     /// Statistics: any of sum,mean,min,max,var,std,count.
     #[arg(long, default_value = "count,sum,mean,std,min,max")]
     pub op: String,
@@ -288,4 +295,87 @@ pub enum ReportFormat {
     Csv,
     /// One JSON object: the tables and the plot files.
     Json,
+}
+
+/// How to read a raw binary input (shared by `reduce`, `convert` and `formats`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct RawInputArgs {
+    /// Element type of a raw binary input: f32, f64, i8..i64, u8..u64
+    /// (little-endian), or a NumPy type string with byte order, e.g. `>f8`.
+    #[arg(long)]
+    pub raw_dtype: Option<String>,
+    /// Shape of a raw binary input in C order, e.g. `1000,2000`.
+    #[arg(long)]
+    pub raw_shape: Option<String>,
+}
+
+impl RawInputArgs {
+    /// The input description for `path` and `--var`.
+    pub fn spec(&self, path: &std::path::Path, var: Option<&str>) -> crate::source::SourceSpec {
+        crate::source::SourceSpec {
+            path: path.to_path_buf(),
+            var: var.map(str::to_string),
+            raw_dtype: self.raw_dtype.clone(),
+            raw_shape: self.raw_shape.clone(),
+        }
+    }
+}
+
+/// Arguments of `chunkwise convert`.
+#[derive(Debug, Args, Clone)]
+pub struct ConvertArgs {
+    /// Input: HDF5 / NetCDF-4 file, `.npy` file, or raw binary (with --raw-dtype, --raw-shape).
+    pub input: PathBuf,
+    /// Output file: `.npy` → NumPy, `.raw`/`.bin` → raw little-endian binary,
+    /// anything else → HDF5 / NetCDF-4.
+    pub out: PathBuf,
+    /// Variable to convert (required for HDF5 / NetCDF-4 input); for other
+    /// inputs, the name of the output variable (default: the file stem).
+    #[arg(long)]
+    pub var: Option<String>,
+    /// Type and shape of raw binary input.
+    #[command(flatten)]
+    pub raw: RawInputArgs,
+    /// Output chunk shape `C0,C1,...`, `auto` (row slabs of at most 4 MiB)
+    /// or `contiguous` (default: the input's chunking).
+    #[arg(long)]
+    pub chunks: Option<String>,
+    /// `none`, `gzip` (level 4) or `gzip:LEVEL` with LEVEL 0-9.
+    #[arg(long, default_value = "none")]
+    pub compression: String,
+    /// Byte-shuffle before compressing (helps gzip on floating-point data).
+    #[arg(long)]
+    pub shuffle: bool,
+    /// Bytes per block each rank reads and writes at a time (rounded to whole output chunks).
+    #[arg(long, default_value = "64MiB")]
+    pub block_bytes: String,
+    /// Replace an existing output file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Arguments of `chunkwise formats`.
+#[derive(Debug, Args, Clone)]
+pub struct FormatsArgs {
+    /// Input: HDF5 / NetCDF-4 file, `.npy` file, or raw binary (with --raw-dtype, --raw-shape).
+    pub file: PathBuf,
+    /// Variable to measure (required for HDF5 / NetCDF-4 input).
+    #[arg(long)]
+    pub var: Option<String>,
+    /// Type and shape of raw binary input.
+    #[command(flatten)]
+    pub raw: RawInputArgs,
+    /// Sample size: the leading rows of the variable up to this many bytes.
+    #[arg(long, default_value = "256MiB")]
+    pub sample: String,
+    /// Directory for the candidate files (default: a temporary directory
+    /// next to the input, removed afterwards).
+    #[arg(long)]
+    pub keep: Option<PathBuf>,
+    /// Reduction threads per rank for the read measurements.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -604,3 +604,34 @@ pub fn dimension_scale_paths(ds: &hdf5::Dataset) -> Option<Vec<Option<String>>> 
     }
     Some(names)
 }
+
+/// Create dataset `var` (a path; missing groups are created) of element
+/// type `T` and `shape` in `file`, stored as `enc` says (chunking, byte
+/// shuffle, then gzip). Collective when `file` was opened with MPI-IO.
+pub fn create_dataset<T: hdf5::H5Type>(
+    file: &File,
+    var: &str,
+    shape: &[usize],
+    enc: &crate::encoding::Encoding,
+) -> Result<Dataset, hdf5::Error> {
+    let mut group: hdf5::Group = (**file).clone();
+    let parts: Vec<&str> = var.trim_matches('/').split('/').collect();
+    for g in &parts[..parts.len() - 1] {
+        group = match group.group(g) {
+            Ok(x) => x,
+            Err(_) => group.create_group(g)?,
+        };
+    }
+    let mut b = group.new_dataset::<T>().shape(shape.to_vec());
+    if let Some(c) = &enc.chunks {
+        b = b.chunk(c.clone());
+    }
+    // Filter order matters: shuffle regroups bytes, then deflate compresses.
+    if enc.shuffle {
+        b = b.shuffle();
+    }
+    if let Some(level) = enc.gzip {
+        b = b.deflate(level);
+    }
+    b.create(parts[parts.len() - 1])
+}

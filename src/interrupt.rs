@@ -68,6 +68,9 @@ fn leave(rank: usize, what: &str, sig: i32) -> ! {
         if let Some(t) = &temp {
             let _ = std::fs::remove_file(t);
         }
+        if let Some(d) = TEMP_DIR.lock().ok().and_then(|mut t| t.take()) {
+            let _ = std::fs::remove_dir_all(d);
+        }
     }
     unsafe { libc::_exit(128 + sig) }
 }
@@ -91,6 +94,17 @@ pub fn tick() {
 /// once it has been renamed into place.
 pub fn set_temp(path: Option<PathBuf>) {
     if let Ok(mut t) = TEMP.lock() {
+        *t = path;
+    }
+}
+
+/// A temporary working directory (e.g. `formats`' candidates), removed
+/// with everything in it on interruption; `None` once it is gone or kept.
+static TEMP_DIR: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+/// Record (or clear) the temporary working directory.
+pub fn set_temp_dir(path: Option<PathBuf>) {
+    if let Ok(mut t) = TEMP_DIR.lock() {
         *t = path;
     }
 }

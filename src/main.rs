@@ -30,7 +30,7 @@ fn main() {
         Command::Jobscript(a) => cmd::jobscript::run(a),
         // Not an MPI program: it launches mpirun/srun itself.
         Command::Scaling(a) => cmd::scaling::run(a),
-        Command::Generate(_) | Command::Reduce(_) => {
+        Command::Generate(_) | Command::Reduce(_) | Command::Convert(_) | Command::Formats(_) => {
             // Serialized: the reader thread makes MPI-IO calls (inside HDF5)
             // while the main thread makes none.
             let Some((universe, _)) = mpi::initialize_with_threading(Threading::Serialized) else {
@@ -38,16 +38,19 @@ fn main() {
                 std::process::exit(2);
             };
             let comm = Comm::new(universe.world());
-            let what = if matches!(cli.command, Command::Generate(_)) {
-                "generate"
-            } else {
-                "reduce"
+            let what = match cli.command {
+                Command::Generate(_) => "generate",
+                Command::Convert(_) => "convert",
+                Command::Formats(_) => "formats",
+                _ => "reduce",
             };
             chunkwise::interrupt::install(comm.rank(), what);
             let r = match &cli.command {
                 Command::Generate(a) => cmd::generate::run(&comm, a),
                 Command::Reduce(a) => cmd::reduce::run(&comm, a),
-                _ => unreachable!("only generate and reduce start MPI"),
+                Command::Convert(a) => cmd::convert::run(&comm, a),
+                Command::Formats(a) => cmd::formats::run(&comm, a),
+                _ => unreachable!("only the parallel commands start MPI"),
             };
             drop(comm);
             drop(universe); // MPI_Finalize, after every HDF5 object is closed

@@ -141,7 +141,7 @@ fn check(ret: herr_t, what: &str) -> Result<(), CwError> {
 }
 
 /// Write a scalar fixed-length ASCII string attribute on object `loc`.
-fn write_text_attr(loc: hid_t, name: &str, value: &str) -> Result<(), CwError> {
+pub fn write_text_attr(loc: hid_t, name: &str, value: &str) -> Result<(), CwError> {
     let cname = cstring(name)?;
     let bytes = value.as_bytes();
     unsafe {

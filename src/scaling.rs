@@ -209,8 +209,10 @@ pub fn analyse_reduce_args(args: &[String]) -> Result<ReduceCall, CwError> {
 }
 
 /// `reduce` options that take a value as the next argument.
-const VALUE_FLAGS: [&str; 10] = [
+const VALUE_FLAGS: [&str; 12] = [
     "--var",
+    "--raw-dtype",
+    "--raw-shape",
     "--op",
     "--ddof",
     "--block-bytes",
@@ -266,9 +268,12 @@ fn finish_call(
     if !r.json {
         rest.push("--json".into());
     }
+    // Generated data is always variable `a`; a given file may need no --var
+    // (.npy, raw, Zarr).
+    let add_var = add_var || (!has_file && r.var.is_none());
     Ok(ReduceCall {
         file: has_file.then_some(file),
-        var: r.var,
+        var: r.var.unwrap_or_else(|| "a".into()),
         add_var,
         rest,
     })

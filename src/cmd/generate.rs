@@ -153,20 +153,13 @@ fn write_file<T: Element>(
     tmp: &std::path::Path,
 ) -> anyhow::Result<()> {
     let file = comm.agree(h5io::create_mpio(tmp, comm.raw()).map_err(Into::into))?;
+    let enc = crate::encoding::Encoding {
+        chunks: plan.chunks.clone(),
+        gzip: None,
+        shuffle: false,
+    };
     let created = (|| -> Result<hdf5::Dataset, hdf5::Error> {
-        let mut group: hdf5::Group = (*file).clone();
-        let parts: Vec<&str> = plan.var.split('/').collect();
-        for g in &parts[..parts.len() - 1] {
-            group = match group.group(g) {
-                Ok(x) => x,
-                Err(_) => group.create_group(g)?,
-            };
-        }
-        let mut b = group.new_dataset::<T>().shape(plan.shape.clone());
-        if let Some(c) = &plan.chunks {
-            b = b.chunk(c.clone());
-        }
-        let ds = b.create(parts[parts.len() - 1])?;
+        let ds = h5io::create_dataset::<T>(&file, &plan.var, &plan.shape, &enc)?;
         ds.new_attr::<u64>()
             .create("chunkwise_seed")?
             .write_scalar(&plan.seed)?;
@@ -193,44 +186,25 @@ fn write_file<T: Element>(
         plan.dtype.size(),
         plan.block_bytes,
     );
-    let mine = d.rank_range(comm.rank(), comm.size());
-    // Collective writes need the same number of calls on every rank.
-    let rounds = d.rank_range(0, comm.size()).len();
-    let mut buf = vec![T::default(); if mine.is_empty() { 0 } else { d.block_elems() }];
     let last = plan.shape.len() - 1;
-    crate::interrupt::set_total(mine.len());
-    for round in 0..rounds {
-        let idx = mine.start + round;
-        if idx < mine.end {
-            comm.or_abort(crate::testhooks::before_block(round + 1));
-            let b = d.block(idx);
-            let row_len = b.count[last];
-            let mut offsets = Vec::with_capacity(b.len() / row_len);
-            for_each_row(&plan.shape, &b.start, &b.count, |_, off| offsets.push(off));
-            buf[..b.len()]
-                .par_chunks_mut(row_len)
-                .zip(offsets.par_iter())
-                .for_each(|(row, &off)| {
-                    for (j, v) in row.iter_mut().enumerate() {
-                        *v = T::from_f64(value_at(
-                            plan.seed,
-                            off + j as u64,
-                            plan.dist,
-                            plan.nan_fraction,
-                        ));
-                    }
-                });
-            // Collective write: a failure aborts the job (MPI_Abort), since
-            // the other ranks are already inside this call.
-            comm.or_abort(h5io::write_block_collective(
-                &ds,
-                Some((&b, &buf[..b.len()])),
-            ));
-            crate::interrupt::tick();
-        } else {
-            comm.or_abort(h5io::write_block_collective::<T>(&ds, None));
-        }
-    }
+    super::parallel_write::write_blocks::<T>(comm, &ds, &d, |b, buf| {
+        let row_len = b.count[last];
+        let mut offsets = Vec::with_capacity(b.len() / row_len);
+        for_each_row(&plan.shape, &b.start, &b.count, |_, off| offsets.push(off));
+        buf.par_chunks_mut(row_len)
+            .zip(offsets.par_iter())
+            .for_each(|(row, &off)| {
+                for (j, v) in row.iter_mut().enumerate() {
+                    *v = T::from_f64(value_at(
+                        plan.seed,
+                        off + j as u64,
+                        plan.dist,
+                        plan.nan_fraction,
+                    ));
+                }
+            });
+        Ok(())
+    });
     drop(ds);
     file.close()
         .map_err(|e| anyhow::anyhow!("closing '{}': {e}", tmp.display()))?;

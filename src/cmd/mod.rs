@@ -1,10 +1,13 @@
 //! The commands. Each validates everything it can on every rank, agrees on
 //! the outcome (see `comm`), and only then enters collective work.
 
+pub mod convert;
+pub mod formats;
 pub mod generate;
 pub mod inspect;
 pub mod jobscript;
 pub mod output;
+pub mod parallel_write;
 pub mod plan;
 pub mod reduce;
 pub mod scaling;

@@ -26,7 +26,8 @@ use crate::nc_out::{OutDim, OutVar, Values};
 use crate::parse::{Op, parse_bytes, parse_ops};
 use crate::report::{ReduceReport, Stat, Timings};
 use crate::selection::{AxisRange, parse_select, resolve_reduced, resolve_selection};
-use crate::{h5io, tree, with_dtype};
+use crate::source::{Reader, Source};
+use crate::{tree, with_dtype};
 use std::path::PathBuf;
 use std::sync::mpsc::sync_channel;
 use std::time::Instant;
@@ -36,8 +37,10 @@ use std::time::Instant;
 pub struct ReducePlan {
     /// Input file.
     pub file: PathBuf,
-    /// Variable path.
+    /// Variable path (HDF5) or name (other formats).
     pub var: String,
+    /// Where the variable is read from.
+    pub source: Source,
     /// Requested statistics.
     pub ops: Vec<Op>,
     /// Finalisation settings.
@@ -59,7 +62,7 @@ pub struct ReducePlan {
 }
 
 /// Validate arguments and the input on this rank (no collective calls).
-fn validate(args: &ReduceArgs) -> anyhow::Result<ReducePlan> {
+pub fn validate(args: &ReduceArgs) -> anyhow::Result<ReducePlan> {
     let ops = parse_ops(&args.op)?;
     let explicit_block = match args.block_bytes.as_deref().map(str::trim) {
         None | Some("auto") => None,
@@ -77,7 +80,7 @@ fn validate(args: &ReduceArgs) -> anyhow::Result<ReducePlan> {
         .iter()
         .map(|s| parse_select(s))
         .collect::<Result<Vec<_>, _>>()?;
-    let meta = h5io::variable_meta(&args.file, &args.var)?;
+    let (source, meta) = crate::source::describe(&args.raw.spec(&args.file, args.var.as_deref()))?;
     let sel = resolve_selection(&meta.dims, &specs)?;
     let reduced = resolve_reduced(&meta.dims, args.dim.as_deref(), args.axis.as_deref())?;
     if let Some(out) = &args.output {
@@ -110,7 +113,8 @@ fn validate(args: &ReduceArgs) -> anyhow::Result<ReducePlan> {
     };
     Ok(ReducePlan {
         file: args.file.clone(),
-        var: args.var.clone(),
+        var: source.var_name(),
+        source,
         ops,
         finish,
         dtype: meta.dtype,
@@ -155,13 +159,9 @@ const PIECE_HEADER: usize = 3;
 /// Read, reduce and combine; returns the report and the result cells on rank 0.
 pub fn execute(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<(ReduceReport, Vec<Acc>)>> {
     let t0 = Instant::now();
-    // Collective open; the file was already opened serially on every rank, so
+    // Collective open; the input was already described on every rank, so
     // a failure here is an MPI-IO problem and is agreed like the checks.
-    let file = comm.agree(h5io::open_mpio(&plan.file, comm.raw()).map_err(Into::into))?;
-    let ds = comm.agree(
-        file.dataset(&plan.var)
-            .map_err(|e| anyhow::anyhow!("cannot open '{}': {e}", plan.var)),
-    )?;
+    let reader = Reader::open(comm, &plan.source)?;
 
     let (d, t) = (&plan.decomp, &plan.tiling);
     let range = split_range(t.n_positions(), comm.rank(), comm.size());
@@ -177,7 +177,7 @@ pub fn execute(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<(ReduceR
     // Rank-local phase: a failure here aborts the job (other ranks may already
     // be waiting in the gather below).
     let (pieces, read_s, compute_s) = with_dtype!(plan.dtype, T => {
-        comm.or_abort(reduce_blocks::<T>(&ds, plan, &mine, range.start, &pool, want_m2))
+        comm.or_abort(reduce_blocks::<T>(&reader, plan, &mine, range.start, &pool, want_m2))
     });
 
     // Collectives from here on: every rank arrives, because a failure in the
@@ -202,8 +202,7 @@ pub fn execute(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<(ReduceR
     let total_s = t0.elapsed().as_secs_f64();
     let rss = crate::procinfo::peak_rss_bytes() as f64;
     let maxes = comm.max_to_root(&[read_s, compute_s, comm_s, total_s, rss]);
-    drop(ds);
-    drop(file);
+    reader.close();
     let timings = Timings {
         read_s: maxes[0],
         compute_s: maxes[1],
@@ -490,12 +489,12 @@ fn write_output(
 }
 
 /// Reduce this rank's `blocks` (work positions `first..`) in order. One
-/// reader thread owns every HDF5 call and fills one of two reusable buffers
+/// reader thread owns every read call (HDF5 or `pread`) and fills one of two reusable buffers
 /// while the pool reduces the other; blocks are folded along each tile's
 /// merge tree. Returns the tree pieces (wire form, see [`PIECE_HEADER`]) and
 /// the read and compute seconds.
 fn reduce_blocks<T: Element>(
-    ds: &hdf5::Dataset,
+    reader: &Reader,
     plan: &ReducePlan,
     blocks: &[Block],
     first: usize,
@@ -523,7 +522,7 @@ fn reduce_blocks<T: Element>(
                 let Ok(mut buf) = free_rx.recv() else { break };
                 let t = Instant::now();
                 let r = crate::testhooks::before_block(i + 1)
-                    .and_then(|()| h5io::read_block(ds, b, sel, &mut buf));
+                    .and_then(|()| reader.read_block(b, sel, &mut buf));
                 read_s += t.elapsed().as_secs_f64();
                 let failed = r.is_err();
                 if full_tx.send(r.map(|()| buf)).is_err() || failed {

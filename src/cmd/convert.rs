@@ -1,0 +1,328 @@
+//! `chunkwise convert`: read a variable from any input format and write it,
+//! in parallel, as HDF5 / NetCDF-4 with the chunking and filters asked for,
+//! or as `.npy` / raw binary.
+//!
+//! Flow: validate on every rank (agreed) → open the input on every rank →
+//! create the output under a temporary name in the output's directory →
+//! every rank reads its blocks (aligned to the *output* chunks, so each
+//! output chunk is written whole by one rank) and writes them: HDF5 with
+//! collective `H5Dwrite` (which parallel HDF5 ≥ 1.10.2 requires for
+//! compressed datasets, and which lets MPI-IO aggregate the others), flat
+//! files with positioned writes → rank 0 copies the metadata (attributes,
+//! dimension scales, coordinate variables, global attributes) and renames
+//! the file into place. Values are copied unchanged (same type, no
+//! rounding); big-endian input becomes native little-endian output.
+
+use super::output;
+use crate::cli::ConvertArgs;
+use crate::comm::Comm;
+use crate::decomp::Decomposition;
+use crate::element::Element;
+use crate::encoding::{self, Encoding};
+use crate::error::CwError;
+use crate::h5io::{self, VariableMeta};
+use crate::parse::parse_bytes;
+use crate::selection::AxisRange;
+use crate::source::flat::FlatLayout;
+use crate::source::{Reader, Source, npy};
+use crate::with_dtype;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The kind of file `convert` writes, from the output's extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutFormat {
+    /// HDF5 / NetCDF-4 (any extension but the ones below).
+    Hdf5,
+    /// NumPy `.npy`.
+    Npy,
+    /// Raw little-endian binary (`.raw`, `.bin`, `.dat`).
+    Raw,
+}
+
+impl OutFormat {
+    /// The format written to `path`.
+    pub fn of(path: &Path) -> OutFormat {
+        match path
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase())
+            .as_deref()
+        {
+            Some("npy") => OutFormat::Npy,
+            Some("raw" | "bin" | "dat") => OutFormat::Raw,
+            _ => OutFormat::Hdf5,
+        }
+    }
+}
+
+/// Validated `convert` settings.
+#[derive(Clone, Debug)]
+pub struct ConvertPlan {
+    /// Where the values come from.
+    pub source: Source,
+    /// The input variable's description.
+    pub meta: VariableMeta,
+    /// Final output path.
+    pub out: PathBuf,
+    /// Output kind.
+    pub format: OutFormat,
+    /// Variable path in an HDF5 output.
+    pub out_var: String,
+    /// Storage of an HDF5 output (flat outputs are always contiguous).
+    pub enc: Encoding,
+    /// Block budget in bytes.
+    pub block_bytes: u64,
+}
+
+/// Validate arguments and input on this rank (no collective calls).
+pub fn validate(a: &ConvertArgs) -> anyhow::Result<ConvertPlan> {
+    let spec = encoding::parse_chunks(a.chunks.as_deref())?;
+    let gzip = encoding::parse_compression(&a.compression)?;
+    let block_bytes =
+        parse_bytes(&a.block_bytes).map_err(|e| CwError::Parse(format!("--block-bytes: {e}")))?;
+    if block_bytes == 0 {
+        return Err(CwError::Parse("--block-bytes must be positive".into()).into());
+    }
+    let (source, meta) = crate::source::describe(&a.raw.spec(&a.input, a.var.as_deref()))?;
+    let format = OutFormat::of(&a.out);
+    let enc = if format == OutFormat::Hdf5 {
+        encoding::resolve(
+            &spec,
+            gzip,
+            a.shuffle,
+            &meta.shape,
+            meta.dtype.size(),
+            meta.chunk.as_deref(),
+        )?
+    } else {
+        if gzip.is_some()
+            || a.shuffle
+            || !matches!(
+                spec,
+                encoding::ChunkSpec::Keep | encoding::ChunkSpec::Contiguous
+            )
+        {
+            return Err(CwError::Parse(format!(
+                "'{}' is written as {} (contiguous, uncompressed): --chunks, --compression and --shuffle apply only to HDF5 / NetCDF-4 output",
+                a.out.display(),
+                if format == OutFormat::Npy {
+                    ".npy"
+                } else {
+                    "raw binary"
+                }
+            ))
+            .into());
+        }
+        Encoding {
+            chunks: None,
+            gzip: None,
+            shuffle: false,
+        }
+    };
+    let out_var = match (&source, &a.var) {
+        (Source::Hdf5 { var, .. }, _) => var.trim_matches('/').to_string(),
+        (_, Some(v)) if !v.trim_matches('/').is_empty() => v.trim_matches('/').to_string(),
+        _ => source.var_name(),
+    };
+    output::check_output(&a.out, a.force, &[source.path()])?;
+    Ok(ConvertPlan {
+        source,
+        meta,
+        out: a.out.clone(),
+        format,
+        out_var,
+        enc,
+        block_bytes,
+    })
+}
+
+/// Run `convert` on every rank; rank 0 prints a summary.
+pub fn run(comm: &Comm, a: &ConvertArgs) -> anyhow::Result<()> {
+    let plan = comm.agree(validate(a))?;
+    let secs = convert(comm, &plan)?;
+    if comm.is_root() {
+        let bytes = std::fs::metadata(&plan.out).map(|m| m.len()).unwrap_or(0);
+        let what = match plan.format {
+            OutFormat::Hdf5 => format!("'{}', {}", plan.out_var, plan.enc.describe()),
+            OutFormat::Npy => ".npy".into(),
+            OutFormat::Raw => "raw little-endian".into(),
+        };
+        println!(
+            "converted {} ({} {} {:?}) to {} ({what}; {}) in {secs:.3} s with {} rank(s)",
+            plan.source.path().display(),
+            plan.source.format(),
+            plan.meta.dtype,
+            plan.meta.shape,
+            plan.out.display(),
+            crate::parse::human_bytes(bytes),
+            comm.size()
+        );
+    }
+    Ok(())
+}
+
+/// Convert as `plan` says (collective). Returns the wall time in seconds
+/// (as rank 0 saw it, from opening the input to the output in place).
+pub fn convert(comm: &Comm, plan: &ConvertPlan) -> anyhow::Result<f64> {
+    let t0 = Instant::now();
+    let tmp = output::temp_path(&plan.out);
+    crate::interrupt::set_temp(Some(tmp.clone()));
+    let reader = Reader::open(comm, &plan.source)?;
+    let written = with_dtype!(plan.meta.dtype, T => match plan.format {
+        OutFormat::Hdf5 => write_hdf5::<T>(comm, plan, &reader, &tmp),
+        OutFormat::Npy | OutFormat::Raw => write_flat::<T>(comm, plan, &reader, &tmp),
+    });
+    reader.close();
+    if let Err(e) = written {
+        if comm.is_root() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        crate::interrupt::set_temp(None);
+        return Err(e);
+    }
+    comm.barrier();
+    let finished = if comm.is_root() {
+        let r = finish(plan, &tmp).and_then(|()| output::commit(&tmp, &plan.out));
+        if r.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        r
+    } else {
+        Ok(())
+    };
+    crate::interrupt::set_temp(None);
+    comm.agree(finished.map_err(Into::into))?;
+    Ok(t0.elapsed().as_secs_f64())
+}
+
+/// Every selection of the whole input.
+fn whole(meta: &VariableMeta) -> Vec<AxisRange> {
+    meta.shape.iter().map(|&d| AxisRange::all(d)).collect()
+}
+
+/// Create the HDF5 output (collective) and write every block.
+fn write_hdf5<T: Element>(
+    comm: &Comm,
+    plan: &ConvertPlan,
+    reader: &Reader,
+    tmp: &Path,
+) -> anyhow::Result<()> {
+    let file = comm.agree(h5io::create_mpio(tmp, comm.raw()).map_err(Into::into))?;
+    let ds = comm.agree(
+        h5io::create_dataset::<T>(&file, &plan.out_var, &plan.meta.shape, &plan.enc).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot create '{}' ({}) in '{}': {e}",
+                plan.out_var,
+                plan.enc.describe(),
+                plan.out.display()
+            )
+        }),
+    )?;
+    let d = Decomposition::new(
+        &plan.meta.shape,
+        plan.enc.chunks.as_deref(),
+        plan.meta.dtype.size(),
+        plan.block_bytes,
+    );
+    let sel = whole(&plan.meta);
+    super::parallel_write::write_blocks::<T>(comm, &ds, &d, |b, buf| {
+        reader.read_block(b, &sel, buf)
+    });
+    drop(ds);
+    file.close()
+        .map_err(|e| anyhow::anyhow!("closing '{}': {e}", tmp.display()))?;
+    Ok(())
+}
+
+/// Write a `.npy` or raw file: rank 0 writes the header and sizes the file,
+/// then every rank writes its row slabs with positioned writes.
+fn write_flat<T: Element>(
+    comm: &Comm,
+    plan: &ConvertPlan,
+    reader: &Reader,
+    tmp: &Path,
+) -> anyhow::Result<()> {
+    let shape = &plan.meta.shape;
+    let header = match plan.format {
+        OutFormat::Npy => npy::render_header(plan.meta.dtype, shape),
+        _ => Vec::new(),
+    };
+    let layout = FlatLayout {
+        path: tmp.to_path_buf(),
+        offset: header.len() as u64,
+        dtype: plan.meta.dtype,
+        big_endian: false,
+        shape: shape.clone(),
+    };
+    let created = if comm.is_root() {
+        (|| -> std::io::Result<()> {
+            let f = std::fs::File::create(tmp)?;
+            std::os::unix::fs::FileExt::write_all_at(&f, &header, 0)?;
+            f.set_len(layout.offset + layout.data_bytes())
+        })()
+        .map_err(|e| anyhow::anyhow!("cannot create '{}': {e}", tmp.display()))
+    } else {
+        Ok(())
+    };
+    comm.agree(created)?;
+    let file = comm.agree(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(tmp)
+            .map_err(|e| anyhow::anyhow!("cannot open '{}' for writing: {e}", tmp.display())),
+    )?;
+    let d = Decomposition::new(shape, None, plan.meta.dtype.size(), plan.block_bytes);
+    let sel = whole(&plan.meta);
+    let mine = d.rank_range(comm.rank(), comm.size());
+    let mut buf = vec![T::default(); if mine.is_empty() { 0 } else { d.block_elems() }];
+    crate::interrupt::set_total(mine.len());
+    for (i, idx) in mine.enumerate() {
+        let b = d.block(idx);
+        // Independent writes: a failure ends this rank's part; agreed below.
+        let r = crate::testhooks::before_block(i + 1)
+            .and_then(|()| reader.read_block(&b, &sel, &mut buf[..b.len()]))
+            .and_then(|()| layout.write_block(&file, &b, &buf[..b.len()]));
+        if let Err(e) = r {
+            comm.agree::<()>(Err(e.into()))?;
+        }
+        crate::interrupt::tick();
+    }
+    drop(file);
+    comm.agree(Ok(()))
+}
+
+/// Rank 0, after the data are written: the metadata of an HDF5 output.
+fn finish(plan: &ConvertPlan, tmp: &Path) -> Result<(), CwError> {
+    if plan.format != OutFormat::Hdf5 {
+        return Ok(());
+    }
+    let line = format!(
+        "{}: {}",
+        crate::nc_out::utc_timestamp(),
+        std::env::args().collect::<Vec<_>>().join(" ")
+    );
+    match &plan.source {
+        Source::Hdf5 { path, var } => {
+            crate::h5meta::carry_over(path, var, tmp, &plan.out_var, &line)
+        }
+        Source::Flat { .. } | Source::Zarr(_) => {
+            // Descriptive attributes (Zarr `attributes` such as units) as text.
+            let err = |e: hdf5::Error| CwError::Output(format!("'{}': {e}", tmp.display()));
+            let f = hdf5::File::open_rw(tmp).map_err(err)?;
+            let ds = f.dataset(&plan.out_var).map_err(err)?;
+            for (k, v) in &plan.meta.attrs {
+                crate::nc_out::write_text_attr(ds.id(), k, v)?;
+            }
+            crate::nc_out::write_text_attr(f.id(), "history", &line)?;
+            drop(ds);
+            f.close()
+                .map_err(|e| CwError::Output(format!("'{}': {e}", tmp.display())))?;
+            crate::h5meta::name_dimensions(
+                tmp,
+                &plan.out_var,
+                &plan.meta.dims,
+                &plan.meta.coord_attrs,
+            )
+        }
+    }
+}

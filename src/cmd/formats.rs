@@ -1,0 +1,544 @@
+//! `chunkwise formats`: measure, on a sample of the user's own data, what
+//! each storage layout costs and gives — size on disk, write speed, and read
+//! speed through the parallel `reduce` path for three access patterns — and
+//! recommend one per pattern.
+//!
+//! Method: the leading rows of the variable (up to `--sample` bytes) are
+//! written once as `.npy` (the first candidate); every other candidate is
+//! made from that file with `convert`'s own code path: raw binary, HDF5
+//! contiguous, HDF5 chunked as row slabs, as square tiles and as the input
+//! is chunked now, and row slabs with gzip 1/4/9, each with and without
+//! shuffle. Row slabs and tiles hold at most 4 MiB (and a small sample is
+//! cut into at least 16 of them). Each candidate is synced to disk after writing (the write time
+//! includes the sync) and its pages are dropped from the page cache
+//! (`posix_fadvise(DONTNEED)`, this file only) before each read, so reads
+//! are cold. The reads are `reduce` runs:
+//! * whole — count/sum/mean/std/min/max over everything;
+//! * series — the mean over the leading axis at one point of the others
+//!   (a time series per grid point);
+//! * map — the mean of one index of the leading axis (a map per time step).
+//!
+//! Every candidate's whole-array result is checked against the first's
+//! (count, min, max exactly; sums to 1e-9 relative, as the summation order
+//! follows the chunking); the report says so. Sizes are the files' real sizes: logical
+//! length and allocated blocks (`st_blocks × 512`).
+
+use crate::cli::{Cli, Command, FormatsArgs};
+use crate::comm::Comm;
+use crate::encoding::{AUTO_CHUNK_BYTES, auto_chunks, tile_chunks};
+use crate::error::CwError;
+use crate::parse::{human_bytes, parse_bytes};
+use clap::Parser;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// One measured storage layout.
+#[derive(Clone, Debug, Serialize)]
+pub struct Candidate {
+    /// Short name (`npy`, `h5-rows`, `gzip4+shuffle`, ...).
+    pub name: String,
+    /// File format: `npy`, `raw` or `hdf5`.
+    pub format: String,
+    /// Layout and filters.
+    pub layout: String,
+    /// The candidate file.
+    pub path: String,
+    /// Logical file size in bytes.
+    pub bytes: u64,
+    /// Allocated size on disk in bytes (`st_blocks × 512`).
+    pub disk_bytes: u64,
+    /// Uncompressed data bytes ÷ allocated bytes.
+    pub ratio: f64,
+    /// Seconds to write (convert + fsync).
+    pub write_s: f64,
+    /// Seconds for the whole-array statistics.
+    pub whole_s: f64,
+    /// Seconds for one time series (mean over the leading axis at one point).
+    pub series_s: f64,
+    /// Seconds for one map (one index of the leading axis).
+    pub map_s: f64,
+    /// The whole-array statistics agree with the first candidate's: count,
+    /// min and max exactly, sum/mean/std to 1e-9 relative (the summation
+    /// order follows the chunking, so the last bits may differ).
+    pub agrees: bool,
+}
+
+/// The full measurement.
+#[derive(Clone, Debug, Serialize)]
+pub struct FormatsReport {
+    /// Input file.
+    pub file: String,
+    /// Variable.
+    pub var: String,
+    /// Element type.
+    pub dtype: String,
+    /// Shape of the whole variable.
+    pub shape: Vec<usize>,
+    /// Shape of the sample measured.
+    pub sample_shape: Vec<usize>,
+    /// Uncompressed sample bytes.
+    pub sample_bytes: u64,
+    /// MPI ranks.
+    pub ranks: usize,
+    /// Threads per rank.
+    pub threads: usize,
+    /// Candidates in the order measured.
+    pub candidates: Vec<Candidate>,
+    /// Recommended candidate per access pattern: `whole`, `series`, `map`, `smallest`.
+    pub recommend: Vec<(String, String)>,
+}
+
+/// Parse a command line for one of the parallel commands, as a user would type it.
+fn parse_cmd(args: &[String]) -> anyhow::Result<Command> {
+    let mut argv = vec!["chunkwise".to_string()];
+    argv.extend(args.iter().cloned());
+    Ok(Cli::try_parse_from(argv)
+        .map_err(|e| anyhow::anyhow!("internal command line {args:?}: {e}"))?
+        .command)
+}
+
+fn s(x: impl AsRef<std::ffi::OsStr>) -> String {
+    x.as_ref().to_string_lossy().into_owned()
+}
+
+fn shape_text(v: &[usize]) -> String {
+    v.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Validated settings (every rank).
+struct Setup {
+    source: crate::source::Source,
+    meta: crate::h5io::VariableMeta,
+    sample_shape: Vec<usize>,
+    dir: PathBuf,
+    remove_dir: bool,
+    threads: usize,
+}
+
+fn validate(a: &FormatsArgs) -> anyhow::Result<Setup> {
+    let sample = parse_bytes(&a.sample).map_err(|e| CwError::Parse(format!("--sample: {e}")))?;
+    if sample == 0 {
+        return Err(CwError::Parse("--sample must be positive".into()).into());
+    }
+    let threads = super::resolve_threads(a.threads)?;
+    let (source, meta) = crate::source::describe(&a.raw.spec(&a.file, a.var.as_deref()))?;
+    let row_bytes: u64 =
+        meta.shape[1..].iter().map(|&d| d as u64).product::<u64>() * meta.dtype.size() as u64;
+    let rows = ((sample / row_bytes.max(1)) as usize).clamp(1, meta.shape[0]);
+    let mut sample_shape = meta.shape.clone();
+    sample_shape[0] = rows;
+    let (dir, remove_dir) = match &a.keep {
+        Some(d) => (d.clone(), false),
+        None => {
+            let parent = match a.file.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            let name = a.file.file_name().map(s).unwrap_or_else(|| "input".into());
+            (parent.join(format!(".{name}.chunkwise-formats")), true)
+        }
+    };
+    if let Some(d) = a.keep.as_ref().filter(|d| d.exists() && !d.is_dir()) {
+        return Err(CwError::Output(format!("--keep '{}' is not a directory", d.display())).into());
+    }
+    Ok(Setup {
+        source,
+        meta,
+        sample_shape,
+        dir,
+        remove_dir,
+        threads,
+    })
+}
+
+/// Run `formats` on every rank; rank 0 prints the table (or JSON).
+pub fn run(comm: &Comm, a: &FormatsArgs) -> anyhow::Result<()> {
+    let st = comm.agree(validate(a))?;
+    let made = if comm.is_root() {
+        (|| -> std::io::Result<()> {
+            if st.remove_dir && st.dir.exists() {
+                std::fs::remove_dir_all(&st.dir)?;
+            }
+            std::fs::create_dir_all(&st.dir)
+        })()
+        .map_err(|e| anyhow::anyhow!("cannot create '{}': {e}", st.dir.display()))
+    } else {
+        Ok(())
+    };
+    comm.agree(made)?;
+    if st.remove_dir {
+        crate::interrupt::set_temp_dir(Some(st.dir.clone()));
+    }
+    let r = measure_all(comm, a, &st);
+    if st.remove_dir && comm.is_root() {
+        let _ = std::fs::remove_dir_all(&st.dir);
+    }
+    crate::interrupt::set_temp_dir(None);
+    let Some(report) = r? else { return Ok(()) };
+    if a.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", to_text(&report));
+    }
+    Ok(())
+}
+
+/// What the candidates are: (name, file name, convert flags).
+fn candidates(st: &Setup) -> Vec<(String, String, Vec<String>)> {
+    let size = st.meta.dtype.size();
+    // 4 MiB chunks, but at least 16 of them in a small sample.
+    let sample_bytes = st.sample_shape.iter().product::<usize>() as u64 * size as u64;
+    let target = AUTO_CHUNK_BYTES.min(sample_bytes / 16).max(size as u64);
+    let rows = auto_chunks(&st.sample_shape, size, target);
+    let tiles = tile_chunks(&st.sample_shape, size, target);
+    let mut v = vec![
+        ("raw".to_string(), "sample.raw".to_string(), vec![]),
+        (
+            "h5-contiguous".into(),
+            "contiguous.h5".into(),
+            vec!["--chunks".into(), "contiguous".into()],
+        ),
+        (
+            "h5-rows".into(),
+            "rows.h5".into(),
+            vec!["--chunks".into(), shape_text(&rows)],
+        ),
+    ];
+    if tiles != rows {
+        v.push((
+            "h5-tiles".into(),
+            "tiles.h5".into(),
+            vec!["--chunks".into(), shape_text(&tiles)],
+        ));
+    }
+    if let Some(c) = &st.meta.chunk {
+        let cur: Vec<usize> = c
+            .iter()
+            .zip(&st.sample_shape)
+            .map(|(&c, &d)| c.min(d))
+            .collect();
+        if cur != rows && cur != tiles {
+            v.push((
+                "h5-current".into(),
+                "current.h5".into(),
+                vec!["--chunks".into(), shape_text(&cur)],
+            ));
+        }
+    }
+    for level in [1, 4, 9] {
+        for shuffle in [false, true] {
+            let name = format!("gzip{level}{}", if shuffle { "+shuffle" } else { "" });
+            let mut flags = vec![
+                "--chunks".into(),
+                shape_text(&rows),
+                "--compression".into(),
+                format!("gzip:{level}"),
+            ];
+            if shuffle {
+                flags.push("--shuffle".into());
+            }
+            v.push((
+                name.clone(),
+                format!("{}.h5", name.replace('+', "-")),
+                flags,
+            ));
+        }
+    }
+    v
+}
+
+/// Write and measure every candidate; the report on rank 0.
+fn measure_all(comm: &Comm, a: &FormatsArgs, st: &Setup) -> anyhow::Result<Option<FormatsReport>> {
+    let npy = st.dir.join("sample.npy");
+    // The sample itself, straight from the input: the `.npy` candidate.
+    let mut args = vec!["convert".into(), s(&a.file), s(&npy), "--force".into()];
+    if let Some(v) = &a.var {
+        args.extend(["--var".into(), v.clone()]);
+    }
+    if let Some(d) = &a.raw.raw_dtype {
+        args.extend(["--raw-dtype".into(), d.clone()]);
+    }
+    if let Some(sh) = &a.raw.raw_shape {
+        args.extend(["--raw-shape".into(), sh.clone()]);
+    }
+    let mut list = vec![("npy".to_string(), npy.clone(), args)];
+    for (name, file, flags) in candidates(st) {
+        let path = st.dir.join(file);
+        let mut args = vec!["convert".into(), s(&npy), s(&path), "--force".into()];
+        args.extend(["--var".into(), "data".into()]);
+        args.extend(flags);
+        list.push((name, path, args));
+    }
+    let mut out = Vec::new();
+    let mut first: Option<serde_json::Value> = None;
+    for (name, path, args) in list {
+        let Command::Convert(ca) = parse_cmd(&args)? else {
+            unreachable!("convert command line")
+        };
+        let mut plan = comm.agree(super::convert::validate(&ca))?;
+        if name == "npy" {
+            plan.meta.shape = st.sample_shape.clone();
+        }
+        let t = Instant::now();
+        super::convert::convert(comm, &plan)?;
+        let synced = if comm.is_root() {
+            std::fs::File::open(&path)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| anyhow::anyhow!("syncing '{}': {e}", path.display()))
+        } else {
+            Ok(())
+        };
+        comm.agree(synced)?;
+        let write_s = comm_max(comm, t.elapsed().as_secs_f64());
+        let var = (plan.format == super::convert::OutFormat::Hdf5).then(|| plan.out_var.clone());
+        let raw = (name == "raw").then(|| {
+            (
+                st.meta.dtype.name().to_string(),
+                shape_text(&st.sample_shape),
+            )
+        });
+        let read = |extra: &[String]| -> anyhow::Result<Option<(f64, serde_json::Value)>> {
+            drop_cache(&path);
+            let mut r = vec![
+                "reduce".into(),
+                s(&path),
+                "--threads".into(),
+                st.threads.to_string(),
+            ];
+            if let Some(v) = &var {
+                r.extend(["--var".into(), v.clone()]);
+            }
+            if let Some((d, sh)) = &raw {
+                r.extend([
+                    "--raw-dtype".into(),
+                    d.clone(),
+                    "--raw-shape".into(),
+                    sh.clone(),
+                ]);
+            }
+            r.extend(extra.iter().cloned());
+            let Command::Reduce(ra) = parse_cmd(&r)? else {
+                unreachable!("reduce command line")
+            };
+            let plan = comm.agree(super::reduce::validate(&ra))?;
+            Ok(super::reduce::execute(comm, &plan)?.map(|(rep, _)| {
+                let v = serde_json::to_value(&rep).unwrap_or_default();
+                (rep.timings.total_s, v["results"].clone())
+            }))
+        };
+        let n = st.sample_shape.len();
+        let whole = read(&[])?;
+        let mut series_sel = vec![
+            "--dim".to_string(),
+            "dim_0".into(),
+            "--op".into(),
+            "mean".into(),
+        ];
+        for (k, &d) in st.sample_shape.iter().enumerate().skip(1) {
+            series_sel.push("--select".into());
+            series_sel.push(format!("dim_{k}={}:{}", d / 2, d / 2 + 1));
+        }
+        let series = if n > 1 { read(&series_sel)? } else { None };
+        let mid = st.sample_shape[0] / 2;
+        let map = read(&[
+            "--op".into(),
+            "mean".into(),
+            "--select".into(),
+            format!("dim_0={mid}:{}", mid + 1),
+        ])?;
+        if let Some((whole_s, res)) = whole {
+            let agrees = match &first {
+                None => {
+                    first = Some(res);
+                    true
+                }
+                Some(f) => same_results(f, &res),
+            };
+            let m = std::fs::metadata(&path)?;
+            let disk = std::os::unix::fs::MetadataExt::blocks(&m) * 512;
+            let data =
+                st.sample_shape.iter().product::<usize>() as u64 * st.meta.dtype.size() as u64;
+            out.push(Candidate {
+                format: match plan.format {
+                    super::convert::OutFormat::Hdf5 => "hdf5",
+                    super::convert::OutFormat::Npy => "npy",
+                    super::convert::OutFormat::Raw => "raw",
+                }
+                .into(),
+                layout: if plan.format == super::convert::OutFormat::Hdf5 {
+                    plan.enc.describe()
+                } else {
+                    "contiguous".into()
+                },
+                name,
+                path: path.display().to_string(),
+                bytes: m.len(),
+                disk_bytes: disk,
+                ratio: data as f64 / disk.max(1) as f64,
+                write_s,
+                whole_s,
+                series_s: series.map_or(f64::NAN, |x| x.0),
+                map_s: map.map_or(f64::NAN, |x| x.0),
+                agrees,
+            });
+        }
+    }
+    if !comm.is_root() {
+        return Ok(None);
+    }
+    let best = |f: &dyn Fn(&Candidate) -> f64| -> String {
+        out.iter()
+            .filter(|c| c.agrees && !f(c).is_nan())
+            .min_by(|x, y| f(x).total_cmp(&f(y)))
+            .map(|c| c.name.clone())
+            .unwrap_or_default()
+    };
+    let recommend = vec![
+        ("whole".to_string(), best(&|c| c.whole_s)),
+        ("series".to_string(), best(&|c| c.series_s)),
+        ("map".to_string(), best(&|c| c.map_s)),
+        ("smallest".to_string(), best(&|c| c.disk_bytes as f64)),
+    ];
+    Ok(Some(FormatsReport {
+        file: a.file.display().to_string(),
+        var: st.source.var_name(),
+        dtype: st.meta.dtype.name().into(),
+        shape: st.meta.shape.clone(),
+        sample_bytes: st.sample_shape.iter().product::<usize>() as u64
+            * st.meta.dtype.size() as u64,
+        sample_shape: st.sample_shape.clone(),
+        ranks: comm.size(),
+        threads: st.threads,
+        candidates: out,
+        recommend,
+    }))
+}
+
+/// Two whole-array result objects agree (see [`Candidate::agrees`]).
+fn same_results(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a == b;
+    };
+    a.len() == b.len()
+        && a.iter().all(|(k, x)| {
+            let Some(y) = b.get(k) else { return false };
+            match (k.as_str(), x.as_f64(), y.as_f64()) {
+                ("sum" | "mean" | "std" | "var", Some(x), Some(y)) => {
+                    x == y || (x - y).abs() <= 1e-9 * x.abs().max(y.abs())
+                }
+                _ => x == y,
+            }
+        })
+}
+
+/// The largest of every rank's `x`, on rank 0 (others get their own).
+fn comm_max(comm: &Comm, x: f64) -> f64 {
+    let v = comm.max_to_root(&[x]);
+    if comm.is_root() { v[0] } else { x }
+}
+
+/// Drop `path`'s pages from this node's page cache (clean pages only; the
+/// file was synced after writing), so the next read comes from disk.
+fn drop_cache(path: &Path) {
+    use std::os::fd::AsRawFd;
+    if let Ok(f) = std::fs::File::open(path) {
+        unsafe {
+            libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
+        }
+    }
+}
+
+/// Megabytes (10^6 bytes) per second of uncompressed data.
+fn mbs(bytes: u64, secs: f64) -> String {
+    if secs.is_nan() || secs <= 0.0 {
+        "-".into()
+    } else {
+        format!("{:.0}", bytes as f64 / secs / 1e6)
+    }
+}
+
+fn ms(secs: f64) -> String {
+    if secs.is_nan() {
+        "-".into()
+    } else {
+        format!("{:.1}", secs * 1e3)
+    }
+}
+
+/// The table and the recommendations as text.
+pub fn to_text(r: &FormatsReport) -> String {
+    let mut t = format!(
+        "sample    {} of {} '{}' ({} {:?}): {:?}, {}\nranks     {} × {} thread(s); reads are cold (each file dropped from the page cache first)\n\n",
+        if r.sample_shape == r.shape {
+            "all"
+        } else {
+            "leading rows"
+        },
+        r.file,
+        r.var,
+        r.dtype,
+        r.shape,
+        r.sample_shape,
+        human_bytes(r.sample_bytes),
+        r.ranks,
+        r.threads
+    );
+    t += &format!(
+        "| {:<14} | {:<38} | {:>12} | {:>12} | {:>5} | {:>10} | {:>10} | {:>9} | {:>7} |\n",
+        "candidate",
+        "layout",
+        "file bytes",
+        "on disk",
+        "ratio",
+        "write MB/s",
+        "whole MB/s",
+        "series ms",
+        "map ms"
+    );
+    t += &format!(
+        "|{}|{}|{}|{}|{}|{}|{}|{}|{}|\n",
+        "-".repeat(16),
+        "-".repeat(40),
+        "-".repeat(14),
+        "-".repeat(14),
+        "-".repeat(7),
+        "-".repeat(12),
+        "-".repeat(12),
+        "-".repeat(11),
+        "-".repeat(9)
+    );
+    for c in &r.candidates {
+        t += &format!(
+            "| {:<14} | {:<38} | {:>12} | {:>12} | {:>5.2} | {:>10} | {:>10} | {:>9} | {:>7} |{}\n",
+            c.name,
+            format!("{} {}", c.format, c.layout),
+            c.bytes,
+            c.disk_bytes,
+            c.ratio,
+            mbs(r.sample_bytes, c.write_s),
+            mbs(r.sample_bytes, c.whole_s),
+            ms(c.series_s),
+            ms(c.map_s),
+            if c.agrees { "" } else { " RESULTS DIFFER" }
+        );
+    }
+    let pick = |k: &str| {
+        r.recommend
+            .iter()
+            .find(|(x, _)| x == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    t += &format!(
+        "\nrecommendation (fastest measured on this sample):\n  whole-array statistics : {}\n  time series per point  : {}\n  map per time step      : {}\n  smallest on disk       : {}\n",
+        pick("whole"),
+        pick("series"),
+        pick("map"),
+        pick("smallest")
+    );
+    t
+}
