@@ -86,7 +86,7 @@ impl Comm {
         }
         if let Err(e) = &local {
             if lowest == self.rank() as i32 {
-                eprintln!("chunkwise: error: {e:#}");
+                crate::error::say(&format!("chunkwise: error: {e:#}"));
             }
         }
         // Nobody exits before the message is written: the launcher kills the
@@ -97,11 +97,11 @@ impl Comm {
 
     /// Print that this rank failed and why, then end every rank (`MPI_Abort`).
     pub fn abort(&self, err: &anyhow::Error) -> ! {
-        eprintln!(
+        crate::error::say(&format!(
             "chunkwise: error on rank {} of {}: {err:#}",
             self.rank(),
             self.size()
-        );
+        ));
         self.world.abort(2)
     }
 

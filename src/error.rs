@@ -25,3 +25,14 @@ impl From<hdf5::Error> for CwError {
         CwError::Hdf5(e.to_string())
     }
 }
+
+/// Write one line to stderr with a single `write` call, so that a launcher
+/// forwarding several ranks' stderr cannot interleave other text into it
+/// (`eprintln!` may write a formatted line in pieces).
+pub fn say(line: &str) {
+    use std::io::Write;
+    let mut buf = String::with_capacity(line.len() + 1);
+    buf.push_str(line);
+    buf.push('\n');
+    let _ = std::io::stderr().lock().write_all(buf.as_bytes());
+}

@@ -62,9 +62,9 @@ fn leave(rank: usize, what: &str, sig: i32) -> ! {
         } else {
             0.0
         };
-        eprintln!(
+        crate::error::say(&format!(
             "chunkwise: stopped by {name} (Slurm time limit, scancel, or the job ending after an error on another rank): {what} had done {done} of {total} blocks on rank 0 ({pct:.0}%); no output was written"
-        );
+        ));
         if let Some(t) = &temp {
             let _ = std::fs::remove_file(t);
         }

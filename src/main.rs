@@ -34,7 +34,7 @@ fn main() {
             // Serialized: the reader thread makes MPI-IO calls (inside HDF5)
             // while the main thread makes none.
             let Some((universe, _)) = mpi::initialize_with_threading(Threading::Serialized) else {
-                eprintln!("chunkwise: error: MPI could not be initialised");
+                chunkwise::error::say("chunkwise: error: MPI could not be initialised");
                 std::process::exit(2);
             };
             let comm = Comm::new(universe.world());
@@ -59,7 +59,7 @@ fn main() {
     };
     if let Err(e) = result {
         if e.downcast_ref::<ReportedElsewhere>().is_none() {
-            eprintln!("chunkwise: error: {e:#}");
+            chunkwise::error::say(&format!("chunkwise: error: {e:#}"));
         }
         std::process::exit(1);
     }
