@@ -4,10 +4,9 @@
 mod common;
 use common::*;
 
-#[test]
-fn one_rank_failing_mid_run_ends_every_rank() {
-    let d = scratch("midrun");
-    let f = d.join("a.h5");
+/// A 400 × 1000 f64 file in 10-row chunks: 40 blocks of 80 KB.
+fn faulty_run_input(name: &str) -> std::path::PathBuf {
+    let f = scratch(name).join("a.h5");
     mpirun(
         2,
         &[
@@ -22,43 +21,56 @@ fn one_rank_failing_mid_run_ends_every_rank() {
         ],
     )
     .ok();
+    f
+}
+
+/// `reduce` of `f` under `p` ranks with `CHUNKWISE_TEST_FAIL=spec`; checks
+/// that the job ended non-zero within 10 s and printed no result.
+fn reduce_with_fault(p: usize, f: &std::path::Path, spec: &str) -> Run {
+    let r = mpirun_env(
+        p,
+        &[
+            "reduce",
+            f.to_str().unwrap(),
+            "--var",
+            "a",
+            "--block-bytes",
+            "80KB",
+            "--json",
+        ],
+        &[("CHUNKWISE_TEST_FAIL", spec)],
+    );
+    assert!(
+        !r.timed_out && r.elapsed.as_secs_f64() < 10.0,
+        "P={p} {spec}: took {:?}",
+        r.elapsed
+    );
+    assert!(
+        r.code.is_some_and(|c| c != 0),
+        "P={p} {spec}: exit {:?}",
+        r.code
+    );
+    assert!(
+        !r.stdout.contains("\"results\""),
+        "no result may be printed after a failure: {}",
+        r.stdout
+    );
+    r
+}
+
+#[test]
+fn one_rank_failing_mid_run_ends_every_rank() {
+    let f = faulty_run_input("midrun");
     for (p, spec, rank) in [
         (2, "1:2", "rank 1 of 2"),
         (3, "2:1", "rank 2 of 3"),
         (3, "0:3", "rank 0 of 3"),
     ] {
-        let r = mpirun_env(
-            p,
-            &[
-                "reduce",
-                f.to_str().unwrap(),
-                "--var",
-                "a",
-                "--block-bytes",
-                "80KB",
-                "--json",
-            ],
-            &[("CHUNKWISE_TEST_FAIL", spec)],
-        );
-        assert!(
-            !r.timed_out && r.elapsed.as_secs_f64() < 10.0,
-            "P={p} {spec}: took {:?}",
-            r.elapsed
-        );
-        assert!(
-            r.code.is_some_and(|c| c != 0),
-            "P={p} {spec}: exit {:?}",
-            r.code
-        );
+        let r = reduce_with_fault(p, &f, spec);
         assert!(
             r.stderr.contains(rank) && r.stderr.contains("injected test failure"),
             "P={p} {spec}:\n{}",
             r.stderr
-        );
-        assert!(
-            !r.stdout.contains("\"results\""),
-            "no result may be printed after a failure: {}",
-            r.stdout
         );
         assert_eq!(
             r.stderr.matches("chunkwise: error").count(),
@@ -74,42 +86,14 @@ fn one_rank_failing_mid_run_ends_every_rank() {
 /// died and how.
 #[test]
 fn a_killed_rank_ends_the_job() {
-    let d = scratch("killed");
-    let f = d.join("a.h5");
-    let fs = f.to_str().unwrap();
-    mpirun(
-        2,
-        &[
-            "generate", fs, "--var", "a", "--shape", "400,1000", "--chunks", "10,1000",
-        ],
-    )
-    .ok();
+    let f = faulty_run_input("killed");
     for (p, spec, rank) in [(2, "1:2:kill", "rank 1"), (3, "2:1:kill", "rank 2")] {
-        let r = mpirun_env(
-            p,
-            &[
-                "reduce",
-                fs,
-                "--var",
-                "a",
-                "--block-bytes",
-                "80KB",
-                "--json",
-            ],
-            &[("CHUNKWISE_TEST_FAIL", spec)],
-        );
-        assert!(
-            !r.timed_out && r.elapsed.as_secs_f64() < 10.0,
-            "P={p} {spec}: took {:?}",
-            r.elapsed
-        );
-        assert!(r.code.is_some_and(|c| c != 0), "P={p}: exit {:?}", r.code);
+        let r = reduce_with_fault(p, &f, spec);
         assert!(
             r.stderr.contains(rank) && r.stderr.contains("signal 9"),
             "P={p} {spec}: the launcher should name the killed rank:\n{}",
             r.stderr
         );
-        assert!(!r.stdout.contains("\"results\""), "{}", r.stdout);
     }
 }
 
