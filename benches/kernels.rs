@@ -5,9 +5,9 @@
 //! Op sets: `sum,mean,min,max,count` needs one pass over the block;
 //! adding `var`/`std` needs the second, `Σ(x−mean)²`, pass (`want_m2`).
 
-use chunkwise::element::Element;
-use chunkwise::generate_values::uniform01;
-use chunkwise::kernels::reduce_block;
+use chunkwise_core::element::Element;
+use chunkwise_core::generate_values::uniform01;
+use chunkwise_core::kernels::reduce_block;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 

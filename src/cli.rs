@@ -2,6 +2,12 @@
 //! parsed by `parse` so that every rank validates them the same way and
 //! errors go through the job-wide error path.
 
+use crate::error::CwError;
+use crate::request::{
+    BlockBytes, ConvertRequest, GenerateRequest, InputSpec, RawSpec, ReduceRequest,
+};
+use crate::scaling::{Launcher, Mode};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -233,8 +239,8 @@ pub enum ScalingCommand {
 #[derive(Debug, Args)]
 pub struct ScalingRunArgs {
     /// strong: fixed data; weak: data grows with the rank count.
-    #[arg(long, value_enum)]
-    pub mode: crate::scaling::Mode,
+    #[arg(long, value_parser = PossibleValuesParser::new(Mode::ALL.map(Mode::name)).map(|s| s.parse::<Mode>().expect("listed value")))]
+    pub mode: Mode,
     /// Rank counts, e.g. 1,2,4,8.
     #[arg(long)]
     pub ranks: String,
@@ -257,8 +263,8 @@ pub struct ScalingRunArgs {
     #[arg(long, default_value = "scaling")]
     pub out: PathBuf,
     /// How to launch: srun inside a Slurm allocation, mpirun outside (auto).
-    #[arg(long, value_enum, default_value = "auto")]
-    pub launcher: crate::scaling::Launcher,
+    #[arg(long, default_value = "auto", value_parser = PossibleValuesParser::new(Launcher::ALL.map(Launcher::name)).map(|s| s.parse::<Launcher>().expect("listed value")))]
+    pub launcher: Launcher,
     /// Time limit of each launched run, e.g. 30m, 2h.
     #[arg(long, default_value = "1h")]
     pub timeout: String,
@@ -310,14 +316,77 @@ pub struct RawInputArgs {
 }
 
 impl RawInputArgs {
-    /// The input description for `path` and `--var`.
-    pub fn spec(&self, path: &std::path::Path, var: Option<&str>) -> crate::source::SourceSpec {
-        crate::source::SourceSpec {
+    /// The typed input: `path`, `var` and the raw layout, if given.
+    pub fn input(&self, path: &std::path::Path, var: Option<&str>) -> Result<InputSpec, CwError> {
+        Ok(InputSpec {
             path: path.to_path_buf(),
             var: var.map(str::to_string),
-            raw_dtype: self.raw_dtype.clone(),
-            raw_shape: self.raw_shape.clone(),
-        }
+            raw: RawSpec::parse(self.raw_dtype.as_deref(), self.raw_shape.as_deref())?,
+        })
+    }
+}
+
+impl TryFrom<&ReduceArgs> for ReduceRequest {
+    type Error = CwError;
+    fn try_from(a: &ReduceArgs) -> Result<ReduceRequest, CwError> {
+        let mut r = ReduceRequest::parse_parts(
+            a.raw.input(&a.file, a.var.as_deref())?,
+            &a.op,
+            a.block_bytes.as_deref(),
+            a.dim.as_deref(),
+            a.axis.as_deref(),
+            &a.select,
+        )?;
+        r.ddof = a.ddof;
+        r.threads = a.threads;
+        r.keep_nan = a.keep_nan;
+        r.json = a.json;
+        r.output = a.output.clone();
+        r.force = a.force;
+        Ok(r)
+    }
+}
+
+impl TryFrom<&ConvertArgs> for ConvertRequest {
+    type Error = CwError;
+    fn try_from(a: &ConvertArgs) -> Result<ConvertRequest, CwError> {
+        Ok(ConvertRequest {
+            input: a.raw.input(&a.input, a.var.as_deref())?,
+            out: a.out.clone(),
+            chunks: a.chunks.clone(),
+            compression: a.compression.clone(),
+            shuffle: a.shuffle,
+            block_bytes: BlockBytes::parse(Some(&a.block_bytes))?,
+            force: a.force,
+        })
+    }
+}
+
+impl TryFrom<&GenerateArgs> for GenerateRequest {
+    type Error = CwError;
+    fn try_from(a: &GenerateArgs) -> Result<GenerateRequest, CwError> {
+        let dtype = crate::element::Dtype::parse(&a.dtype).ok_or_else(|| {
+            CwError::Parse(format!(
+                "unknown --dtype '{}': choose f32, f64, i8, i16, i32, i64, u8, u16, u32, u64",
+                a.dtype
+            ))
+        })?;
+        Ok(GenerateRequest {
+            out: a.out.clone(),
+            var: a.var.clone(),
+            shape: crate::parse::parse_shape(&a.shape, "--shape")?,
+            chunks: a
+                .chunks
+                .as_deref()
+                .map(|c| crate::parse::parse_shape(c, "--chunks"))
+                .transpose()?,
+            dtype,
+            dist: a.dist.clone(),
+            seed: a.seed,
+            nan_fraction: a.nan_fraction,
+            block_bytes: BlockBytes::parse(Some(&a.block_bytes))?,
+            force: a.force,
+        })
     }
 }
 

@@ -84,10 +84,10 @@ impl Comm {
         if lowest == i32::MAX {
             return Ok(local.expect("no rank failed"));
         }
-        if let Err(e) = &local {
-            if lowest == self.rank() as i32 {
-                crate::error::say(&format!("chunkwise: error: {e:#}"));
-            }
+        if let Err(e) = &local
+            && lowest == self.rank() as i32
+        {
+            crate::error::say(&format!("chunkwise: error: {e:#}"));
         }
         // Nobody exits before the message is written: the launcher kills the
         // job as soon as one rank exits non-zero.
@@ -205,5 +205,14 @@ impl Comm {
     /// Wait for every rank.
     pub fn barrier(&self) {
         self.world.barrier();
+    }
+}
+
+impl chunkwise_io::source::Agree for Comm {
+    fn agree<T>(&self, r: anyhow::Result<T>) -> anyhow::Result<T> {
+        Comm::agree(self, r)
+    }
+    fn mpi_comm(&self) -> Option<mpi::ffi::MPI_Comm> {
+        Some(self.raw())
     }
 }

@@ -1,30 +1,7 @@
-//! Error type for user-facing failures. Every variant's message names the
-//! file, variable or flag at fault, because it is printed once for the whole job.
+//! How failures reach the user: the core's error type, and one-write
+//! messages on stderr.
 
-use thiserror::Error;
-
-/// A failure that ends the job with one clear message.
-#[derive(Debug, Error)]
-pub enum CwError {
-    /// A command-line value could not be parsed.
-    #[error("{0}")]
-    Parse(String),
-    /// The input file or variable is unusable.
-    #[error("{0}")]
-    Input(String),
-    /// The output cannot be written as asked.
-    #[error("{0}")]
-    Output(String),
-    /// An HDF5 call failed.
-    #[error("HDF5: {0}")]
-    Hdf5(String),
-}
-
-impl From<hdf5::Error> for CwError {
-    fn from(e: hdf5::Error) -> Self {
-        CwError::Hdf5(e.to_string())
-    }
-}
+pub use chunkwise_core::error::CwError;
 
 /// Write one line to stderr with a single `write` call, so that a launcher
 /// forwarding several ranks' stderr cannot interleave other text into it

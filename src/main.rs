@@ -1,10 +1,35 @@
 //! chunkwise binary: parse the command line, start MPI for the parallel
 //! commands, run, and turn errors into one message and a non-zero exit.
+//!
+//! The binary holds what needs MPI, the command-line parser or the operating
+//! system: [`cli`] (clap definitions and their conversion into the core's
+//! typed requests), [`cmd`] (one module per command), [`comm`] (MPI
+//! agreement and collectives), [`interrupt`] (signals), [`testhooks`],
+//! [`procinfo`] and [`plot`]. Everything it computes comes from
+//! `chunkwise-core`; everything it reads and writes goes through
+//! `chunkwise-io`.
 
-use chunkwise::cli::{Cli, Command};
-use chunkwise::cmd;
-use chunkwise::comm::{Comm, ReportedElsewhere};
+mod cli;
+mod cmd;
+mod comm;
+mod error;
+mod interrupt;
+mod plot;
+mod procinfo;
+mod scaling_args;
+mod testhooks;
+
+// The library crates' modules under short names (`crate::decomp`, …).
+use chunkwise_core::{
+    accum, axis_kernel, blocksize, cluster, decomp, element, encoding, generate_values, jobscript,
+    parse, pieces, planner, reduce_layout, report, request, scaling, selection, variable,
+    with_dtype,
+};
+use chunkwise_io::{h5io, h5meta, nc_out, source};
+
 use clap::Parser;
+use cli::{Cli, Command};
+use comm::{Comm, ReportedElsewhere};
 use mpi::Threading;
 
 /// Rank of this process as told by the launcher, before MPI is started
@@ -34,7 +59,7 @@ fn main() {
             // Serialized: the reader thread makes MPI-IO calls (inside HDF5)
             // while the main thread makes none.
             let Some((universe, _)) = mpi::initialize_with_threading(Threading::Serialized) else {
-                chunkwise::error::say("chunkwise: error: MPI could not be initialised");
+                error::say("chunkwise: error: MPI could not be initialised");
                 std::process::exit(2);
             };
             let comm = Comm::new(universe.world());
@@ -44,11 +69,19 @@ fn main() {
                 Command::Formats(_) => "formats",
                 _ => "reduce",
             };
-            chunkwise::interrupt::install(comm.rank(), what);
+            interrupt::install(comm.rank(), what);
             let r = match &cli.command {
-                Command::Generate(a) => cmd::generate::run(&comm, a),
-                Command::Reduce(a) => cmd::reduce::run(&comm, a),
-                Command::Convert(a) => cmd::convert::run(&comm, a),
+                // Typed requests, parsed once and agreed (so a bad value is
+                // reported once, by rank 0, and every rank exits).
+                Command::Generate(a) => comm
+                    .agree(request::GenerateRequest::try_from(a).map_err(Into::into))
+                    .and_then(|r| cmd::generate::run(&comm, &r)),
+                Command::Reduce(a) => comm
+                    .agree(request::ReduceRequest::try_from(a).map_err(Into::into))
+                    .and_then(|r| cmd::reduce::run(&comm, &r)),
+                Command::Convert(a) => comm
+                    .agree(request::ConvertRequest::try_from(a).map_err(Into::into))
+                    .and_then(|r| cmd::convert::run(&comm, &r)),
                 Command::Formats(a) => cmd::formats::run(&comm, a),
                 _ => unreachable!("only the parallel commands start MPI"),
             };
@@ -59,7 +92,7 @@ fn main() {
     };
     if let Err(e) = result {
         if e.downcast_ref::<ReportedElsewhere>().is_none() {
-            chunkwise::error::say(&format!("chunkwise: error: {e:#}"));
+            error::say(&format!("chunkwise: error: {e:#}"));
         }
         std::process::exit(1);
     }

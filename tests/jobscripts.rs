@@ -164,11 +164,18 @@ fn plan_renders_a_runnable_jobscript_with_its_numbers() {
     .ok()
     .json();
     let p = &j["plan"];
-    // 16 MB in 0.8 MB chunks on one thin node: 8 ranks, budget clamps to the 10 MB floor,
-    // 12 chunk rows = 9.6 MB per block, ceil(2000/1200) = 2 blocks -> only 2 ranks are used.
-    assert_eq!(p["block_shape"], serde_json::json!([1200, 1000]));
-    assert_eq!(p["n_blocks"], 2);
-    assert_eq!(p["ranks"], 2);
+    // 16 MB in 0.8 MB chunks (unfiltered) on one thin node: reduce's policy is
+    // 4 MiB blocks of whole chunks, 5 chunk rows = 500 x 1000 x 8 B = 4 MB,
+    // 2000 / 500 = 4 blocks -> 8 ranks would idle, so 4 ranks.
+    assert_eq!(p["block_shape"], serde_json::json!([500, 1000]));
+    assert_eq!(p["n_blocks"], 4);
+    assert_eq!(p["ranks"], 4);
+    // The prediction is what reduce really does with this file.
+    let r = mpirun(2, &["reduce", f.to_str().unwrap(), "--var", "a", "--json"])
+        .ok()
+        .json();
+    assert_eq!(r["block_shape"], p["block_shape"]);
+    assert_eq!(r["n_blocks"], p["n_blocks"]);
     assert!(
         p["warnings"]
             .as_array()
@@ -190,9 +197,10 @@ fn plan_renders_a_runnable_jobscript_with_its_numbers() {
     ])
     .ok()
     .stdout;
-    assert!(script.contains("--block-bytes 9600000"), "{script}");
+    // No --block-bytes: the job applies the policy the plan predicted with.
+    assert!(!script.contains("--block-bytes"), "{script}");
     assert!(
-        script.contains("#SBATCH --ntasks-per-node=2") && script.contains("mpprun"),
+        script.contains("#SBATCH --ntasks-per-node=4") && script.contains("mpprun"),
         "{script}"
     );
     let sf = d.join("job.sh");

@@ -14,17 +14,17 @@
 //! rounding); big-endian input becomes native little-endian output.
 
 use super::output;
-use crate::cli::ConvertArgs;
 use crate::comm::Comm;
 use crate::decomp::Decomposition;
 use crate::element::Element;
 use crate::encoding::{self, Encoding};
 use crate::error::CwError;
-use crate::h5io::{self, VariableMeta};
-use crate::parse::parse_bytes;
+use crate::h5io;
+use crate::request::ConvertRequest;
 use crate::selection::AxisRange;
 use crate::source::flat::FlatLayout;
 use crate::source::{Reader, Source, npy};
+use crate::variable::VariableMeta;
 use crate::with_dtype;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -75,15 +75,11 @@ pub struct ConvertPlan {
 }
 
 /// Validate arguments and input on this rank (no collective calls).
-pub fn validate(a: &ConvertArgs) -> anyhow::Result<ConvertPlan> {
+pub fn validate(a: &ConvertRequest) -> anyhow::Result<ConvertPlan> {
     let spec = encoding::parse_chunks(a.chunks.as_deref())?;
     let gzip = encoding::parse_compression(&a.compression)?;
-    let block_bytes =
-        parse_bytes(&a.block_bytes).map_err(|e| CwError::Parse(format!("--block-bytes: {e}")))?;
-    if block_bytes == 0 {
-        return Err(CwError::Parse("--block-bytes must be positive".into()).into());
-    }
-    let (source, meta) = crate::source::describe(&a.raw.spec(&a.input, a.var.as_deref()))?;
+    let block_bytes = a.block_bytes();
+    let (source, meta) = crate::source::describe(&a.input)?;
     let format = OutFormat::of(&a.out);
     let enc = if format == OutFormat::Hdf5 {
         encoding::resolve(
@@ -119,7 +115,7 @@ pub fn validate(a: &ConvertArgs) -> anyhow::Result<ConvertPlan> {
             shuffle: false,
         }
     };
-    let out_var = match (&source, &a.var) {
+    let out_var = match (&source, &a.input.var) {
         (Source::Hdf5 { var, .. }, _) => var.trim_matches('/').to_string(),
         (_, Some(v)) if !v.trim_matches('/').is_empty() => v.trim_matches('/').to_string(),
         _ => source.var_name(),
@@ -137,7 +133,7 @@ pub fn validate(a: &ConvertArgs) -> anyhow::Result<ConvertPlan> {
 }
 
 /// Run `convert` on every rank; rank 0 prints a summary.
-pub fn run(comm: &Comm, a: &ConvertArgs) -> anyhow::Result<()> {
+pub fn run(comm: &Comm, a: &ConvertRequest) -> anyhow::Result<()> {
     let plan = comm.agree(validate(a))?;
     let secs = convert(comm, &plan)?;
     if comm.is_root() {
@@ -150,7 +146,7 @@ pub fn run(comm: &Comm, a: &ConvertArgs) -> anyhow::Result<()> {
         println!(
             "converted {} ({} {} {:?}) to {} ({what}; {}) in {secs:.3} s with {} rank(s)",
             plan.source.path().display(),
-            plan.source.format(),
+            plan.source.format().name(),
             plan.meta.dtype,
             plan.meta.shape,
             plan.out.display(),
@@ -209,14 +205,16 @@ fn write_hdf5<T: Element>(
 ) -> anyhow::Result<()> {
     let file = comm.agree(h5io::create_mpio(tmp, comm.raw()).map_err(Into::into))?;
     let ds = comm.agree(
-        h5io::create_dataset::<T>(&file, &plan.out_var, &plan.meta.shape, &plan.enc).map_err(|e| {
-            anyhow::anyhow!(
-                "cannot create '{}' ({}) in '{}': {e}",
-                plan.out_var,
-                plan.enc.describe(),
-                plan.out.display()
-            )
-        }),
+        h5io::create_dataset(&file, &plan.out_var, T::DTYPE, &plan.meta.shape, &plan.enc).map_err(
+            |e| {
+                anyhow::anyhow!(
+                    "cannot create '{}' ({}) in '{}': {e}",
+                    plan.out_var,
+                    plan.enc.describe(),
+                    plan.out.display()
+                )
+            },
+        ),
     )?;
     let d = Decomposition::new(
         &plan.meta.shape,
@@ -226,7 +224,7 @@ fn write_hdf5<T: Element>(
     );
     let sel = whole(&plan.meta);
     super::parallel_write::write_blocks::<T>(comm, &ds, &d, |b, buf| {
-        reader.read_block(b, &sel, buf)
+        reader.read_block(b, &sel, buf).map_err(Into::into)
     });
     drop(ds);
     file.close()
@@ -280,8 +278,8 @@ fn write_flat<T: Element>(
         let b = d.block(idx);
         // Independent writes: a failure ends this rank's part; agreed below.
         let r = crate::testhooks::before_block(i + 1)
-            .and_then(|()| reader.read_block(&b, &sel, &mut buf[..b.len()]))
-            .and_then(|()| layout.write_block(&file, &b, &buf[..b.len()]));
+            .and_then(|()| Ok(reader.read_block(&b, &sel, &mut buf[..b.len()])?))
+            .and_then(|()| Ok(layout.write_block(&file, &b, &buf[..b.len()])?));
         if let Err(e) = r {
             comm.agree::<()>(Err(e.into()))?;
         }
@@ -302,9 +300,13 @@ fn finish(plan: &ConvertPlan, tmp: &Path) -> Result<(), CwError> {
         std::env::args().collect::<Vec<_>>().join(" ")
     );
     match &plan.source {
-        Source::Hdf5 { path, var } => {
-            crate::h5meta::carry_over(path, var, tmp, &plan.out_var, &line)
-        }
+        Source::Hdf5 { path, var } => Ok(crate::h5meta::carry_over(
+            path,
+            var,
+            tmp,
+            &plan.out_var,
+            &line,
+        )?),
         Source::Flat { .. } | Source::Zarr(_) => {
             // Descriptive attributes (Zarr `attributes` such as units) as text.
             let err = |e: hdf5::Error| CwError::Output(format!("'{}': {e}", tmp.display()));
@@ -317,12 +319,12 @@ fn finish(plan: &ConvertPlan, tmp: &Path) -> Result<(), CwError> {
             drop(ds);
             f.close()
                 .map_err(|e| CwError::Output(format!("'{}': {e}", tmp.display())))?;
-            crate::h5meta::name_dimensions(
+            Ok(crate::h5meta::name_dimensions(
                 tmp,
                 &plan.out_var,
                 &plan.meta.dims,
                 &plan.meta.coord_attrs,
-            )
+            )?)
         }
     }
 }

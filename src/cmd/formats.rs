@@ -23,12 +23,15 @@
 //! follows the chunking); the report says so. Sizes are the files' real sizes: logical
 //! length and allocated blocks (`st_blocks × 512`).
 
-use crate::cli::{Cli, Command, FormatsArgs};
+use crate::cli::FormatsArgs;
 use crate::comm::Comm;
 use crate::encoding::{AUTO_CHUNK_BYTES, auto_chunks, tile_chunks};
 use crate::error::CwError;
-use crate::parse::{human_bytes, parse_bytes};
-use clap::Parser;
+use crate::parse::{human_bytes, parse_bytes, parse_ops};
+use crate::request::{
+    ConvertRequest, DEFAULT_OPS, InputSpec, RawSpec, ReduceOver, ReduceRequest, shape_text,
+};
+use crate::selection::SelectSpec;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -89,30 +92,15 @@ pub struct FormatsReport {
     pub recommend: Vec<(String, String)>,
 }
 
-/// Parse a command line for one of the parallel commands, as a user would type it.
-fn parse_cmd(args: &[String]) -> anyhow::Result<Command> {
-    let mut argv = vec!["chunkwise".to_string()];
-    argv.extend(args.iter().cloned());
-    Ok(Cli::try_parse_from(argv)
-        .map_err(|e| anyhow::anyhow!("internal command line {args:?}: {e}"))?
-        .command)
-}
-
 fn s(x: impl AsRef<std::ffi::OsStr>) -> String {
     x.as_ref().to_string_lossy().into_owned()
 }
 
-fn shape_text(v: &[usize]) -> String {
-    v.iter()
-        .map(|x| x.to_string())
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 /// Validated settings (every rank).
 struct Setup {
+    input: InputSpec,
     source: crate::source::Source,
-    meta: crate::h5io::VariableMeta,
+    meta: crate::variable::VariableMeta,
     sample_shape: Vec<usize>,
     dir: PathBuf,
     remove_dir: bool,
@@ -125,7 +113,8 @@ fn validate(a: &FormatsArgs) -> anyhow::Result<Setup> {
         return Err(CwError::Parse("--sample must be positive".into()).into());
     }
     let threads = super::resolve_threads(a.threads)?;
-    let (source, meta) = crate::source::describe(&a.raw.spec(&a.file, a.var.as_deref()))?;
+    let input = a.raw.input(&a.file, a.var.as_deref())?;
+    let (source, meta) = crate::source::describe(&input)?;
     let row_bytes: u64 =
         meta.shape[1..].iter().map(|&d| d as u64).product::<u64>() * meta.dtype.size() as u64;
     let rows = ((sample / row_bytes.max(1)) as usize).clamp(1, meta.shape[0]);
@@ -146,6 +135,7 @@ fn validate(a: &FormatsArgs) -> anyhow::Result<Setup> {
         return Err(CwError::Output(format!("--keep '{}' is not a directory", d.display())).into());
     }
     Ok(Setup {
+        input,
         source,
         meta,
         sample_shape,
@@ -187,8 +177,29 @@ pub fn run(comm: &Comm, a: &FormatsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What the candidates are: (name, file name, convert flags).
-fn candidates(st: &Setup) -> Vec<(String, String, Vec<String>)> {
+/// One candidate layout: its name, file name and how `convert` writes it.
+struct CandidateSpec {
+    name: String,
+    file: String,
+    chunks: Option<String>,
+    compression: String,
+    shuffle: bool,
+}
+
+impl CandidateSpec {
+    fn new(name: &str, file: &str, chunks: Option<String>) -> CandidateSpec {
+        CandidateSpec {
+            name: name.into(),
+            file: file.into(),
+            chunks,
+            compression: "none".into(),
+            shuffle: false,
+        }
+    }
+}
+
+/// What the candidates are.
+fn candidates(st: &Setup) -> Vec<CandidateSpec> {
     let size = st.meta.dtype.size();
     // 4 MiB chunks, but at least 16 of them in a small sample.
     let sample_bytes = st.sample_shape.iter().product::<usize>() as u64 * size as u64;
@@ -196,23 +207,15 @@ fn candidates(st: &Setup) -> Vec<(String, String, Vec<String>)> {
     let rows = auto_chunks(&st.sample_shape, size, target);
     let tiles = tile_chunks(&st.sample_shape, size, target);
     let mut v = vec![
-        ("raw".to_string(), "sample.raw".to_string(), vec![]),
-        (
-            "h5-contiguous".into(),
-            "contiguous.h5".into(),
-            vec!["--chunks".into(), "contiguous".into()],
-        ),
-        (
-            "h5-rows".into(),
-            "rows.h5".into(),
-            vec!["--chunks".into(), shape_text(&rows)],
-        ),
+        CandidateSpec::new("raw", "sample.raw", None),
+        CandidateSpec::new("h5-contiguous", "contiguous.h5", Some("contiguous".into())),
+        CandidateSpec::new("h5-rows", "rows.h5", Some(shape_text(&rows))),
     ];
     if tiles != rows {
-        v.push((
-            "h5-tiles".into(),
-            "tiles.h5".into(),
-            vec!["--chunks".into(), shape_text(&tiles)],
+        v.push(CandidateSpec::new(
+            "h5-tiles",
+            "tiles.h5",
+            Some(shape_text(&tiles)),
         ));
     }
     if let Some(c) = &st.meta.chunk {
@@ -222,30 +225,22 @@ fn candidates(st: &Setup) -> Vec<(String, String, Vec<String>)> {
             .map(|(&c, &d)| c.min(d))
             .collect();
         if cur != rows && cur != tiles {
-            v.push((
-                "h5-current".into(),
-                "current.h5".into(),
-                vec!["--chunks".into(), shape_text(&cur)],
+            v.push(CandidateSpec::new(
+                "h5-current",
+                "current.h5",
+                Some(shape_text(&cur)),
             ));
         }
     }
     for level in [1, 4, 9] {
         for shuffle in [false, true] {
             let name = format!("gzip{level}{}", if shuffle { "+shuffle" } else { "" });
-            let mut flags = vec![
-                "--chunks".into(),
-                shape_text(&rows),
-                "--compression".into(),
-                format!("gzip:{level}"),
-            ];
-            if shuffle {
-                flags.push("--shuffle".into());
-            }
-            v.push((
-                name.clone(),
-                format!("{}.h5", name.replace('+', "-")),
-                flags,
-            ));
+            let file = format!("{}.h5", name.replace('+', "-"));
+            v.push(CandidateSpec {
+                compression: format!("gzip:{level}"),
+                shuffle,
+                ..CandidateSpec::new(&name, &file, Some(shape_text(&rows)))
+            });
         }
     }
     v
@@ -255,31 +250,34 @@ fn candidates(st: &Setup) -> Vec<(String, String, Vec<String>)> {
 fn measure_all(comm: &Comm, a: &FormatsArgs, st: &Setup) -> anyhow::Result<Option<FormatsReport>> {
     let npy = st.dir.join("sample.npy");
     // The sample itself, straight from the input: the `.npy` candidate.
-    let mut args = vec!["convert".into(), s(&a.file), s(&npy), "--force".into()];
-    if let Some(v) = &a.var {
-        args.extend(["--var".into(), v.clone()]);
-    }
-    if let Some(d) = &a.raw.raw_dtype {
-        args.extend(["--raw-dtype".into(), d.clone()]);
-    }
-    if let Some(sh) = &a.raw.raw_shape {
-        args.extend(["--raw-shape".into(), sh.clone()]);
-    }
-    let mut list = vec![("npy".to_string(), npy.clone(), args)];
-    for (name, file, flags) in candidates(st) {
-        let path = st.dir.join(file);
-        let mut args = vec!["convert".into(), s(&npy), s(&path), "--force".into()];
-        args.extend(["--var".into(), "data".into()]);
-        args.extend(flags);
-        list.push((name, path, args));
+    let mut list = vec![(
+        "npy".to_string(),
+        npy.clone(),
+        ConvertRequest {
+            force: true,
+            ..ConvertRequest::new(st.input.clone(), npy.clone())
+        },
+    )];
+    for c in candidates(st) {
+        let path = st.dir.join(&c.file);
+        let input = InputSpec {
+            path: npy.clone(),
+            var: Some("data".into()),
+            raw: None,
+        };
+        let req = ConvertRequest {
+            chunks: c.chunks,
+            compression: c.compression,
+            shuffle: c.shuffle,
+            force: true,
+            ..ConvertRequest::new(input, path.clone())
+        };
+        list.push((c.name, path, req));
     }
     let mut out = Vec::new();
     let mut first: Option<serde_json::Value> = None;
-    for (name, path, args) in list {
-        let Command::Convert(ca) = parse_cmd(&args)? else {
-            unreachable!("convert command line")
-        };
-        let mut plan = comm.agree(super::convert::validate(&ca))?;
+    for (name, path, req) in list {
+        let mut plan = comm.agree(super::convert::validate(&req))?;
         if name == "npy" {
             plan.meta.shape = st.sample_shape.clone();
         }
@@ -295,61 +293,53 @@ fn measure_all(comm: &Comm, a: &FormatsArgs, st: &Setup) -> anyhow::Result<Optio
         comm.agree(synced)?;
         let write_s = comm_max(comm, t.elapsed().as_secs_f64());
         let var = (plan.format == super::convert::OutFormat::Hdf5).then(|| plan.out_var.clone());
-        let raw = (name == "raw").then(|| {
-            (
-                st.meta.dtype.name().to_string(),
-                shape_text(&st.sample_shape),
-            )
+        let raw = (name == "raw").then(|| RawSpec {
+            dtype: st.meta.dtype,
+            big_endian: false,
+            shape: st.sample_shape.clone(),
         });
-        let read = |extra: &[String]| -> anyhow::Result<Option<(f64, serde_json::Value)>> {
+        let input = InputSpec {
+            path: path.clone(),
+            var: var.clone(),
+            raw,
+        };
+        // One read of the candidate: statistics `ops` over `over`, of `select`.
+        let read = |ops: &str,
+                    over: ReduceOver,
+                    select: Vec<SelectSpec>|
+         -> anyhow::Result<Option<(f64, serde_json::Value)>> {
             drop_cache(&path);
-            let mut r = vec![
-                "reduce".into(),
-                s(&path),
-                "--threads".into(),
-                st.threads.to_string(),
-            ];
-            if let Some(v) = &var {
-                r.extend(["--var".into(), v.clone()]);
-            }
-            if let Some((d, sh)) = &raw {
-                r.extend([
-                    "--raw-dtype".into(),
-                    d.clone(),
-                    "--raw-shape".into(),
-                    sh.clone(),
-                ]);
-            }
-            r.extend(extra.iter().cloned());
-            let Command::Reduce(ra) = parse_cmd(&r)? else {
-                unreachable!("reduce command line")
+            let req = ReduceRequest {
+                ops: parse_ops(ops)?,
+                threads: Some(st.threads),
+                over,
+                select,
+                ..ReduceRequest::new(input.clone())
             };
-            let plan = comm.agree(super::reduce::validate(&ra))?;
+            let plan = comm.agree(super::reduce::validate(&req))?;
             Ok(super::reduce::execute(comm, &plan)?.map(|(rep, _)| {
                 let v = serde_json::to_value(&rep).unwrap_or_default();
                 (rep.timings.total_s, v["results"].clone())
             }))
         };
         let n = st.sample_shape.len();
-        let whole = read(&[])?;
-        let mut series_sel = vec![
-            "--dim".to_string(),
-            "dim_0".into(),
-            "--op".into(),
-            "mean".into(),
-        ];
-        for (k, &d) in st.sample_shape.iter().enumerate().skip(1) {
-            series_sel.push("--select".into());
-            series_sel.push(format!("dim_{k}={}:{}", d / 2, d / 2 + 1));
-        }
-        let series = if n > 1 { read(&series_sel)? } else { None };
+        let whole = read(DEFAULT_OPS, ReduceOver::All, Vec::new())?;
+        // One time series: the middle point of every axis but the first.
+        let index = |k: usize, at: usize| SelectSpec::Index {
+            dim: format!("dim_{k}"),
+            start: Some(at as i64),
+            stop: Some(at as i64 + 1),
+            step: 1,
+        };
+        let series_sel: Vec<SelectSpec> =
+            (1..n).map(|k| index(k, st.sample_shape[k] / 2)).collect();
+        let series = if n > 1 {
+            read("mean", ReduceOver::Dims(vec!["dim_0".into()]), series_sel)?
+        } else {
+            None
+        };
         let mid = st.sample_shape[0] / 2;
-        let map = read(&[
-            "--op".into(),
-            "mean".into(),
-            "--select".into(),
-            format!("dim_0={mid}:{}", mid + 1),
-        ])?;
+        let map = read("mean", ReduceOver::All, vec![index(0, mid)])?;
         if let Some((whole_s, res)) = whole {
             let agrees = match &first {
                 None => {

@@ -3,13 +3,13 @@
 //! on (seed, global index), so the file is the same for any rank count.
 
 use super::output;
-use crate::cli::GenerateArgs;
 use crate::comm::Comm;
 use crate::decomp::{Decomposition, for_each_row};
 use crate::element::{Dtype, Element};
 use crate::error::CwError;
 use crate::generate_values::value_at;
-use crate::parse::{Dist, parse_bytes, parse_dist, parse_shape};
+use crate::parse::{Dist, parse_dist};
+use crate::request::GenerateRequest;
 use crate::{h5io, with_dtype};
 use rayon::prelude::*;
 use std::path::PathBuf;
@@ -38,13 +38,9 @@ pub struct GeneratePlan {
     pub block_bytes: u64,
 }
 
-fn validate(a: &GenerateArgs) -> anyhow::Result<GeneratePlan> {
-    let shape = parse_shape(&a.shape, "--shape")?;
-    let chunks = a
-        .chunks
-        .as_deref()
-        .map(|c| parse_shape(c, "--chunks"))
-        .transpose()?;
+fn validate(a: &GenerateRequest) -> anyhow::Result<GeneratePlan> {
+    let shape = a.shape.clone();
+    let chunks = a.chunks.clone();
     if let Some(c) = &chunks {
         if c.len() != shape.len() {
             return Err(CwError::Parse(format!(
@@ -66,12 +62,7 @@ fn validate(a: &GenerateArgs) -> anyhow::Result<GeneratePlan> {
             );
         }
     }
-    let dtype = Dtype::parse(&a.dtype).ok_or_else(|| {
-        CwError::Parse(format!(
-            "unknown --dtype '{}': choose f32, f64, i8, i16, i32, i64, u8, u16, u32, u64",
-            a.dtype
-        ))
-    })?;
+    let dtype = a.dtype;
     let dist = parse_dist(&a.dist)?;
     if !(0.0..=1.0).contains(&a.nan_fraction) {
         return Err(CwError::Parse(format!(
@@ -85,11 +76,7 @@ fn validate(a: &GenerateArgs) -> anyhow::Result<GeneratePlan> {
             CwError::Parse(format!("--nan-fraction needs a float --dtype, not {dtype}")).into(),
         );
     }
-    let block_bytes =
-        parse_bytes(&a.block_bytes).map_err(|e| CwError::Parse(format!("--block-bytes: {e}")))?;
-    if block_bytes == 0 {
-        return Err(CwError::Parse("--block-bytes must be positive".into()).into());
-    }
+    let block_bytes = a.block_bytes();
     if a.var.trim_matches('/').is_empty() {
         return Err(CwError::Parse("--var must name a dataset".into()).into());
     }
@@ -108,7 +95,7 @@ fn validate(a: &GenerateArgs) -> anyhow::Result<GeneratePlan> {
 }
 
 /// Run `generate` on every rank; rank 0 prints a summary.
-pub fn run(comm: &Comm, args: &GenerateArgs) -> anyhow::Result<()> {
+pub fn run(comm: &Comm, args: &GenerateRequest) -> anyhow::Result<()> {
     // Checks on every rank, then agreement (comm::agree) before any collective.
     let plan = comm.agree(validate(args))?;
     let t0 = Instant::now();
@@ -159,7 +146,7 @@ fn write_file<T: Element>(
         shuffle: false,
     };
     let created = (|| -> Result<hdf5::Dataset, hdf5::Error> {
-        let ds = h5io::create_dataset::<T>(&file, &plan.var, &plan.shape, &enc)?;
+        let ds = h5io::create_dataset(&file, &plan.var, T::DTYPE, &plan.shape, &enc)?;
         ds.new_attr::<u64>()
             .create("chunkwise_seed")?
             .write_scalar(&plan.seed)?;

@@ -101,12 +101,12 @@ fn walk(g: &hdf5::Group, info: &mut FileInfo) -> Result<(), CwError> {
         path: g.name(),
         attributes: attributes(g),
     });
-    let mut dsets = g.datasets()?;
+    let mut dsets = g.datasets().map_err(chunkwise_io::IoError::from)?;
     dsets.sort_by_key(|d| d.name());
     for ds in dsets {
         info.datasets.push(describe_dataset(&ds));
     }
-    let mut groups = g.groups()?;
+    let mut groups = g.groups().map_err(chunkwise_io::IoError::from)?;
     groups.sort_by_key(|x| x.name());
     for sub in groups {
         walk(&sub, info)?;

@@ -32,13 +32,12 @@ pub fn write_blocks<T: Element>(
             comm.or_abort(crate::testhooks::before_block(round + 1));
             let b = d.block(idx);
             comm.or_abort(fill(&b, &mut buf[..b.len()]));
-            comm.or_abort(h5io::write_block_collective(
-                ds,
-                Some((&b, &buf[..b.len()])),
-            ));
+            comm.or_abort(
+                h5io::write_block_collective(ds, Some((&b, &buf[..b.len()]))).map_err(Into::into),
+            );
             crate::interrupt::tick();
         } else {
-            comm.or_abort(h5io::write_block_collective::<T>(ds, None));
+            comm.or_abort(h5io::write_block_collective::<T>(ds, None).map_err(Into::into));
         }
     }
 }

@@ -6,6 +6,7 @@ use crate::cmd::jobscript::render_args;
 use crate::error::CwError;
 use crate::parse::{parse_bytes, parse_duration, parse_ops, slurm_time};
 use crate::planner::{PlanInput, recommend};
+use crate::request::{InputSpec, ReduceRequest};
 use crate::{h5io, planner};
 
 /// Build the planner's input from a file's variable or a size.
@@ -23,6 +24,7 @@ fn input(a: &PlanArgs) -> Result<PlanInput, CwError> {
                 data_bytes: (m.shape.iter().product::<usize>() * dtype.size()) as u64,
                 layout: Some((m.shape, m.chunk)),
                 elem_size: dtype.size(),
+                filtered: m.filtered,
                 time_target_s,
                 threads: a.threads,
             })
@@ -36,6 +38,9 @@ fn input(a: &PlanArgs) -> Result<PlanInput, CwError> {
                 data_bytes: bytes,
                 layout: None,
                 elem_size: 8,
+                // A size alone: assume uncompressed data (the common case for
+                // the fastest plan; compressed files are planned from --file).
+                filtered: false,
                 time_target_s,
                 threads: a.threads,
             })
@@ -59,16 +64,17 @@ pub fn run(a: &PlanArgs) -> anyhow::Result<()> {
             .expect("clap requires --file")
             .display()
             .to_string();
-        let args: Vec<String> = vec![
-            "reduce".into(),
-            file,
-            "--var".into(),
-            a.var.clone().unwrap_or_default(),
-            "--op".into(),
-            a.op.clone(),
-            "--block-bytes".into(),
-            p.block_bytes.to_string(),
-        ];
+        // The job's reduce: no --block-bytes, so it applies the same
+        // automatic block policy the plan predicted its blocks with.
+        let request = ReduceRequest {
+            ops: parse_ops(&a.op)?,
+            ..ReduceRequest::new(InputSpec {
+                path: file.into(),
+                var: a.var.clone(),
+                raw: None,
+            })
+        };
+        let args = request.to_argv();
         let account = a.account.clone().expect("clap requires --account");
         let time = slurm_time(p.time_request_s);
         let mem_per_cpu = format!("{}MiB", p.mem_per_cpu_mib);

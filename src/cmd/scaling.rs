@@ -63,7 +63,7 @@ fn validate(a: &ScalingRunArgs) -> Result<Study, CwError> {
             a.dtype
         ))
     })?;
-    let call = scaling::analyse_reduce_args(&a.args)?;
+    let call = crate::scaling_args::analyse_reduce_args(&a.args)?;
     match (a.mode, &call.file) {
         (Mode::Weak, Some(f)) => {
             return Err(CwError::Parse(format!(
@@ -427,7 +427,7 @@ fn input_for(s: &Study, p: usize) -> Result<String, CwError> {
         "generate",
         &file,
         "--var",
-        &s.call.var,
+        s.call.var(),
         "--shape",
         &join(shape),
         "--chunks",

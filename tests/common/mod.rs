@@ -148,8 +148,8 @@ pub fn run_signalled(mut cmd: Command, timeout: Duration, signal: Option<SignalA
         stdout: out_t.join().unwrap(),
         stderr: {
             err_t.join().unwrap();
-            let s = err_seen.lock().unwrap().clone();
-            s
+
+            err_seen.lock().unwrap().clone()
         },
         elapsed: t0.elapsed(),
         timed_out,

@@ -8,8 +8,8 @@
 //!
 //! Pure: parses and renders headers from and to bytes.
 
+use crate::IoError;
 use crate::element::Dtype;
-use crate::error::CwError;
 
 /// The six bytes every `.npy` file starts with.
 pub const MAGIC: &[u8; 6] = b"\x93NUMPY";
@@ -29,42 +29,14 @@ pub struct NpyHeader {
     pub data_offset: u64,
 }
 
-/// Parse a NumPy type string such as `<f8`, `>i4`, `|u1` or `=f4`
-/// (`=` means the writer's native order, taken as little-endian, which is
-/// what every platform NumPy writes `.npy` on today reports as `<` anyway).
-/// Returns the element type and whether it is big-endian.
-pub fn parse_descr(descr: &str) -> Result<(Dtype, bool), CwError> {
-    let bad = |why: &str| CwError::Input(format!("unsupported .npy dtype '{descr}': {why}"));
-    let b = descr.as_bytes();
-    if b.len() < 3 {
-        return Err(bad("expected e.g. '<f8'"));
-    }
-    let big = match b[0] {
-        b'<' | b'=' | b'|' => false,
-        b'>' => true,
-        _ => return Err(bad("expected a byte-order character <, >, = or |")),
-    };
-    let size: usize = descr[2..]
-        .parse()
-        .map_err(|_| bad("size is not a number"))?;
-    let dtype = match (b[1], size) {
-        (b'f', 4) => Dtype::F32,
-        (b'f', 8) => Dtype::F64,
-        (b'i', 1) => Dtype::I8,
-        (b'i', 2) => Dtype::I16,
-        (b'i', 4) => Dtype::I32,
-        (b'i', 8) => Dtype::I64,
-        (b'u', 1) => Dtype::U8,
-        (b'u', 2) => Dtype::U16,
-        (b'u', 4) => Dtype::U32,
-        (b'u', 8) => Dtype::U64,
-        _ => {
-            return Err(bad(
-                "only f4, f8, i1..i8 and u1..u8 (numeric, non-complex) are supported",
-            ));
-        }
-    };
-    Ok((dtype, big && size > 1))
+/// Parse a NumPy type string (see [`Dtype::parse_numpy_descr`]).
+pub fn parse_descr(descr: &str) -> Result<(Dtype, bool), IoError> {
+    Dtype::parse_numpy_descr(descr).map_err(|e| {
+        IoError::Input(format!(
+            "unsupported .npy {}",
+            e.trim_start_matches("unsupported ")
+        ))
+    })
 }
 
 /// The NumPy type string of `dtype` in little-endian order (`<f8`, `|u1`, ...).
@@ -83,9 +55,9 @@ pub fn descr_of(dtype: Dtype) -> String {
 pub const PREAMBLE: usize = 12;
 
 /// Total header length (preamble + dict) from the first [`PREAMBLE`] bytes.
-pub fn header_len(pre: &[u8]) -> Result<usize, CwError> {
+pub fn header_len(pre: &[u8]) -> Result<usize, IoError> {
     if pre.len() < 10 || &pre[..6] != MAGIC {
-        return Err(CwError::Input(
+        return Err(IoError::Input(
             "not an .npy file (no \\x93NUMPY magic)".into(),
         ));
     }
@@ -94,7 +66,7 @@ pub fn header_len(pre: &[u8]) -> Result<usize, CwError> {
         2 | 3 if pre.len() >= 12 => {
             Ok(12 + u32::from_le_bytes([pre[8], pre[9], pre[10], pre[11]]) as usize)
         }
-        v => Err(CwError::Input(format!(
+        v => Err(IoError::Input(format!(
             "unsupported .npy format version {v}.{} (1.0, 2.0 and 3.0 are supported)",
             pre[7]
         ))),
@@ -102,18 +74,18 @@ pub fn header_len(pre: &[u8]) -> Result<usize, CwError> {
 }
 
 /// Parse a whole header (at least [`header_len`] bytes).
-pub fn parse_header(bytes: &[u8]) -> Result<NpyHeader, CwError> {
+pub fn parse_header(bytes: &[u8]) -> Result<NpyHeader, IoError> {
     let total = header_len(bytes)?;
     if bytes.len() < total {
-        return Err(CwError::Input(format!(
+        return Err(IoError::Input(format!(
             ".npy header is truncated ({} of {total} bytes)",
             bytes.len()
         )));
     }
     let start = if bytes[6] == 1 { 10 } else { 12 };
     let text = std::str::from_utf8(&bytes[start..total])
-        .map_err(|_| CwError::Input(".npy header is not valid text".into()))?;
-    let bad = |why: &str| CwError::Input(format!("malformed .npy header ({why}): {}", text.trim()));
+        .map_err(|_| IoError::Input(".npy header is not valid text".into()))?;
+    let bad = |why: &str| IoError::Input(format!("malformed .npy header ({why}): {}", text.trim()));
     let body = text.trim();
     let body = body
         .strip_prefix('{')
@@ -125,7 +97,7 @@ pub fn parse_header(bytes: &[u8]) -> Result<NpyHeader, CwError> {
         .and_then(|d| d.strip_suffix('\''))
         .or_else(|| descr.strip_prefix('"').and_then(|d| d.strip_suffix('"')))
         .ok_or_else(|| {
-            CwError::Input(format!(
+            IoError::Input(format!(
                 "unsupported .npy dtype {descr}: structured dtypes are not supported"
             ))
         })?;

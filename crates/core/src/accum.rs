@@ -184,7 +184,7 @@ impl std::fmt::Display for Value {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Value::Int(i) => write!(f, "{i}"),
-            Value::Float(v) => write!(f, "{}", crate::report::fmt_float(*v)),
+            Value::Float(v) => write!(f, "{}", crate::number_format::fmt_float(*v)),
         }
     }
 }

@@ -1,18 +1,13 @@
 //! Results as humans and scripts read them: a text table or one JSON object.
 
-use crate::accum::Value;
+use crate::accum::{Acc, Value};
+use crate::parse::Op;
+use crate::reduce_layout::{ReduceLayout, result_coords};
+use crate::selection::AxisRange;
+use crate::variable::VariableMeta;
 use serde::Serialize;
 
-/// Format a float with full round-trip precision (shortest representation).
-pub fn fmt_float(v: f64) -> String {
-    if v.is_nan() {
-        "nan".into()
-    } else if v.is_infinite() {
-        if v > 0.0 { "inf".into() } else { "-inf".into() }
-    } else {
-        format!("{v:?}")
-    }
-}
+pub use crate::number_format::fmt_float;
 
 /// Per-phase wall-clock times in seconds (maximum over ranks).
 #[derive(Clone, Debug, Default, Serialize)]
@@ -271,5 +266,104 @@ mod tests {
         assert!(j.contains("\"sum\":36893488147419103230"), "{j}");
         assert!(j.contains("\"mean\":null"), "{j}");
         assert!(j.contains("\"max\":[1.5,null]"), "{j}");
+    }
+}
+
+/// Where a reduction ran and what it read, for [`ReduceReport::build`].
+#[derive(Clone, Debug)]
+pub struct RunFacts {
+    /// MPI ranks.
+    pub ranks: usize,
+    /// Distinct host names of the ranks.
+    pub hosts: Vec<String>,
+    /// Threads per rank.
+    pub threads: usize,
+    /// Bytes read by all ranks.
+    pub bytes_read: u64,
+    /// Phase times (maximum over ranks).
+    pub timings: Timings,
+}
+
+impl ReduceReport {
+    /// The report of a finished reduction from its combined result `cells`.
+    pub fn build(
+        file: &str,
+        var: &str,
+        meta: &VariableMeta,
+        ops: &[Op],
+        layout: &ReduceLayout,
+        cells: &[Acc],
+        run: RunFacts,
+    ) -> ReduceReport {
+        let (d, t) = (&layout.decomp, &layout.tiling);
+        let dims = &meta.dims;
+        let kept: Vec<usize> = (0..d.shape.len()).filter(|&a| !t.reduced[a]).collect();
+        let scalar = kept.is_empty();
+        let results = ops
+            .iter()
+            .map(|&op| {
+                let vals: Vec<_> = cells.iter().map(|c| c.value(op, &layout.finish)).collect();
+                let stat = if scalar {
+                    Stat::Scalar(vals[0])
+                } else {
+                    Stat::Array(vals)
+                };
+                (op.name().to_string(), stat)
+            })
+            .collect();
+        let count = cells
+            .iter()
+            .map(|c| {
+                if layout.finish.keep_nan {
+                    c.n + c.nan
+                } else {
+                    c.n
+                }
+            })
+            .sum();
+        ReduceReport {
+            file: file.to_string(),
+            var: var.to_string(),
+            shape: dims.shape.clone(),
+            dims: dims.names.clone(),
+            dtype: meta.dtype.name().into(),
+            selection: layout
+                .sel
+                .iter()
+                .enumerate()
+                .filter(|(a, r)| **r != AxisRange::all(dims.shape[*a]))
+                .map(|(a, r)| {
+                    (
+                        dims.names[a].clone(),
+                        [r.start, r.index(r.count - 1) + 1, r.step],
+                    )
+                })
+                .collect(),
+            selected_shape: d.shape.clone(),
+            reduced_dims: (0..d.shape.len())
+                .filter(|&a| t.reduced[a])
+                .map(|a| dims.names[a].clone())
+                .collect(),
+            result_dims: kept.iter().map(|&a| dims.names[a].clone()).collect(),
+            result_shape: t.result_shape(d),
+            coords: kept
+                .iter()
+                .map(|&a| (dims.names[a].clone(), result_coords(meta, &layout.sel, a)))
+                .collect(),
+            decode: meta.decode.clone(),
+            ranks: run.ranks,
+            nodes: run.hosts.len(),
+            hosts: run.hosts,
+            threads: run.threads,
+            results,
+            count,
+            bytes_read: run.bytes_read,
+            block_shape: d.block_shape.clone(),
+            n_blocks: d.n_blocks(),
+            output: None,
+            throughput_gbs: run.bytes_read as f64 / run.timings.total_s.max(1e-12) / 1e9,
+            peak_rss_mib: 0.0,
+            timings: run.timings,
+        }
     }
 }

@@ -6,11 +6,13 @@
 //! buffer is reused for every block. Only one thread at a time calls into
 //! HDF5 (the library is not thread-safe); callers keep to that.
 
+use crate::IoError;
 use crate::cf::Decode;
 use crate::decomp::Block;
 use crate::element::{Dtype, Element};
-use crate::error::CwError;
+use crate::hyperslab::Hyperslab;
 use crate::selection::{AxisRange, Dims};
+use chunkwise_core::variable::VariableMeta;
 use hdf5::types::{FloatSize, IntSize, TypeDescriptor};
 use hdf5::{Dataset, File};
 use hdf5_sys::h5d::{H5Dget_space, H5Dread, H5Dwrite};
@@ -28,95 +30,71 @@ const HDF5_SIGNATURE: [u8; 8] = [0x89, b'H', b'D', b'F', b'\r', b'\n', 0x1a, b'\
 /// Check, without HDF5 and without any collective call, that `path` is a
 /// readable regular file that starts like an HDF5 file. Gives clear messages
 /// for the common mistakes before the collective MPI-IO open.
-pub fn precheck_input(path: &Path) -> Result<(), CwError> {
+pub fn precheck_input(path: &Path) -> Result<(), IoError> {
     use std::io::{Read, Seek, SeekFrom};
     let shown = path.display();
     let meta = std::fs::metadata(path)
-        .map_err(|e| CwError::Input(format!("cannot open input file '{shown}': {e}")))?;
+        .map_err(|e| IoError::Input(format!("cannot open input file '{shown}': {e}")))?;
     if meta.is_dir() {
-        return Err(CwError::Input(format!(
+        return Err(IoError::Input(format!(
             "input '{shown}' is a directory, not an HDF5/NetCDF-4 file"
         )));
     }
     let mut f = std::fs::File::open(path)
-        .map_err(|e| CwError::Input(format!("cannot open input file '{shown}': {e}")))?;
+        .map_err(|e| IoError::Input(format!("cannot open input file '{shown}': {e}")))?;
     let mut sig = [0u8; 8];
     let mut off = 0u64;
     while off + 8 <= meta.len() {
         f.seek(SeekFrom::Start(off))
-            .map_err(|e| CwError::Input(format!("cannot read '{shown}': {e}")))?;
+            .map_err(|e| IoError::Input(format!("cannot read '{shown}': {e}")))?;
         f.read_exact(&mut sig)
-            .map_err(|e| CwError::Input(format!("cannot read '{shown}': {e}")))?;
+            .map_err(|e| IoError::Input(format!("cannot read '{shown}': {e}")))?;
         if sig == HDF5_SIGNATURE {
             return Ok(());
         }
         off = if off == 0 { 512 } else { off * 2 };
     }
-    Err(CwError::Input(format!(
+    Err(IoError::Input(format!(
         "'{shown}' is not an HDF5 or NetCDF-4 file (no HDF5 signature)"
     )))
 }
 
 /// Open a file read-only with the default (POSIX) driver, for metadata only.
-pub fn open_serial(path: &Path) -> Result<File, CwError> {
+pub fn open_serial(path: &Path) -> Result<File, IoError> {
     hdf5::File::open(path)
-        .map_err(|e| CwError::Input(format!("cannot open '{}' as HDF5: {e}", path.display())))
+        .map_err(|e| IoError::Input(format!("cannot open '{}' as HDF5: {e}", path.display())))
 }
 
 /// Open a file read-only with the MPI-IO driver on `comm` (collective).
-pub fn open_mpio(path: &Path, comm: mpi::ffi::MPI_Comm) -> Result<File, CwError> {
+pub fn open_mpio(path: &Path, comm: mpi_sys::MPI_Comm) -> Result<File, IoError> {
     hdf5::FileBuilder::new()
         .with_fapl(|p| p.mpio(comm, None))
         .open(path)
-        .map_err(|e| CwError::Input(format!("cannot open '{}' with MPI-IO: {e}", path.display())))
+        .map_err(|e| IoError::Input(format!("cannot open '{}' with MPI-IO: {e}", path.display())))
 }
 
 /// Create (truncate) a file with the MPI-IO driver on `comm` (collective).
-pub fn create_mpio(path: &Path, comm: mpi::ffi::MPI_Comm) -> Result<File, CwError> {
+pub fn create_mpio(path: &Path, comm: mpi_sys::MPI_Comm) -> Result<File, IoError> {
     hdf5::FileBuilder::new()
         .with_fapl(|p| p.mpio(comm, None))
         .create(path)
-        .map_err(|e| CwError::Output(format!("cannot create '{}': {e}", path.display())))
+        .map_err(|e| IoError::Output(format!("cannot create '{}': {e}", path.display())))
 }
 
 /// Open the dataset `var` in `file`, with a message naming both when it is
 /// missing or is not a dataset.
-pub fn open_dataset(file: &File, var: &str, file_name: &str) -> Result<Dataset, CwError> {
+pub fn open_dataset(file: &File, var: &str, file_name: &str) -> Result<Dataset, IoError> {
     if file.group(var).is_ok() {
-        return Err(CwError::Input(format!(
+        return Err(IoError::Input(format!(
             "'{var}' in '{file_name}' is a group, not a dataset (variable)"
         )));
     }
     file.dataset(var).map_err(|_| {
         let names = list_datasets(file).join(", ");
-        CwError::Input(format!(
+        IoError::Input(format!(
             "variable '{var}' not found in '{file_name}' (datasets: {names})"
         ))
     })
-}
-
-/// What `reduce` and `plan` need to know about a variable before reading it.
-#[derive(Clone, Debug)]
-pub struct VariableMeta {
-    /// Element type.
-    pub dtype: Dtype,
-    /// Extents (non-empty, every extent at least 1).
-    pub shape: Vec<usize>,
-    /// Storage chunk shape, when chunked.
-    pub chunk: Option<Vec<usize>>,
-    /// True when the storage pipeline has filters (compression, shuffle, …):
-    /// then only whole chunks can be read without decoding one twice.
-    pub filtered: bool,
-    /// Dimension names and coordinate values.
-    pub dims: Dims,
-    /// CF decoding (`_FillValue`, `missing_value`, `scale_factor`, `add_offset`).
-    pub decode: Decode,
-    /// Descriptive attributes carried to outputs (`units`, `long_name`, …), as text.
-    pub attrs: Vec<(String, String)>,
-    /// Global `history` and `Conventions` of the file, when present.
-    pub globals: Vec<(String, String)>,
-    /// Carried attributes of each axis' coordinate variable (empty if none).
-    pub coord_attrs: Vec<Vec<(String, String)>>,
 }
 
 /// Attributes copied from an input variable to a reduced output variable.
@@ -131,7 +109,7 @@ pub const CARRIED_ATTRS: &[&str] = &[
 
 /// Check that `var` in `path` is a non-empty numeric array and describe it
 /// (serial open, no collective call; the file is closed on return).
-pub fn variable_meta(path: &Path, var: &str) -> Result<VariableMeta, CwError> {
+pub fn variable_meta(path: &Path, var: &str) -> Result<VariableMeta, IoError> {
     precheck_input(path)?;
     let file_name = path.display().to_string();
     let file = open_serial(path)?;
@@ -139,12 +117,12 @@ pub fn variable_meta(path: &Path, var: &str) -> Result<VariableMeta, CwError> {
     let dtype = dataset_dtype(&ds, var)?;
     let shape = ds.shape();
     if shape.is_empty() {
-        return Err(CwError::Input(format!(
+        return Err(IoError::Input(format!(
             "variable '{var}' in '{file_name}' is a scalar; nothing to reduce"
         )));
     }
-    if shape.iter().any(|&d| d == 0) {
-        return Err(CwError::Input(format!(
+    if shape.contains(&0) {
+        return Err(IoError::Input(format!(
             "variable '{var}' in '{file_name}' is empty (shape {shape:?})"
         )));
     }
@@ -199,11 +177,11 @@ fn filter_name(id: i32) -> &'static str {
 /// Every filter in the variable's pipeline must be decodable here; checked
 /// up front so that a missing plugin is one clear message, not a read
 /// failure in the middle of the run.
-pub fn check_filters(ds: &Dataset, var: &str, file_name: &str) -> Result<(), CwError> {
+pub fn check_filters(ds: &Dataset, var: &str, file_name: &str) -> Result<(), IoError> {
     for f in ds.filters() {
         if !f.is_available() {
             let id = f.id();
-            return Err(CwError::Input(format!(
+            return Err(IoError::Input(format!(
                 "variable '{var}' in '{file_name}' is compressed with HDF5 filter {id} ({}), which this HDF5 library cannot decode; point HDF5_PLUGIN_PATH at the filter plugin, or rewrite the file without it (h5repack -f NONE)",
                 filter_name(id)
             )));
@@ -284,14 +262,14 @@ pub fn list_datasets(file: &File) -> Vec<String> {
 }
 
 /// The element type of a dataset, or an error naming the unsupported type.
-pub fn dataset_dtype(ds: &Dataset, var: &str) -> Result<Dtype, CwError> {
+pub fn dataset_dtype(ds: &Dataset, var: &str) -> Result<Dtype, IoError> {
     let desc = ds.dtype()?.to_descriptor().map_err(|e| {
-        CwError::Input(format!(
+        IoError::Input(format!(
             "variable '{var}' has an unsupported datatype ({e}); only numeric types can be reduced"
         ))
     })?;
     dtype_of_descriptor(&desc).ok_or_else(|| {
-        CwError::Input(format!("variable '{var}' has an unsupported datatype ({desc}); only integer and float types can be reduced"))
+        IoError::Input(format!("variable '{var}' has an unsupported datatype ({desc}); only integer and float types can be reduced"))
     })
 }
 
@@ -312,6 +290,24 @@ pub fn dtype_of_descriptor(desc: &TypeDescriptor) -> Option<Dtype> {
     })
 }
 
+/// The HDF5 memory type of an element type (native byte order).
+pub fn native_type(dtype: Dtype) -> Result<hdf5::Datatype, IoError> {
+    use hdf5::types::TypeDescriptor as T;
+    let desc = match dtype {
+        Dtype::I8 => T::Integer(IntSize::U1),
+        Dtype::I16 => T::Integer(IntSize::U2),
+        Dtype::I32 => T::Integer(IntSize::U4),
+        Dtype::I64 => T::Integer(IntSize::U8),
+        Dtype::U8 => T::Unsigned(IntSize::U1),
+        Dtype::U16 => T::Unsigned(IntSize::U2),
+        Dtype::U32 => T::Unsigned(IntSize::U4),
+        Dtype::U64 => T::Unsigned(IntSize::U8),
+        Dtype::F32 => T::Float(FloatSize::U4),
+        Dtype::F64 => T::Float(FloatSize::U8),
+    };
+    Ok(hdf5::Datatype::from_descriptor(&desc)?)
+}
+
 /// Owned HDF5 identifier closed on drop.
 struct Id(hid_t, unsafe extern "C" fn(hid_t) -> hdf5_sys::h5::herr_t);
 
@@ -323,9 +319,9 @@ impl Drop for Id {
     }
 }
 
-fn check(ret: i32, what: &str) -> Result<(), CwError> {
+fn check(ret: i32, what: &str) -> Result<(), IoError> {
     if ret < 0 {
-        Err(CwError::Hdf5(format!("{what} failed")))
+        Err(IoError::Hdf5Call(format!("{what} failed")))
     } else {
         Ok(())
     }
@@ -336,30 +332,23 @@ fn spaces(
     ds: &Dataset,
     block: Option<&Block>,
     sel: Option<&[AxisRange]>,
-) -> Result<(Id, Id), CwError> {
+) -> Result<(Id, Id), IoError> {
     unsafe {
         let fspace = H5Dget_space(ds.id());
         if fspace < 0 {
-            return Err(CwError::Hdf5("H5Dget_space failed".into()));
+            return Err(IoError::Hdf5Call("H5Dget_space failed".into()));
         }
         let fspace = Id(fspace, H5Sclose);
         let mspace = match block {
             Some(b) => {
-                // Block coordinates are in the selected index space; map them
-                // to the file: start = sel.start + b.start × step, stride = step.
-                let (start, stride): (Vec<u64>, Vec<u64>) = match sel {
-                    Some(sel) => b
-                        .start
-                        .iter()
-                        .zip(sel)
-                        .map(|(&s, r)| (r.index(s) as u64, r.step as u64))
-                        .unzip(),
-                    None => (
-                        b.start.iter().map(|&v| v as u64).collect(),
-                        vec![1; b.start.len()],
-                    ),
+                // Block coordinates are in the selected index space.
+                let slab = match sel {
+                    Some(sel) => Hyperslab::of_block(b, sel),
+                    None => Hyperslab::of_whole_block(b),
                 };
-                let count: Vec<u64> = b.count.iter().map(|&v| v as u64).collect();
+                let u64s = |v: &[usize]| v.iter().map(|&x| x as u64).collect::<Vec<u64>>();
+                let (start, stride, count) =
+                    (u64s(&slab.start), u64s(&slab.stride), u64s(&slab.count));
                 check(
                     H5Sselect_hyperslab(
                         fspace.0,
@@ -388,18 +377,18 @@ fn spaces(
             }
         };
         if mspace.0 < 0 {
-            return Err(CwError::Hdf5("H5Screate_simple failed".into()));
+            return Err(IoError::Hdf5Call("H5Screate_simple failed".into()));
         }
         Ok((fspace, mspace))
     }
 }
 
 /// Dataset transfer property list, collective or independent MPI-IO.
-fn xfer(collective: bool) -> Result<Id, CwError> {
+fn xfer(collective: bool) -> Result<Id, IoError> {
     unsafe {
         let id = H5Pcreate(*hdf5::globals::H5P_DATASET_XFER);
         if id < 0 {
-            return Err(CwError::Hdf5("H5Pcreate(DATASET_XFER) failed".into()));
+            return Err(IoError::Hdf5Call("H5Pcreate(DATASET_XFER) failed".into()));
         }
         let id = Id(id, H5Pclose);
         let mode = if collective {
@@ -420,10 +409,10 @@ pub fn read_block<T: Element>(
     block: &Block,
     sel: &[AxisRange],
     buf: &mut [T],
-) -> Result<(), CwError> {
+) -> Result<(), IoError> {
     assert!(buf.len() >= block.len());
     let (fspace, mspace) = spaces(ds, Some(block), Some(sel))?;
-    let mtype = hdf5::Datatype::from_type::<T>()?;
+    let mtype = native_type(T::DTYPE)?;
     let dxpl = xfer(false)?;
     let ret = unsafe {
         H5Dread(
@@ -436,7 +425,7 @@ pub fn read_block<T: Element>(
         )
     };
     if ret < 0 {
-        return Err(CwError::Hdf5(format!(
+        return Err(IoError::Hdf5Call(format!(
             "reading block {} (start {:?}, count {:?}) of '{}' failed (corrupt file or missing compression filter?)",
             block.index,
             block.start,
@@ -452,9 +441,9 @@ pub fn read_block<T: Element>(
 pub fn write_block_collective<T: Element>(
     ds: &Dataset,
     part: Option<(&Block, &[T])>,
-) -> Result<(), CwError> {
+) -> Result<(), IoError> {
     let (fspace, mspace) = spaces(ds, part.map(|p| p.0), None)?;
-    let mtype = hdf5::Datatype::from_type::<T>()?;
+    let mtype = native_type(T::DTYPE)?;
     let dxpl = xfer(true)?;
     let ptr = part.map_or(std::ptr::null(), |p| p.1.as_ptr());
     let ret = unsafe { H5Dwrite(ds.id(), mtype.id(), mspace.0, fspace.0, dxpl.0, ptr.cast()) };
@@ -478,7 +467,7 @@ pub fn attr_text(a: &hdf5::Attribute) -> String {
         TypeDescriptor::Float(_) => match a.read_raw::<f64>() {
             Ok(v) => v
                 .iter()
-                .map(|x| crate::report::fmt_float(*x))
+                .map(|x| chunkwise_core::number_format::fmt_float(*x))
                 .collect::<Vec<_>>()
                 .join(", "),
             Err(e) => format!("<{e}>"),
@@ -606,11 +595,12 @@ pub fn dimension_scale_paths(ds: &hdf5::Dataset) -> Option<Vec<Option<String>>> 
 }
 
 /// Create dataset `var` (a path; missing groups are created) of element
-/// type `T` and `shape` in `file`, stored as `enc` says (chunking, byte
+/// type `dtype` and `shape` in `file`, stored as `enc` says (chunking, byte
 /// shuffle, then gzip). Collective when `file` was opened with MPI-IO.
-pub fn create_dataset<T: hdf5::H5Type>(
+pub fn create_dataset(
     file: &File,
     var: &str,
+    dtype: Dtype,
     shape: &[usize],
     enc: &crate::encoding::Encoding,
 ) -> Result<Dataset, hdf5::Error> {
@@ -622,7 +612,14 @@ pub fn create_dataset<T: hdf5::H5Type>(
             Err(_) => group.create_group(g)?,
         };
     }
-    let mut b = group.new_dataset::<T>().shape(shape.to_vec());
+    let mtype = native_type(dtype).map_err(|e| match e {
+        IoError::Hdf5(e) => e,
+        other => hdf5::Error::from(other.to_string().as_str()),
+    })?;
+    let mut b = group
+        .new_dataset_builder()
+        .empty_as(&mtype)
+        .shape(shape.to_vec());
     if let Some(c) = &enc.chunks {
         b = b.chunk(c.clone());
     }

@@ -8,9 +8,10 @@
 //! merged into one read. Big-endian data are byte-swapped after reading.
 
 use super::npy;
+use crate::IoError;
 use crate::decomp::Block;
 use crate::element::{Dtype, Element};
-use crate::error::CwError;
+use crate::hyperslab::Hyperslab;
 use crate::selection::AxisRange;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -37,20 +38,20 @@ impl FlatLayout {
     }
 
     /// Describe an `.npy` file (reads its header only).
-    pub fn from_npy(path: &Path) -> Result<FlatLayout, CwError> {
+    pub fn from_npy(path: &Path) -> Result<FlatLayout, IoError> {
         let shown = path.display();
         let f = std::fs::File::open(path)
-            .map_err(|e| CwError::Input(format!("cannot open '{shown}': {e}")))?;
+            .map_err(|e| IoError::Input(format!("cannot open '{shown}': {e}")))?;
         let mut pre = [0u8; npy::PREAMBLE];
         f.read_exact_at(&mut pre, 0)
-            .map_err(|_| CwError::Input(format!("'{shown}' is too short for an .npy file")))?;
-        let len = npy::header_len(&pre).map_err(|e| CwError::Input(format!("'{shown}': {e}")))?;
+            .map_err(|_| IoError::Input(format!("'{shown}' is too short for an .npy file")))?;
+        let len = npy::header_len(&pre).map_err(|e| IoError::Input(format!("'{shown}': {e}")))?;
         let mut head = vec![0u8; len];
         f.read_exact_at(&mut head, 0)
-            .map_err(|_| CwError::Input(format!("'{shown}': .npy header is truncated")))?;
-        let h = npy::parse_header(&head).map_err(|e| CwError::Input(format!("'{shown}': {e}")))?;
+            .map_err(|_| IoError::Input(format!("'{shown}': .npy header is truncated")))?;
+        let h = npy::parse_header(&head).map_err(|e| IoError::Input(format!("'{shown}': {e}")))?;
         if h.fortran_order {
-            return Err(CwError::Input(format!(
+            return Err(IoError::Input(format!(
                 "'{shown}' is stored in Fortran (column-major) order, which is not supported; rewrite it in C order, e.g. numpy.save(path, numpy.ascontiguousarray(a))"
             )));
         }
@@ -71,7 +72,7 @@ impl FlatLayout {
         dtype: Dtype,
         big_endian: bool,
         shape: Vec<usize>,
-    ) -> Result<FlatLayout, CwError> {
+    ) -> Result<FlatLayout, IoError> {
         let layout = FlatLayout {
             path: path.to_path_buf(),
             offset: 0,
@@ -84,14 +85,14 @@ impl FlatLayout {
     }
 
     /// The file must hold exactly the header plus the data.
-    fn check_size(&self, from: &str) -> Result<(), CwError> {
+    fn check_size(&self, from: &str) -> Result<(), IoError> {
         let shown = self.path.display();
         let len = std::fs::metadata(&self.path)
-            .map_err(|e| CwError::Input(format!("cannot open '{shown}': {e}")))?
+            .map_err(|e| IoError::Input(format!("cannot open '{shown}': {e}")))?
             .len();
         let want = self.offset + self.data_bytes();
         if len != want {
-            return Err(CwError::Input(format!(
+            return Err(IoError::Input(format!(
                 "'{shown}' has {len} bytes but {from} say {want} ({} × {} {} bytes{})",
                 self.shape
                     .iter()
@@ -119,7 +120,7 @@ impl FlatLayout {
         block: &Block,
         sel: &[AxisRange],
         buf: &mut [T],
-    ) -> Result<(), CwError> {
+    ) -> Result<(), IoError> {
         assert_eq!(
             T::DTYPE,
             self.dtype,
@@ -132,7 +133,7 @@ impl FlatLayout {
         let row = block.count[last];
         let step = sel[last].step;
         let err = |e: std::io::Error| {
-            CwError::Input(format!(
+            IoError::Input(format!(
                 "reading block {} of '{}': {e}",
                 block.index,
                 self.path.display()
@@ -185,7 +186,7 @@ impl FlatLayout {
         file: &std::fs::File,
         block: &Block,
         data: &[T],
-    ) -> Result<(), CwError> {
+    ) -> Result<(), IoError> {
         assert_eq!(
             T::DTYPE,
             self.dtype,
@@ -205,7 +206,7 @@ impl FlatLayout {
                         self.offset + first * size as u64,
                     )
                     .map_err(|e| {
-                        CwError::Output(format!("writing '{}': {e}", self.path.display()))
+                        IoError::Output(format!("writing '{}': {e}", self.path.display()))
                     });
             }
         });
@@ -223,15 +224,16 @@ fn for_each_file_row(
     sel: &[AxisRange],
     mut f: impl FnMut(usize, u64),
 ) {
+    let slab = Hyperslab::of_block(block, sel);
     let n = shape.len();
-    let rows: usize = block.count[..n - 1].iter().product();
+    let rows: usize = slab.count[..n - 1].iter().product();
     let mut idx = vec![0usize; n - 1];
     for r in 0..rows {
         let mut off = 0u64;
         for k in 0..n - 1 {
-            off = off * shape[k] as u64 + sel[k].index(block.start[k] + idx[k]) as u64;
+            off = off * shape[k] as u64 + slab.file_index(k, idx[k]) as u64;
         }
-        off = off * shape[n - 1] as u64 + sel[n - 1].index(block.start[n - 1]) as u64;
+        off = off * shape[n - 1] as u64 + slab.start[n - 1] as u64;
         f(r, off);
         for k in (0..n - 1).rev() {
             idx[k] += 1;

@@ -96,7 +96,8 @@ mod tests {
         // Odd leading extent: move on to the next axis.
         let u = read_unit(Some(&[3, 1 << 20]), false, 8, 4 << 20).unwrap();
         assert_eq!(u, vec![3, 1 << 17]);
-        assert!(3 * (1u64 << 17) * 8 <= 4 << 20);
+        let bytes = |u: &[usize]| u.iter().product::<usize>() * 8;
+        assert!(bytes(&u) <= 4 << 20);
         // Leading axis halves to 1, then the next axis halves.
         let u = read_unit(Some(&[4, 4096, 4096]), false, 8, 4 << 20).unwrap();
         assert_eq!(u, vec![1, 128, 4096]);

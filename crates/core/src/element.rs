@@ -1,7 +1,6 @@
 //! Element types `chunkwise` reads and writes, and the conversions the
 //! kernels need. `Dtype` is the runtime tag; `Element` the compile-time type.
 
-use hdf5::H5Type;
 use std::fmt;
 
 /// Runtime tag for a supported numeric element type.
@@ -78,6 +77,59 @@ impl Dtype {
         }
     }
 
+    /// Parse a NumPy type string such as `<f8`, `>i4`, `|u1` or `=f4`
+    /// (`=` means the writer's native order, taken as little-endian, which is
+    /// what every platform NumPy writes `.npy` on today reports as `<` anyway).
+    /// Returns the element type and whether it is big-endian.
+    pub fn parse_numpy_descr(descr: &str) -> Result<(Dtype, bool), String> {
+        let bad = |why: &str| format!("unsupported dtype '{descr}': {why}");
+        let b = descr.as_bytes();
+        if b.len() < 3 {
+            return Err(bad("expected e.g. '<f8'"));
+        }
+        let big = match b[0] {
+            b'<' | b'=' | b'|' => false,
+            b'>' => true,
+            _ => return Err(bad("expected a byte-order character <, >, = or |")),
+        };
+        let size: usize = descr[2..]
+            .parse()
+            .map_err(|_| bad("size is not a number"))?;
+        let dtype = match (b[1], size) {
+            (b'f', 4) => Dtype::F32,
+            (b'f', 8) => Dtype::F64,
+            (b'i', 1) => Dtype::I8,
+            (b'i', 2) => Dtype::I16,
+            (b'i', 4) => Dtype::I32,
+            (b'i', 8) => Dtype::I64,
+            (b'u', 1) => Dtype::U8,
+            (b'u', 2) => Dtype::U16,
+            (b'u', 4) => Dtype::U32,
+            (b'u', 8) => Dtype::U64,
+            _ => {
+                return Err(bad(
+                    "only f4, f8, i1..i8 and u1..u8 (numeric, non-complex) are supported",
+                ));
+            }
+        };
+        Ok((dtype, big && size > 1))
+    }
+
+    /// The NumPy type string of this type (`<f8`, `>i4`, `|u1`, ...).
+    pub fn numpy_descr(self, big_endian: bool) -> String {
+        let kind = match self {
+            Dtype::F32 | Dtype::F64 => 'f',
+            Dtype::I8 | Dtype::I16 | Dtype::I32 | Dtype::I64 => 'i',
+            _ => 'u',
+        };
+        let order = match (self.size(), big_endian) {
+            (1, _) => '|',
+            (_, true) => '>',
+            (_, false) => '<',
+        };
+        format!("{order}{kind}{}", self.size())
+    }
+
     /// True for floating-point types.
     pub fn is_float(self) -> bool {
         matches!(self, Dtype::F32 | Dtype::F64)
@@ -91,7 +143,7 @@ impl fmt::Display for Dtype {
 }
 
 /// A numeric element the kernels can reduce and `generate` can write.
-pub trait Element: H5Type + Copy + Send + Sync + Default + PartialOrd + 'static {
+pub trait Element: Copy + Send + Sync + Default + PartialOrd + 'static {
     /// The runtime tag of this type.
     const DTYPE: Dtype;
     /// Widen to f64 (exact for every type except i64/u64 beyond 2^53).
@@ -153,7 +205,7 @@ impl Element for f32 {
     }
     #[inline(always)]
     fn is_nan(self) -> bool {
-        self != self
+        f32::is_nan(self)
     }
 }
 
@@ -173,7 +225,7 @@ impl Element for f64 {
     }
     #[inline(always)]
     fn is_nan(self) -> bool {
-        self != self
+        f64::is_nan(self)
     }
 }
 

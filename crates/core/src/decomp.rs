@@ -92,7 +92,7 @@ impl Decomposition {
 
     /// Total number of blocks.
     pub fn n_blocks(&self) -> usize {
-        if self.shape.iter().any(|&d| d == 0) {
+        if self.shape.contains(&0) {
             0
         } else {
             self.grid.iter().product()
@@ -239,7 +239,7 @@ pub fn for_each_row(
         f(0, 0);
         return;
     }
-    if count.iter().any(|&c| c == 0) {
+    if count.contains(&0) {
         return;
     }
     let rows: usize = count[..n - 1].iter().product();
@@ -308,7 +308,7 @@ mod tests {
                 .map(|&d| 1 + (lcg(&mut s) as usize % d))
                 .collect();
             let budget = 8 * (1 + lcg(&mut s) % 200);
-            let use_chunk = lcg(&mut s) % 2 == 0;
+            let use_chunk = lcg(&mut s).is_multiple_of(2);
             let d = Decomposition::new(&shape, use_chunk.then_some(&chunk[..]), 8, budget);
             let total: usize = shape.iter().product();
             let mut seen = vec![0u8; total];

@@ -9,7 +9,7 @@
 //! `H5DSattach_scale`), the same calls netCDF-C makes; string attributes
 //! are fixed-length ASCII, which netCDF reads as `NC_CHAR` text.
 
-use crate::error::CwError;
+use crate::IoError;
 use hdf5::File;
 use hdf5_sys::h5::herr_t;
 use hdf5_sys::h5a::{H5Aclose, H5Acreate2, H5Awrite};
@@ -63,8 +63,8 @@ pub fn write_netcdf(
     dims: &[OutDim],
     vars: &[OutVar],
     globals: &[(String, String)],
-) -> Result<(), CwError> {
-    let err = |e: hdf5::Error| CwError::Output(format!("writing '{}': {e}", path.display()));
+) -> Result<(), IoError> {
+    let err = |e: hdf5::Error| IoError::Output(format!("writing '{}': {e}", path.display()));
     let file = File::create(path).map_err(err)?;
     let shape: Vec<usize> = dims.iter().map(|d| d.coords.len()).collect();
     let mut scales = Vec::with_capacity(dims.len());
@@ -128,20 +128,20 @@ fn create<T: hdf5::H5Type>(
     }
 }
 
-fn cstring(s: &str) -> Result<CString, CwError> {
-    CString::new(s).map_err(|_| CwError::Output(format!("name '{s}' contains a NUL byte")))
+fn cstring(s: &str) -> Result<CString, IoError> {
+    CString::new(s).map_err(|_| IoError::Output(format!("name '{s}' contains a NUL byte")))
 }
 
-fn check(ret: herr_t, what: &str) -> Result<(), CwError> {
+fn check(ret: herr_t, what: &str) -> Result<(), IoError> {
     if ret < 0 {
-        Err(CwError::Output(format!("{what} failed")))
+        Err(IoError::Output(format!("{what} failed")))
     } else {
         Ok(())
     }
 }
 
 /// Write a scalar fixed-length ASCII string attribute on object `loc`.
-pub fn write_text_attr(loc: hid_t, name: &str, value: &str) -> Result<(), CwError> {
+pub fn write_text_attr(loc: hid_t, name: &str, value: &str) -> Result<(), IoError> {
     let cname = cstring(name)?;
     let bytes = value.as_bytes();
     unsafe {
@@ -160,7 +160,7 @@ pub fn write_text_attr(loc: hid_t, name: &str, value: &str) -> Result<(), CwErro
         H5Sclose(space);
         H5Tclose(t);
         if !ok {
-            return Err(CwError::Output(format!("cannot write attribute '{name}'")));
+            return Err(IoError::Output(format!("cannot write attribute '{name}'")));
         }
     }
     Ok(())

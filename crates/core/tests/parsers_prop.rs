@@ -2,11 +2,11 @@
 //! the values they were built from, and no input — however malformed — may
 //! panic (a panic on one rank is a crash the others would wait for).
 
-use chunkwise::cluster::Cluster;
-use chunkwise::parse::{
+use chunkwise_core::cluster::Cluster;
+use chunkwise_core::parse::{
     Op, parse_bytes, parse_dist, parse_duration, parse_ops, parse_shape, slurm_time,
 };
-use chunkwise::selection::{SelectSpec, parse_select};
+use chunkwise_core::selection::{SelectSpec, parse_select};
 use proptest::prelude::*;
 
 /// Units and their multipliers as documented for `parse_bytes`.

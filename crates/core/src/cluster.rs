@@ -72,11 +72,17 @@ pub struct Cluster {
 
 /// The built-in profiles (file name, TOML text).
 pub const BUILTIN: [(&str, &str); 5] = [
-    ("kebnekaise", include_str!("../clusters/kebnekaise.toml")),
-    ("cosmos", include_str!("../clusters/cosmos.toml")),
-    ("pelle", include_str!("../clusters/pelle.toml")),
-    ("tetralith", include_str!("../clusters/tetralith.toml")),
-    ("local", include_str!("../clusters/local.toml")),
+    (
+        "kebnekaise",
+        include_str!("../../../clusters/kebnekaise.toml"),
+    ),
+    ("cosmos", include_str!("../../../clusters/cosmos.toml")),
+    ("pelle", include_str!("../../../clusters/pelle.toml")),
+    (
+        "tetralith",
+        include_str!("../../../clusters/tetralith.toml"),
+    ),
+    ("local", include_str!("../../../clusters/local.toml")),
 ];
 
 impl Cluster {

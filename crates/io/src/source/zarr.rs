@@ -12,9 +12,10 @@
 //! Coordinates follow the layout xarray writes: a 1-D numeric array named
 //! like the dimension, next to the variable (`store/lat` for `store/tas`).
 
+use crate::IoError;
 use crate::decomp::Block;
 use crate::element::{Dtype, Element};
-use crate::error::CwError;
+use crate::hyperslab::Hyperslab;
 use crate::selection::AxisRange;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -58,9 +59,9 @@ pub fn dtype_of(name: &str) -> Option<Dtype> {
 }
 
 /// Parse the text of an array's `zarr.json` (pure).
-pub fn parse_metadata(path: &Path, text: &str) -> Result<ZarrMeta, CwError> {
+pub fn parse_metadata(path: &Path, text: &str) -> Result<ZarrMeta, IoError> {
     let shown = path.display();
-    let bad = |why: String| CwError::Input(format!("Zarr store '{shown}': {why}"));
+    let bad = |why: String| IoError::Input(format!("Zarr store '{shown}': {why}"));
     let j: serde_json::Value =
         serde_json::from_str(text).map_err(|e| bad(format!("zarr.json is not JSON ({e})")))?;
     if j["zarr_format"].as_u64() != Some(3) {
@@ -135,9 +136,9 @@ pub fn parse_metadata(path: &Path, text: &str) -> Result<ZarrMeta, CwError> {
 }
 
 /// Read and parse `path/zarr.json`.
-pub fn describe(path: &Path) -> Result<ZarrMeta, CwError> {
+pub fn describe(path: &Path) -> Result<ZarrMeta, IoError> {
     let text = std::fs::read_to_string(path.join("zarr.json")).map_err(|e| {
-        CwError::Input(format!(
+        IoError::Input(format!(
             "cannot read '{}': {e}",
             path.join("zarr.json").display()
         ))
@@ -153,9 +154,9 @@ pub struct ZarrArray {
 
 impl ZarrArray {
     /// Open the array described by `meta` (its codecs must be supported).
-    pub fn open(meta: &ZarrMeta) -> Result<ZarrArray, CwError> {
+    pub fn open(meta: &ZarrMeta) -> Result<ZarrArray, IoError> {
         let err = |e: String| {
-            CwError::Input(format!(
+            IoError::Input(format!(
                 "cannot open Zarr array '{}': {e}",
                 meta.path.display()
             ))
@@ -175,7 +176,7 @@ impl ZarrArray {
         block: &Block,
         sel: &[AxisRange],
         buf: &mut [T],
-    ) -> Result<(), CwError> {
+    ) -> Result<(), IoError> {
         assert_eq!(
             T::DTYPE,
             self.meta.dtype,
@@ -184,30 +185,27 @@ impl ZarrArray {
         let n = block.len();
         let size = self.meta.dtype.size();
         // The bounding box of the selected elements, in array indices.
-        let first: Vec<usize> = (0..sel.len())
-            .map(|k| sel[k].index(block.start[k]))
-            .collect();
-        let ext: Vec<usize> = (0..sel.len())
-            .map(|k| (block.count[k] - 1) * sel[k].step + 1)
-            .collect();
-        let ranges: Vec<std::ops::Range<u64>> = first
+        let slab = Hyperslab::of_block(block, sel);
+        let ext = slab.extent();
+        let ranges: Vec<std::ops::Range<u64>> = slab
+            .start
             .iter()
             .zip(&ext)
             .map(|(&f, &e)| f as u64..(f + e) as u64)
             .collect();
         let bytes: ArrayBytes<'static> =
             self.array.retrieve_array_subset(&ranges).map_err(|e| {
-                CwError::Input(format!(
+                IoError::Input(format!(
                     "reading block {} of Zarr array '{}': {e}",
                     block.index,
                     self.meta.path.display()
                 ))
             })?;
         let raw = bytes.into_fixed().map_err(|e| {
-            CwError::Input(format!("Zarr array '{}': {e}", self.meta.path.display()))
+            IoError::Input(format!("Zarr array '{}': {e}", self.meta.path.display()))
         })?;
         let out = super::flat::as_bytes_mut(&mut buf[..n]);
-        if sel.iter().all(|r| r.step == 1) {
+        if slab.is_contiguous_box() {
             out.copy_from_slice(&raw[..n * size]);
             return Ok(());
         }
@@ -219,7 +217,7 @@ impl ZarrArray {
         }
         let mut idx = vec![0usize; nd];
         for i in 0..n {
-            let off: usize = (0..nd).map(|k| idx[k] * sel[k].step * stride[k]).sum();
+            let off: usize = (0..nd).map(|k| idx[k] * slab.stride[k] * stride[k]).sum();
             out[i * size..(i + 1) * size].copy_from_slice(&raw[off * size..(off + 1) * size]);
             for k in (0..nd).rev() {
                 idx[k] += 1;

@@ -3,12 +3,20 @@
 //! block size and an estimated run time. Pure; every constant of the model is
 //! stated here and printed in the plan's reasoning.
 //!
+//! The block size and shape are not chosen here: they come from the same
+//! policy `reduce` applies at run time ([`crate::blocksize::auto_block_bytes`]
+//! capped by the memory the job gets per rank, and
+//! [`crate::reduce_layout::decomposition`]), so the plan predicts exactly the
+//! blocks the job will read, and the job script passes no `--block-bytes`.
+//!
 //! Units: sizes of data and bandwidths in decimal units (GB = 10^9 B,
 //! GB/s); memory requests in binary units (MiB/GiB = 2^20/2^30 B), because
 //! Slurm's `--mem-per-cpu=1024M` means 1024 MiB.
 
+use crate::blocksize::auto_block_bytes;
 use crate::cluster::{Cluster, NodeType};
-use crate::decomp::Decomposition;
+use crate::reduce_layout::decomposition;
+use crate::selection::AxisRange;
 use serde::Serialize;
 
 /// Memory a rank needs besides its block buffers (MPI, HDF5, binary), bytes.
@@ -18,16 +26,18 @@ pub const BUFFERS_PER_RANK: u64 = 2;
 /// Reduction kernel throughput per core, GB/s (conservative; measured 3–4 GB/s
 /// per core for mean/std/min/max on the development machine).
 pub const KERNEL_GBS_PER_CORE: f64 = 2.0;
-/// Cost of one block (task) besides reading it: the lesson's 200 µs–1 ms, upper end.
-pub const TASK_OVERHEAD_S: f64 = 1e-3;
+/// Cost of one block (task) besides reading it. Measured: a 2 GiB reduce
+/// with 1 MiB blocks (2048 blocks) takes at most 0.01 s longer than with
+/// 4 MiB blocks (512 blocks), under 10 µs per block (`benches/speed.sh`
+/// block sweep); 100 µs keeps a margin for parallel file systems.
+pub const TASK_OVERHEAD_S: f64 = 1e-4;
 /// Job start-up: MPI launch and file open on every rank, seconds.
 pub const STARTUP_S: f64 = 2.0;
-/// The lesson's guidance for chunk/block sizes: 10 MB to 1 GB.
-pub const MIN_BLOCK_BYTES: u64 = 10_000_000;
+/// The lesson's guidance for storage chunk sizes: 10 MB to 1 GB (used for
+/// advice on the file's chunking, not for the block size).
+pub const MIN_CHUNK_BYTES: u64 = 10_000_000;
 /// Upper end of the lesson's guidance.
-pub const MAX_BLOCK_BYTES: u64 = 1_000_000_000;
-/// Blocks per rank aimed for: enough to overlap reading with reducing and to balance.
-pub const BLOCKS_PER_RANK: u64 = 4;
+pub const MAX_CHUNK_BYTES: u64 = 1_000_000_000;
 /// Threads per rank when not given.
 pub const DEFAULT_THREADS: u32 = 4;
 
@@ -40,6 +50,8 @@ pub struct PlanInput {
     pub layout: Option<(Vec<usize>, Option<Vec<usize>>)>,
     /// Element size in bytes.
     pub elem_size: usize,
+    /// Storage with filters (compression): blocks are whole chunks.
+    pub filtered: bool,
     /// Wall-time target for the run, seconds.
     pub time_target_s: u64,
     /// Threads per rank, if fixed by the user.
@@ -95,6 +107,56 @@ fn mib(b: u64) -> String {
     format!("{:.1} MiB", b as f64 / 1048576.0)
 }
 
+/// The blocks of `input` at block size `target`: the decomposition reduce
+/// makes of the whole variable (file input), or equal blocks (a size only).
+/// Returns the block bytes, shape and count; notes go to `why` and `warn`.
+fn layout_blocks(
+    input: &PlanInput,
+    target: u64,
+    why: &mut Vec<String>,
+    warn: &mut Vec<String>,
+) -> (u64, Option<Vec<usize>>, u64) {
+    let Some((shape, chunk)) = &input.layout else {
+        return (
+            target,
+            None,
+            input.data_bytes.div_ceil(target.max(1)).max(1),
+        );
+    };
+    let all: Vec<AxisRange> = shape.iter().map(|&d| AxisRange::all(d)).collect();
+    let dec = decomposition(
+        chunk.as_deref(),
+        input.filtered,
+        input.elem_size,
+        &all,
+        target,
+    );
+    let bb = (dec.block_elems() * input.elem_size) as u64;
+    if let Some(c) = chunk {
+        let cb = c.iter().product::<usize>() as u64 * input.elem_size as u64;
+        if cb < 1 << 20 {
+            warn.push(format!(
+                "Storage chunks {c:?} hold only {} each: every chunk is a separate index lookup and read request, so whole-array statistics read slower than with chunks of 10 MB–1 GB. Consider rechunking.",
+                mib(cb)
+            ));
+        } else if cb > MAX_CHUNK_BYTES {
+            warn.push(format!(
+                "Storage chunks {c:?} hold {} each, more than 1 GB: a compressed chunk must be decoded whole, so each rank needs more memory. Consider rechunking to 10 MB–1 GB.",
+                gb(cb as f64)
+            ));
+        }
+    } else {
+        why.push("The dataset is contiguous: blocks are runs of whole rows.".into());
+    }
+    why.push(format!(
+        "Aligned to the storage chunks, a block is {:?} elements = {}, {} blocks (the decomposition reduce makes).",
+        dec.block_shape,
+        mib(bb),
+        dec.n_blocks()
+    ));
+    (bb, Some(dec.block_shape.clone()), dec.n_blocks() as u64)
+}
+
 /// Plan a `reduce` of `input` on `node` of `cluster`.
 pub fn plan(cluster: &Cluster, node: &NodeType, input: &PlanInput) -> Plan {
     let mut why = Vec::new();
@@ -128,59 +190,17 @@ pub fn plan(cluster: &Cluster, node: &NodeType, input: &PlanInput) -> Plan {
     let mut ranks = nodes * rpn;
 
     let share_mib = node.mem_per_core_mib();
-    let rank_mem = threads as u64 * share_mib * 1048576;
-    let mem_bound =
-        ((rank_mem as f64 * 0.8) as u64).saturating_sub(RANK_OVERHEAD_BYTES) / BUFFERS_PER_RANK;
-    let spread = input.data_bytes / (ranks as u64 * BLOCKS_PER_RANK).max(1);
-    let upper = MAX_BLOCK_BYTES.min(mem_bound).max(1);
-    let mut target = spread.clamp(MIN_BLOCK_BYTES.min(upper), upper);
-    if mem_bound < MIN_BLOCK_BYTES {
-        warn.push(format!(
-            "{threads} core(s) per rank give only {} of memory; blocks will be smaller than the recommended 10 MB.",
-            mib(rank_mem)
-        ));
-    }
-    if target > input.data_bytes {
-        target = input.data_bytes.max(1);
-    }
+    // The block size `reduce` will choose in the job: its automatic policy,
+    // capped by the memory per rank (at most the node's share here; the
+    // request below never lowers the cap under the block, see the check).
+    let policy = |mem_per_rank: u64| auto_block_bytes(input.filtered, Some(mem_per_rank));
+    let target = policy(threads as u64 * share_mib * 1048576);
     why.push(format!(
-        "Block budget: data ÷ ({ranks} ranks × {BLOCKS_PER_RANK} blocks) = {}, kept within 10 MB–1 GB and within 80% of the rank's memory ({} per core × {threads}) for {BUFFERS_PER_RANK} buffers: {}.",
-        gb(spread as f64),
-        mib(share_mib * 1048576),
-        gb(target as f64)
+        "Block size: reduce's automatic policy, {} for {} data (two buffers per rank stay in cache while streaming), at most a quarter of the rank's memory.",
+        mib(target),
+        if input.filtered { "compressed (whole chunks)" } else { "uncompressed" }
     ));
-
-    let (block_bytes, block_shape, n_blocks) = match &input.layout {
-        Some((shape, chunk)) => {
-            let dec = Decomposition::new(shape, chunk.as_deref(), input.elem_size, target);
-            let bb = (dec.block_elems() * input.elem_size) as u64;
-            if let Some(c) = chunk {
-                let cb = c.iter().product::<usize>() as u64 * input.elem_size as u64;
-                if cb < 1 << 20 {
-                    warn.push(format!(
-                        "Storage chunks {c:?} hold only {} each: every chunk is a separate index lookup and read request, so whole-array statistics read slower than with chunks of 10 MB–1 GB. Consider rechunking.",
-                        mib(cb)
-                    ));
-                } else if cb > MAX_BLOCK_BYTES || cb > mem_bound {
-                    warn.push(format!(
-                        "Storage chunks {c:?} hold {} each, more than the block budget: a block cannot be smaller than one chunk, so each rank needs more memory. Consider rechunking to 10 MB–1 GB.",
-                        gb(cb as f64)
-                    ));
-                }
-            } else {
-                why.push("The dataset is contiguous: blocks are runs of whole rows.".into());
-            }
-            why.push(format!(
-                "Aligned to the storage chunks, a block is {:?} elements = {}, {} blocks.",
-                dec.block_shape,
-                gb(bb as f64),
-                dec.n_blocks()
-            ));
-            (bb, Some(dec.block_shape.clone()), dec.n_blocks() as u64)
-        }
-        None => (target, None, input.data_bytes.div_ceil(target.max(1))),
-    };
-
+    let (block_bytes, block_shape, n_blocks) = layout_blocks(input, target, &mut why, &mut warn);
     if n_blocks < ranks as u64 {
         let before = ranks;
         if n_blocks <= rpn as u64 {
@@ -212,6 +232,13 @@ pub fn plan(cluster: &Cluster, node: &NodeType, input: &PlanInput) -> Plan {
         mib(mem_per_rank)
     ));
 
+    if policy(threads as u64 * mem_per_cpu * 1048576) != target {
+        warn.push(format!(
+            "With {mem_per_cpu} MiB per core, reduce will choose blocks of {} instead of {}; the plan's block counts are approximate.",
+            mib(policy(threads as u64 * mem_per_cpu * 1048576)),
+            mib(target)
+        ));
+    }
     let bw = (nodes as f64 * node_bw)
         .min(cluster.fs_read_gbs)
         .min(ranks as f64 * threads as f64 * KERNEL_GBS_PER_CORE);
@@ -367,6 +394,7 @@ mod tests {
                 data_bytes: 3_200_000_000,
                 layout: Some((vec![20000, 20000], Some(vec![1000, 1000]))),
                 elem_size: 8,
+                filtered: false,
                 time_target_s: 900,
                 threads: None,
             },
@@ -376,17 +404,18 @@ mod tests {
             (p.nodes, p.ranks_per_node, p.threads_per_rank, p.ranks),
             (1, 8, 4, 8)
         );
-        // Budget 3.2e9 / (8*4) = 100 MB -> 12 chunk columns: 1000 x 12000 x 8 B = 96 MB; 20 x 2 = 40 blocks.
-        assert_eq!(p.block_shape, Some(vec![1000, 12000]));
-        assert_eq!((p.block_bytes, p.n_blocks), (96_000_000, 40));
-        // 2 x 96 MB + 64 MiB = 259,108,864 B per rank; /4 cores * 1.25 = 77.2 MiB -> 1024 MiB floor.
-        assert_eq!(p.mem_per_rank_bytes, 259_108_864);
+        // Unfiltered: 4 MiB blocks. An 8 MB chunk is halved along its leading
+        // axis to 500 x 1000 (4,000,000 B <= 4 MiB); 40 x 20 = 800 blocks.
+        assert_eq!(p.block_shape, Some(vec![500, 1000]));
+        assert_eq!((p.block_bytes, p.n_blocks), (4_000_000, 800));
+        // 2 x 4 MB + 64 MiB = 75,108,864 B per rank -> 1024 MiB floor.
+        assert_eq!(p.mem_per_rank_bytes, 2 * 4_000_000 + (64 << 20));
         assert_eq!((p.mem_per_cpu_mib, p.node_mem_per_core_mib), (1024, 3072));
         // 2 s + 3.2 GB / 1.5 GB/s = 4.1333 s; request 2*4.13+300 = 308 s -> 600 s.
         assert!((p.est_seconds - (2.0 + 3.2 / 1.5)).abs() < 1e-9);
         assert_eq!(p.time_request_s, 600);
-        // 5 blocks per rank * 1 ms / 2.1333 s = 0.234 %.
-        assert!((p.task_overhead_share - 0.005 / (3.2 / 1.5)).abs() < 1e-12);
+        // 100 blocks per rank * 100 us / 2.1333 s = 0.47 %.
+        assert!((p.task_overhead_share - 100.0 * 1e-4 / (3.2 / 1.5)).abs() < 1e-12);
         assert!(p.warnings.is_empty(), "{:?}", p.warnings);
     }
 
@@ -397,15 +426,19 @@ mod tests {
             data_bytes: 2_000_000_000_000,
             layout: None,
             elem_size: 8,
+            filtered: false,
             time_target_s: 900,
             threads: None,
         };
         let p = run("kebnekaise", "zen3", input.clone());
         // 2e12 / (3 GB/s * 898 s) = 0.74 -> 1 node, 128/4 = 32 ranks.
         assert_eq!((p.nodes, p.ranks), (1, 32));
-        // Budget 2e12/(32*4) = 15.6 GB -> capped at 1 GB; 2000 blocks.
-        assert_eq!((p.block_bytes, p.n_blocks), (1_000_000_000, 2000));
-        // 2 GB + 64 MiB per rank / 4 * 1.25 = 616 MiB -> 1024; node share 960 GiB/128 = 7680 MiB.
+        // reduce's policy for unfiltered data: 4 MiB blocks; ceil(2e12 / 4 MiB) blocks.
+        assert_eq!(
+            (p.block_bytes, p.n_blocks),
+            (4 << 20, 2_000_000_000_000u64.div_ceil(4 << 20))
+        );
+        // 8 MiB + 64 MiB per rank -> 1024 MiB floor; node share 960 GiB/128 = 7680 MiB.
         assert_eq!((p.mem_per_cpu_mib, p.node_mem_per_core_mib), (1024, 7680));
         // 2 s + 2e12 / 3e9 = 668.67 s -> request 1637 s -> 1800 s.
         assert!((p.est_seconds - (2.0 + 2000.0 / 3.0)).abs() < 1e-6);
@@ -425,7 +458,8 @@ mod tests {
 
     #[test]
     fn small_chunks_and_few_blocks_are_flagged() {
-        // 8 MB file in 100x100 f64 chunks (80 KB): small chunks; 1 block only.
+        // 8 MB file in 100x100 f64 chunks (80 KB): small chunks; 4 MiB blocks
+        // of 500 x 1000 -> 2 blocks, so 2 ranks.
         let p = run(
             "cosmos",
             "lu48",
@@ -433,6 +467,7 @@ mod tests {
                 data_bytes: 8_000_000,
                 layout: Some((vec![1000, 1000], Some(vec![100, 100]))),
                 elem_size: 8,
+                filtered: false,
                 time_target_s: 600,
                 threads: None,
             },
@@ -442,13 +477,15 @@ mod tests {
             "{:?}",
             p.warnings
         );
-        assert_eq!(p.n_blocks, 1);
-        assert_eq!(p.ranks, 1);
+        assert_eq!(p.block_shape, Some(vec![500, 1000]));
+        assert_eq!(p.n_blocks, 2);
+        assert_eq!(p.ranks, 2);
     }
 
     #[test]
     fn huge_chunks_move_the_job_to_fat_nodes() {
-        // 4 chunks of 2 GB (1 x 250e6 f64) with 1 thread per rank: a rank needs
+        // 4 compressed chunks of 2 GB (1 x 250e6 f64; decoded whole, so a
+        // block is one chunk) with 1 thread per rank: a rank needs
         // 2 x 2 GB + 64 MiB = 3.79 GiB, x1.25 = 4.74 GiB > thin's 3 GiB per core;
         // fat has 384 GiB / 32 = 12 GiB per core.
         let c = Cluster::load("tetralith").unwrap();
@@ -456,6 +493,7 @@ mod tests {
             data_bytes: 8_000_000_000,
             layout: Some((vec![4, 250_000_000], Some(vec![1, 250_000_000]))),
             elem_size: 8,
+            filtered: true,
             time_target_s: 900,
             threads: Some(1),
         };
@@ -489,6 +527,7 @@ mod tests {
                 data_bytes: 100_000_000_000_000,
                 layout: None,
                 elem_size: 8,
+                filtered: false,
                 time_target_s: 600,
                 threads: Some(8),
             },

@@ -73,7 +73,7 @@ pub fn parse_shape(s: &str, what: &str) -> Result<Vec<usize>, CwError> {
                 .map_err(|_| bad("expected comma-separated positive integers, e.g. 1000,1000"))
         })
         .collect::<Result<_, _>>()?;
-    if dims.iter().any(|&d| d == 0) {
+    if dims.contains(&0) {
         return Err(bad("every extent must be at least 1"));
     }
     if dims.len() > 32 {
@@ -162,9 +162,19 @@ pub fn parse_ops(s: &str) -> Result<Vec<Op>, CwError> {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Dist {
     /// Normal with mean and standard deviation.
-    Normal { mean: f64, std: f64 },
+    Normal {
+        /// Mean.
+        mean: f64,
+        /// Standard deviation.
+        std: f64,
+    },
     /// Uniform on `[lo, hi)`.
-    Uniform { lo: f64, hi: f64 },
+    Uniform {
+        /// Lower bound.
+        lo: f64,
+        /// Upper bound.
+        hi: f64,
+    },
 }
 
 /// Parse `normal:MEAN,STD` or `uniform:LO,HI`.

@@ -3,6 +3,7 @@
 //! extents and coordinate values that the caller has read.
 
 use crate::error::CwError;
+use crate::request::ReduceOver;
 
 /// One `--select` argument, parsed but not yet checked against the variable.
 #[derive(Clone, Debug, PartialEq)]
@@ -35,6 +36,24 @@ impl SelectSpec {
     pub fn dim(&self) -> &str {
         match self {
             SelectSpec::Index { dim, .. } | SelectSpec::Value { dim, .. } => dim,
+        }
+    }
+}
+
+impl std::fmt::Display for SelectSpec {
+    /// The `--select` text that parses back to this selection.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SelectSpec::Index {
+                dim,
+                start,
+                stop,
+                step,
+            } => {
+                let o = |v: &Option<i64>| v.map(|x| x.to_string()).unwrap_or_default();
+                write!(f, "{dim}={}:{}:{step}", o(start), o(stop))
+            }
+            SelectSpec::Value { dim, lo, hi } => write!(f, "{dim}={lo:?}..{hi:?}"),
         }
     }
 }
@@ -253,25 +272,18 @@ fn resolve_value(dim: &str, coords: &[f64], lo: f64, hi: f64) -> Result<AxisRang
 /// Which axes `reduce` reduces over: `--dim` names or `--axis` indices
 /// (negative counts from the end); all axes when neither is given.
 /// Returns one flag per axis (true = reduced).
-pub fn resolve_reduced(
-    dims: &Dims,
-    dim: Option<&str>,
-    axis: Option<&str>,
-) -> Result<Vec<bool>, CwError> {
+pub fn resolve_reduced(dims: &Dims, over: &ReduceOver) -> Result<Vec<bool>, CwError> {
     let n = dims.shape.len();
     let mut reduced = vec![false; n];
-    let axes: Vec<usize> = match (dim, axis) {
-        (None, None) => return Ok(vec![true; n]),
-        (Some(d), _) => split_list(d, "--dim")?
+    let axes: Vec<usize> = match over {
+        ReduceOver::All => return Ok(vec![true; n]),
+        ReduceOver::Dims(d) => d
             .iter()
             .map(|name| dims.axis_of(name, "--dim"))
             .collect::<Result<_, _>>()?,
-        (None, Some(a)) => split_list(a, "--axis")?
+        ReduceOver::Axes(a) => a
             .iter()
-            .map(|t| {
-                let v: i64 = t
-                    .parse()
-                    .map_err(|_| CwError::Parse(format!("--axis '{t}' is not an integer")))?;
+            .map(|&v| {
                 let a = if v < 0 { n as i64 + v } else { v };
                 if a < 0 || a >= n as i64 {
                     return Err(CwError::Input(format!(
@@ -292,14 +304,6 @@ pub fn resolve_reduced(
         }
     }
     Ok(reduced)
-}
-
-fn split_list<'a>(s: &'a str, flag: &str) -> Result<Vec<&'a str>, CwError> {
-    let v: Vec<&str> = s.split(',').map(str::trim).collect();
-    if v.iter().any(|t| t.is_empty()) {
-        return Err(CwError::Parse(format!("{flag} '{s}': empty name in list")));
-    }
-    Ok(v)
 }
 
 #[cfg(test)]
@@ -393,17 +397,20 @@ mod tests {
     #[test]
     fn reduced_axes_by_name_or_index() {
         let d = dims();
-        assert_eq!(resolve_reduced(&d, None, None).unwrap(), vec![true; 3]);
         assert_eq!(
-            resolve_reduced(&d, Some("lat,lon"), None).unwrap(),
+            resolve_reduced(&d, &ReduceOver::parse(None, None).unwrap()).unwrap(),
+            vec![true; 3]
+        );
+        assert_eq!(
+            resolve_reduced(&d, &ReduceOver::parse(Some("lat,lon"), None).unwrap()).unwrap(),
             vec![false, true, true]
         );
         assert_eq!(
-            resolve_reduced(&d, None, Some("-3")).unwrap(),
+            resolve_reduced(&d, &ReduceOver::parse(None, Some("-3")).unwrap()).unwrap(),
             vec![true, false, false]
         );
-        assert!(resolve_reduced(&d, Some("depth"), None).is_err());
-        assert!(resolve_reduced(&d, None, Some("3")).is_err());
-        assert!(resolve_reduced(&d, Some("lat,lat"), None).is_err());
+        assert!(resolve_reduced(&d, &ReduceOver::parse(Some("depth"), None).unwrap()).is_err());
+        assert!(resolve_reduced(&d, &ReduceOver::parse(None, Some("3")).unwrap()).is_err());
+        assert!(resolve_reduced(&d, &ReduceOver::parse(Some("lat,lat"), None).unwrap()).is_err());
     }
 }

@@ -10,7 +10,7 @@
 //! the parallel data write has closed the file. Coordinate variables are
 //! small (one value per index of one axis) and are copied whole.
 
-use crate::error::CwError;
+use crate::IoError;
 use crate::h5io;
 use hdf5_sys::h5::herr_t;
 use hdf5_sys::h5a::{
@@ -42,17 +42,17 @@ const MANAGED: &[&str] = &[
     "_NCProperties",
 ];
 
-fn cstr(s: &str) -> Result<CString, CwError> {
-    CString::new(s).map_err(|_| CwError::Output(format!("name '{s}' contains a NUL byte")))
+fn cstr(s: &str) -> Result<CString, IoError> {
+    CString::new(s).map_err(|_| IoError::Output(format!("name '{s}' contains a NUL byte")))
 }
 
-fn fail(what: &str) -> CwError {
-    CwError::Output(format!("copying metadata: {what} failed"))
+fn fail(what: &str) -> IoError {
+    IoError::Output(format!("copying metadata: {what} failed"))
 }
 
 /// Copy every attribute of object `src` to object `dst` except the
 /// [`MANAGED`] ones and `skip`; an attribute already on `dst` is replaced.
-fn copy_attrs(src: &hdf5::Location, dst: hid_t, skip: &[&str]) -> Result<(), CwError> {
+fn copy_attrs(src: &hdf5::Location, dst: hid_t, skip: &[&str]) -> Result<(), IoError> {
     for name in src.attr_names().unwrap_or_default() {
         if MANAGED.contains(&name.as_str()) || skip.contains(&name.as_str()) {
             continue;
@@ -101,7 +101,7 @@ fn copy_attrs(src: &hdf5::Location, dst: hid_t, skip: &[&str]) -> Result<(), CwE
 
 /// Copy the (small) dataset `src` to path `to` in `dst`: same type and
 /// extents (fixed size), same values, attributes except the managed ones.
-fn copy_dataset(src: &hdf5::Dataset, dst: &hdf5::File, to: &str) -> Result<hdf5::Dataset, CwError> {
+fn copy_dataset(src: &hdf5::Dataset, dst: &hdf5::File, to: &str) -> Result<hdf5::Dataset, IoError> {
     let c = cstr(to.trim_start_matches('/'))?;
     let dims: Vec<u64> = src.shape().iter().map(|&d| d as u64).collect();
     unsafe {
@@ -141,7 +141,7 @@ fn copy_dataset(src: &hdf5::Dataset, dst: &hdf5::File, to: &str) -> Result<hdf5:
     }
     let out = dst
         .dataset(to)
-        .map_err(|e| CwError::Output(format!("reopening '{to}': {e}")))?;
+        .map_err(|e| IoError::Output(format!("reopening '{to}': {e}")))?;
     copy_attrs(src, out.id(), &[])?;
     Ok(out)
 }
@@ -155,8 +155,8 @@ pub fn carry_over(
     dst: &Path,
     dst_var: &str,
     history: &str,
-) -> Result<(), CwError> {
-    let err = |e: hdf5::Error| CwError::Output(format!("'{}': {e}", dst.display()));
+) -> Result<(), IoError> {
+    let err = |e: hdf5::Error| IoError::Output(format!("'{}': {e}", dst.display()));
     let sf = h5io::open_serial(src)?;
     let sds = h5io::open_dataset(&sf, src_var, &src.display().to_string())?;
     let df = hdf5::File::open_rw(dst).map_err(err)?;
@@ -173,7 +173,7 @@ pub fn carry_over(
             Ok(s) => s,
             Err(_) => {
                 let sscale = sf.dataset(p).map_err(|e| {
-                    CwError::Input(format!("dimension scale '{p}' of '{src_var}': {e}"))
+                    IoError::Input(format!("dimension scale '{p}' of '{src_var}': {e}"))
                 })?;
                 let made = copy_dataset(&sscale, &df, p)?;
                 // netCDF placeholders carry their marker text in NAME.
@@ -217,7 +217,7 @@ pub fn name_dimensions(
     var: &str,
     dims: &crate::selection::Dims,
     coord_attrs: &[Vec<(String, String)>],
-) -> Result<(), CwError> {
+) -> Result<(), IoError> {
     let (names, shape) = (&dims.names, &dims.shape);
     if names
         .iter()
@@ -226,7 +226,7 @@ pub fn name_dimensions(
     {
         return Ok(());
     }
-    let err = |e: hdf5::Error| CwError::Output(format!("'{}': {e}", dst.display()));
+    let err = |e: hdf5::Error| IoError::Output(format!("'{}': {e}", dst.display()));
     let df = hdf5::File::open_rw(dst).map_err(err)?;
     let dds = df.dataset(var).map_err(err)?;
     for (axis, (name, &len)) in names.iter().zip(shape).enumerate() {

@@ -27,7 +27,7 @@ impl Decode {
     #[inline]
     pub fn apply(&self, raw: f64) -> f64 {
         // NaN fill values match NaN raw values too (NaN is already "missing").
-        if self.missing.iter().any(|&m| m == raw) {
+        if self.missing.contains(&raw) {
             return f64::NAN;
         }
         raw * self.scale.unwrap_or(1.0) + self.offset.unwrap_or(0.0)

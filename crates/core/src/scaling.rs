@@ -11,9 +11,8 @@
 //! * weak scaling (data ∝ P): efficiency E = T(P₀)/T(P) (ideal: constant time);
 //!   the scaled speedup S = P·E (Gustafson), ideal S = P.
 
-use crate::cli::{Cli, Command, ReduceArgs};
 use crate::error::CwError;
-use clap::Parser;
+use crate::request::ReduceRequest;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -25,9 +24,7 @@ pub const STUDY_FILE: &str = "study.json";
 pub const FORMAT_VERSION: u32 = 1;
 
 /// Strong scaling (fixed total data) or weak scaling (data grows with P).
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Fixed total data; ideal time falls as 1/P.
@@ -47,7 +44,7 @@ impl Mode {
 }
 
 /// How each run is launched.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Launcher {
     /// `srun` inside a Slurm allocation (`SLURM_JOB_ID` set), else `mpirun`.
@@ -58,7 +55,34 @@ pub enum Launcher {
     Srun,
 }
 
+impl Mode {
+    /// Every mode, for the command line's list of values.
+    pub const ALL: [Mode; 2] = [Mode::Strong, Mode::Weak];
+}
+
+impl std::str::FromStr for Mode {
+    type Err = CwError;
+    fn from_str(s: &str) -> Result<Mode, CwError> {
+        Mode::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| CwError::Parse(format!("unknown mode '{s}': strong or weak")))
+    }
+}
+
 impl Launcher {
+    /// Every launcher, for the command line's list of values.
+    pub const ALL: [Launcher; 3] = [Launcher::Auto, Launcher::Mpirun, Launcher::Srun];
+
+    /// Lower-case name (`auto`, `mpirun`, `srun`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Launcher::Auto => "auto",
+            Launcher::Mpirun => "mpirun",
+            Launcher::Srun => "srun",
+        }
+    }
+
     /// Resolve `Auto` from whether we run inside a Slurm allocation.
     pub fn resolve(self, slurm_job_id: Option<&str>) -> Launcher {
         match self {
@@ -66,6 +90,16 @@ impl Launcher {
             Launcher::Auto => Launcher::Mpirun,
             other => other,
         }
+    }
+}
+
+impl std::str::FromStr for Launcher {
+    type Err = CwError;
+    fn from_str(s: &str) -> Result<Launcher, CwError> {
+        Launcher::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| CwError::Parse(format!("unknown launcher '{s}': auto, mpirun or srun")))
     }
 }
 
@@ -131,152 +165,50 @@ pub fn parse_ranks(s: &str) -> Result<Vec<usize>, CwError> {
     Ok(set.into_iter().collect())
 }
 
-/// The `reduce` arguments of a study, analysed: the input file if one was
-/// given, the variable, and the arguments without the file.
+/// The `reduce` of a study: the input file if one was given (else the study
+/// generates one) and the typed request every run renders to a command line.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReduceCall {
     /// The input file, when given.
     pub file: Option<String>,
-    /// The variable (`--var`), `a` when not given (only allowed without a file).
-    pub var: String,
-    /// Whether `--var` must be added to `rest`.
-    pub add_var: bool,
-    /// The arguments after the file (flags and their values), `--json` added.
-    pub rest: Vec<String>,
+    /// The request; its input path is replaced per run (see [`ReduceCall::argv`]).
+    pub request: ReduceRequest,
 }
 
 impl ReduceCall {
+    /// Check a study's `reduce` request: `--threads` belongs to `scaling run
+    /// --threads` and `--output` would be written by every run. Generated
+    /// data is always variable `a`.
+    pub fn new(file: Option<String>, mut request: ReduceRequest) -> Result<ReduceCall, CwError> {
+        if request.threads.is_some() {
+            return Err(CwError::Parse(
+                "give the thread count to `scaling run --threads`, not to reduce".into(),
+            ));
+        }
+        if request.output.is_some() {
+            return Err(CwError::Parse(
+                "reduce --output is not allowed in a scaling study (every run would write it)"
+                    .into(),
+            ));
+        }
+        if file.is_none() && request.input.var.is_none() {
+            request.input.var = Some("a".into());
+        }
+        request.json = true;
+        Ok(ReduceCall { file, request })
+    }
+
+    /// The variable read (`a` for generated data).
+    pub fn var(&self) -> &str {
+        self.request.input.var.as_deref().unwrap_or("a")
+    }
+
     /// The `reduce` command line for input `file`.
     pub fn argv(&self, file: &str) -> Vec<String> {
-        let mut v = vec!["reduce".to_string(), file.to_string()];
-        v.extend(self.rest.iter().cloned());
-        if self.add_var {
-            v.push("--var".into());
-            v.push(self.var.clone());
-        }
-        v
+        let mut r = self.request.clone();
+        r.input.path = file.into();
+        r.to_argv()
     }
-}
-
-/// Placeholder file name used to parse `reduce` arguments that have no file.
-const NO_FILE: &str = "\u{1}chunkwise-generated";
-
-fn parse_reduce(args: &[String]) -> Result<ReduceArgs, clap::Error> {
-    let argv = ["chunkwise", "reduce"]
-        .into_iter()
-        .map(String::from)
-        .chain(args.iter().cloned());
-    match Cli::try_parse_from(argv)?.command {
-        Command::Reduce(r) => Ok(r),
-        _ => unreachable!("parsed as reduce"),
-    }
-}
-
-/// Analyse the arguments after `--` (a leading `reduce` is optional): they
-/// must parse as `chunkwise reduce` arguments, with or without the input file
-/// and `--var`; `--threads` (use `scaling run --threads`) and `--output`
-/// (every repeat would write it) are refused.
-pub fn analyse_reduce_args(args: &[String]) -> Result<ReduceCall, CwError> {
-    let args: &[String] = match args.first() {
-        Some(a) if a == "reduce" => &args[1..],
-        _ => args,
-    };
-    let first_err = match parse_reduce(args) {
-        Ok(r) => return finish_call(r, args, true, false),
-        Err(e) => e,
-    };
-    let mut with_file = vec![NO_FILE.to_string()];
-    with_file.extend(args.iter().cloned());
-    if let Ok(r) = parse_reduce(&with_file) {
-        return finish_call(r, &with_file, false, false);
-    }
-    let mut with_var = with_file.clone();
-    with_var.extend(["--var".to_string(), "a".to_string()]);
-    if let Ok(r) = parse_reduce(&with_var) {
-        return finish_call(r, &with_file, false, true);
-    }
-    let text = first_err.to_string();
-    let detail: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .take_while(|l| !l.starts_with("Usage:"))
-        .filter(|l| !l.is_empty())
-        .collect();
-    let detail = detail.join(" ").trim_start_matches("error: ").to_string();
-    Err(CwError::Parse(format!(
-        "the arguments after -- are not valid reduce arguments: {detail}"
-    )))
-}
-
-/// `reduce` options that take a value as the next argument.
-const VALUE_FLAGS: [&str; 12] = [
-    "--var",
-    "--raw-dtype",
-    "--raw-shape",
-    "--op",
-    "--ddof",
-    "--block-bytes",
-    "--threads",
-    "--dim",
-    "--axis",
-    "--select",
-    "--output",
-    "-o",
-];
-
-/// Index of the first positional argument (not an option, not an option's value).
-fn positional_index(args: &[String]) -> Option<usize> {
-    let mut i = 0;
-    while i < args.len() {
-        let a = args[i].as_str();
-        if a == "--" {
-            return (i + 1 < args.len()).then_some(i + 1);
-        }
-        if VALUE_FLAGS.contains(&a) {
-            i += 2;
-        } else if a.starts_with('-') && a.len() > 1 {
-            i += 1;
-        } else {
-            return Some(i);
-        }
-    }
-    None
-}
-
-fn finish_call(
-    r: ReduceArgs,
-    args: &[String],
-    has_file: bool,
-    add_var: bool,
-) -> Result<ReduceCall, CwError> {
-    if r.threads.is_some() {
-        return Err(CwError::Parse(
-            "give the thread count to `scaling run --threads`, not to reduce".into(),
-        ));
-    }
-    if r.output.is_some() {
-        return Err(CwError::Parse(
-            "reduce --output is not allowed in a scaling study (every run would write it)".into(),
-        ));
-    }
-    // The file is the only positional argument; drop it from `rest`.
-    let file = r.file.to_string_lossy().into_owned();
-    let mut rest: Vec<String> = args.to_vec();
-    if let Some(i) = positional_index(&rest) {
-        rest.remove(i);
-    }
-    if !r.json {
-        rest.push("--json".into());
-    }
-    // Generated data is always variable `a`; a given file may need no --var
-    // (.npy, raw, Zarr).
-    let add_var = add_var || (!has_file && r.var.is_none());
-    Ok(ReduceCall {
-        file: has_file.then_some(file),
-        var: r.var.unwrap_or_else(|| "a".into()),
-        add_var,
-        rest,
-    })
 }
 
 /// What identifies a study: a re-run with the same `--out` resumes only when
@@ -890,40 +822,6 @@ mod tests {
         assert_eq!(c3, c1);
         assert_eq!(generated_shape(2_000_000_000, 8, 1).1, [128, 1024]);
         assert_eq!(generated_shape(10, 8, 2).0, [2, 1]);
-    }
-
-    #[test]
-    fn reduce_arguments_with_and_without_file() {
-        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        let c = analyse_reduce_args(&s(&["reduce", "d.h5", "--var", "t", "--op", "mean"])).unwrap();
-        assert_eq!(c.file.as_deref(), Some("d.h5"));
-        assert_eq!(
-            c.argv("d.h5"),
-            s(&["reduce", "d.h5", "--var", "t", "--op", "mean", "--json"])
-        );
-        // The file after options, even when an option's value has the same text.
-        let c = analyse_reduce_args(&s(&["--var", "v.h5", "v.h5", "--axis", "-1"])).unwrap();
-        assert_eq!(c.file.as_deref(), Some("v.h5"));
-        assert_eq!(c.rest, s(&["--var", "v.h5", "--axis", "-1", "--json"]));
-        let c = analyse_reduce_args(&s(&["--op", "mean", "--json"])).unwrap();
-        assert_eq!(
-            (c.file.clone(), c.var.as_str(), c.add_var),
-            (None, "a", true)
-        );
-        assert_eq!(
-            c.argv("g.h5"),
-            s(&["reduce", "g.h5", "--op", "mean", "--json", "--var", "a"])
-        );
-        let c = analyse_reduce_args(&s(&["reduce", "--var", "x"])).unwrap();
-        assert_eq!((c.file, c.var.as_str(), c.add_var), (None, "x", false));
-        let e = analyse_reduce_args(&s(&["reduce", "d.h5", "--var", "a", "--threads", "2"]))
-            .unwrap_err();
-        assert!(e.to_string().contains("scaling run --threads"), "{e}");
-        let e =
-            analyse_reduce_args(&s(&["reduce", "d.h5", "--var", "a", "-o", "x.nc"])).unwrap_err();
-        assert!(e.to_string().contains("--output"), "{e}");
-        let e = analyse_reduce_args(&s(&["reduce", "d.h5", "--var", "a", "--bogus"])).unwrap_err();
-        assert!(e.to_string().contains("--bogus"), "{e}");
     }
 
     #[test]

@@ -13,33 +13,79 @@
 //!   the `zarrs` crate ([`zarr`]).
 //!
 //! [`describe`] runs on every rank without collective calls (so its outcome
-//! can be agreed); [`Reader::open`] is collective.
+//! can be agreed); [`Reader::open`] is collective for HDF5 and takes the
+//! caller's [`Agree`] to agree on the outcome of each collective step.
 
 pub mod flat;
 pub mod npy;
 pub mod zarr;
 
+use crate::IoError;
 use crate::cf::Decode;
-use crate::comm::Comm;
 use crate::decomp::Block;
-use crate::element::{Dtype, Element};
-use crate::error::CwError;
-use crate::h5io::{self, VariableMeta};
+use crate::element::Element;
+use crate::h5io;
 use crate::selection::{AxisRange, Dims};
+use chunkwise_core::request::InputSpec;
+use chunkwise_core::variable::VariableMeta;
 use flat::FlatLayout;
 use std::path::{Path, PathBuf};
 
-/// What the user named as input, before looking at the file.
-#[derive(Clone, Debug, Default)]
-pub struct SourceSpec {
-    /// The input path.
-    pub path: PathBuf,
-    /// `--var`: the dataset in an HDF5 / NetCDF-4 file (ignored otherwise).
-    pub var: Option<String>,
-    /// `--raw-dtype`: element type of a raw binary file (`f64`, `<f8`, `>i4`, ...).
-    pub raw_dtype: Option<String>,
-    /// `--raw-shape`: shape of a raw binary file (`1000,2000`).
-    pub raw_shape: Option<String>,
+/// The format of an input, detected from the file itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// HDF5 or NetCDF-4 (the HDF5 signature).
+    Hdf5,
+    /// A Zarr v3 array (a directory with `zarr.json`).
+    Zarr,
+    /// NumPy `.npy` (the `\x93NUMPY` magic).
+    Npy,
+    /// Raw binary (anything else; needs `--raw-dtype` and `--raw-shape`).
+    Raw,
+}
+
+impl Format {
+    /// Short name: `hdf5`, `zarr`, `npy` or `raw`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Hdf5 => "hdf5",
+            Format::Zarr => "zarr",
+            Format::Npy => "npy",
+            Format::Raw => "raw",
+        }
+    }
+
+    /// How a user would call such an input, for messages.
+    fn described(self) -> &'static str {
+        match self {
+            Format::Hdf5 => "an HDF5/NetCDF-4 file",
+            Format::Zarr => "a Zarr v3 array",
+            Format::Npy => "an .npy file",
+            Format::Raw => "a raw binary file",
+        }
+    }
+}
+
+/// How ranks agree on the outcome of a collective step (the binary's
+/// communicator implements it; a single process uses [`Solo`]). `agree`
+/// returns `Ok` on every rank only when every rank succeeded.
+pub trait Agree {
+    /// Agree on `r` across ranks.
+    fn agree<T>(&self, r: anyhow::Result<T>) -> anyhow::Result<T>;
+    /// The raw `MPI_Comm` handle parallel HDF5 opens files on (`None`: serial).
+    fn mpi_comm(&self) -> Option<mpi_sys::MPI_Comm>;
+}
+
+/// One process alone: nothing to agree on, files opened serially.
+pub struct Solo;
+
+impl Agree for Solo {
+    fn agree<T>(&self, r: anyhow::Result<T>) -> anyhow::Result<T> {
+        r
+    }
+    fn mpi_comm(&self) -> Option<mpi_sys::MPI_Comm> {
+        None
+    }
 }
 
 /// Kind of a flat (headered or raw) file.
@@ -82,19 +128,19 @@ impl Source {
         }
     }
 
-    /// Short name of the format: `hdf5`, `zarr`, `npy` or `raw`.
-    pub fn format(&self) -> &'static str {
+    /// The format.
+    pub fn format(&self) -> Format {
         match self {
-            Source::Hdf5 { .. } => "hdf5",
-            Source::Zarr(_) => "zarr",
+            Source::Hdf5 { .. } => Format::Hdf5,
+            Source::Zarr(_) => Format::Zarr,
             Source::Flat {
                 kind: FlatKind::Npy,
                 ..
-            } => "npy",
+            } => Format::Npy,
             Source::Flat {
                 kind: FlatKind::Raw,
                 ..
-            } => "raw",
+            } => Format::Raw,
         }
     }
 
@@ -115,67 +161,48 @@ fn stem(p: &Path) -> String {
         .unwrap_or_else(|| "data".into())
 }
 
-/// Parse `--raw-dtype`: a type name (`f64`, `i32`, ..., little-endian) or a
-/// NumPy type string with its byte order (`<f8`, `>i4`). Returns the type
-/// and whether it is big-endian.
-pub fn parse_raw_dtype(s: &str) -> Result<(Dtype, bool), CwError> {
-    if let Some(d) = Dtype::parse(s) {
-        return Ok((d, false));
-    }
-    npy::parse_descr(s.trim()).map_err(|_| {
-        CwError::Parse(format!(
-            "unknown --raw-dtype '{s}': use f32, f64, i8..i64, u8..u64 (little-endian) or a NumPy type string such as '<f8' or '>i4'"
-        ))
-    })
-}
-
 /// What kind of input `path` is, from its first bytes (or `zarr.json`).
-fn sniff(path: &Path) -> Result<&'static str, CwError> {
+pub fn detect_format(path: &Path) -> Result<Format, IoError> {
     let shown = path.display();
     let meta = std::fs::metadata(path)
-        .map_err(|e| CwError::Input(format!("cannot open input file '{shown}': {e}")))?;
+        .map_err(|e| IoError::Input(format!("cannot open input file '{shown}': {e}")))?;
     if meta.is_dir() {
         if path.join("zarr.json").is_file() {
-            return Ok("zarr");
+            return Ok(Format::Zarr);
         }
-        return Err(CwError::Input(format!(
+        return Err(IoError::Input(format!(
             "input '{shown}' is a directory, not an HDF5/NetCDF-4, .npy or raw file (nor a Zarr v3 store: no zarr.json)"
         )));
     }
     let f = std::fs::File::open(path)
-        .map_err(|e| CwError::Input(format!("cannot open input file '{shown}': {e}")))?;
+        .map_err(|e| IoError::Input(format!("cannot open input file '{shown}': {e}")))?;
     let mut head = [0u8; 6];
     let n = std::os::unix::fs::FileExt::read_at(&f, &mut head, 0).unwrap_or(0);
     if n == 6 && &head == npy::MAGIC {
-        return Ok("npy");
+        return Ok(Format::Npy);
     }
     if h5io::precheck_input(path).is_ok() {
-        return Ok("hdf5");
+        return Ok(Format::Hdf5);
     }
-    Ok("other")
+    Ok(Format::Raw)
 }
 
 /// Describe the input on this rank (no collective calls): which format,
 /// and the variable's type, shape, chunking, dimensions and attributes.
-pub fn describe(spec: &SourceSpec) -> Result<(Source, VariableMeta), CwError> {
+pub fn describe(spec: &InputSpec) -> Result<(Source, VariableMeta), IoError> {
     let path = &spec.path;
     let shown = path.display();
-    let kind = sniff(path)?;
-    let raw_given = spec.raw_dtype.is_some() || spec.raw_shape.is_some();
-    if raw_given && kind != "other" {
-        let what = match kind {
-            "npy" => "an .npy file",
-            "hdf5" => "an HDF5/NetCDF-4 file",
-            _ => "a Zarr v3 array",
-        };
-        return Err(CwError::Parse(format!(
-            "'{shown}' is {what}; --raw-dtype and --raw-shape apply only to raw binary input"
+    let kind = detect_format(path)?;
+    if spec.raw.is_some() && kind != Format::Raw {
+        return Err(IoError::Parse(format!(
+            "'{shown}' is {}; --raw-dtype and --raw-shape apply only to raw binary input",
+            kind.described()
         )));
     }
     let layout = match kind {
-        "hdf5" => {
+        Format::Hdf5 => {
             let var = spec.var.as_deref().ok_or_else(|| {
-                CwError::Parse(format!(
+                IoError::Parse(format!(
                     "'{shown}' is an HDF5/NetCDF-4 file: name the variable with --var"
                 ))
             })?;
@@ -188,39 +215,32 @@ pub fn describe(spec: &SourceSpec) -> Result<(Source, VariableMeta), CwError> {
                 meta,
             ));
         }
-        "zarr" => {
+        Format::Zarr => {
             let z = zarr::describe(path)?;
             let meta = zarr_meta(&z)?;
             return Ok((Source::Zarr(z), meta));
         }
-        "npy" => (FlatKind::Npy, FlatLayout::from_npy(path)?),
-        _ => {
-            let (Some(dt), Some(sh)) = (&spec.raw_dtype, &spec.raw_shape) else {
-                if raw_given {
-                    return Err(CwError::Parse(
-                        "raw binary input needs both --raw-dtype and --raw-shape".into(),
-                    ));
-                }
-                return Err(CwError::Input(format!(
+        Format::Npy => (FlatKind::Npy, FlatLayout::from_npy(path)?),
+        Format::Raw => {
+            let Some(raw) = &spec.raw else {
+                return Err(IoError::Input(format!(
                     "'{shown}' is not an HDF5/NetCDF-4 or .npy file (no HDF5 signature or NumPy magic); for raw binary give --raw-dtype and --raw-shape"
                 )));
             };
-            let (dtype, big) = parse_raw_dtype(dt)?;
-            let shape = crate::parse::parse_shape(sh, "--raw-shape")?;
             (
                 FlatKind::Raw,
-                FlatLayout::from_raw(path, dtype, big, shape)?,
+                FlatLayout::from_raw(path, raw.dtype, raw.big_endian, raw.shape.clone())?,
             )
         }
     };
     let (kind, layout) = layout;
     if layout.shape.is_empty() {
-        return Err(CwError::Input(format!(
+        return Err(IoError::Input(format!(
             "'{shown}' holds a scalar (0-d array); nothing to reduce"
         )));
     }
     if layout.shape.contains(&0) {
-        return Err(CwError::Input(format!(
+        return Err(IoError::Input(format!(
             "'{shown}' is empty (shape {:?})",
             layout.shape
         )));
@@ -247,15 +267,15 @@ pub fn describe(spec: &SourceSpec) -> Result<(Source, VariableMeta), CwError> {
 /// What `reduce` knows about a Zarr array: its dimension names and
 /// coordinates (see [`zarr::coordinates`]), its chunking, carried
 /// attributes and CF decoding from `attributes`.
-fn zarr_meta(z: &zarr::ZarrMeta) -> Result<VariableMeta, CwError> {
+fn zarr_meta(z: &zarr::ZarrMeta) -> Result<VariableMeta, IoError> {
     let shown = z.path.display();
     if z.shape.is_empty() {
-        return Err(CwError::Input(format!(
+        return Err(IoError::Input(format!(
             "Zarr array '{shown}' is a scalar; nothing to reduce"
         )));
     }
     if z.shape.contains(&0) {
-        return Err(CwError::Input(format!(
+        return Err(IoError::Input(format!(
             "Zarr array '{shown}' is empty (shape {:?})",
             z.shape
         )));
@@ -325,23 +345,30 @@ pub enum Reader {
 }
 
 impl Reader {
-    /// Open `source` on every rank (collective; failures are agreed, so
-    /// every rank returns the same outcome).
-    pub fn open(comm: &Comm, source: &Source) -> anyhow::Result<Reader> {
+    /// Open `source` on every rank. For HDF5 the open is collective (MPI-IO
+    /// on `agree`'s communicator) and each step's outcome is agreed, so
+    /// every rank returns the same outcome.
+    pub fn open(agree: &impl Agree, source: &Source) -> anyhow::Result<Reader> {
         match source {
             Source::Hdf5 { path, var } => {
-                let file = comm.agree(h5io::open_mpio(path, comm.raw()).map_err(Into::into))?;
-                let ds = comm.agree(
+                let file = agree.agree(
+                    match agree.mpi_comm() {
+                        Some(c) => h5io::open_mpio(path, c),
+                        None => h5io::open_serial(path),
+                    }
+                    .map_err(Into::into),
+                )?;
+                let ds = agree.agree(
                     file.dataset(var)
                         .map_err(|e| anyhow::anyhow!("cannot open '{var}': {e}")),
                 )?;
                 Ok(Reader::Hdf5 { ds, file })
             }
             Source::Zarr(m) => Ok(Reader::Zarr(Box::new(
-                comm.agree(zarr::ZarrArray::open(m).map_err(Into::into))?,
+                agree.agree(zarr::ZarrArray::open(m).map_err(Into::into))?,
             ))),
             Source::Flat { layout, .. } => {
-                let file = comm.agree(std::fs::File::open(&layout.path).map_err(|e| {
+                let file = agree.agree(std::fs::File::open(&layout.path).map_err(|e| {
                     anyhow::anyhow!("cannot open '{}': {e}", layout.path.display())
                 }))?;
                 Ok(Reader::Flat {
@@ -359,7 +386,7 @@ impl Reader {
         block: &Block,
         sel: &[AxisRange],
         buf: &mut [T],
-    ) -> Result<(), CwError> {
+    ) -> Result<(), IoError> {
         match self {
             Reader::Hdf5 { ds, .. } => h5io::read_block(ds, block, sel, buf),
             Reader::Zarr(z) => z.read_block(block, sel, buf),
@@ -373,19 +400,5 @@ impl Reader {
             drop(ds);
             drop(file);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn raw_dtype_forms() {
-        assert_eq!(parse_raw_dtype("f64").unwrap(), (Dtype::F64, false));
-        assert_eq!(parse_raw_dtype(">f8").unwrap(), (Dtype::F64, true));
-        assert_eq!(parse_raw_dtype("<i4").unwrap(), (Dtype::I32, false));
-        let e = parse_raw_dtype("double").unwrap_err().to_string();
-        assert!(e.contains("--raw-dtype"), "{e}");
     }
 }

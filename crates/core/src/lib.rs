@@ -1,0 +1,37 @@
+//! chunkwise-core: everything `chunkwise` computes that needs no MPI, HDF5,
+//! command-line parser or operating-system call, so it is unit tested and
+//! benchmarked on any machine.
+//!
+//! Data flow of a `reduce`: a typed [`request`] → [`decomp`] into blocks
+//! (sized by [`blocksize`]) → per-block [`kernels`] / [`axis_kernel`] giving
+//! [`accum::Acc`] partials → [`pieces`] (the wire form ranks send) → the fixed
+//! merge [`tree`] → [`report`]. Around it: [`selection`], [`cf`] decoding,
+//! [`planner`] and [`cluster`] profiles, [`jobscript`] rendering and the
+//! [`scaling`] study logic.
+
+pub mod accum;
+pub mod axis_kernel;
+pub mod blocksize;
+pub mod cf;
+pub mod cluster;
+pub mod decomp;
+pub mod element;
+pub mod encoding;
+pub mod error;
+pub mod generate_values;
+pub mod hyperslab;
+pub mod jobscript;
+pub mod kernels;
+pub mod number_format;
+pub mod parse;
+pub mod pieces;
+pub mod planner;
+pub mod reduce_layout;
+pub mod report;
+pub mod request;
+pub mod scaling;
+pub mod selection;
+pub mod tree;
+pub mod variable;
+
+pub use error::CwError;
