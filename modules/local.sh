@@ -36,7 +36,32 @@ _cw_setup() {
     local multiarch
     multiarch="$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)"
     export HDF5_DIR="/usr/lib/$multiarch/hdf5/openmpi"
+    _cw_test_venv || return 1
     return 0
+}
+
+# The test venv: current xarray, netCDF4, h5py (its wheel bundles a current
+# HDF5), cftime, pandas and NumPy from PyPI, used by the tests as independent
+# writers and readers (oracles). Made once in .venv-test/ of the checkout;
+# the tests find it there (or through CHUNKWISE_PYTHON).
+_cw_venv_pkgs="numpy pandas xarray netCDF4 h5py cftime scipy"
+_cw_test_venv() {
+    local root venv
+    root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+    venv="$root/.venv-test"
+    if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import numpy, pandas, xarray, netCDF4, h5py, cftime, scipy" 2>/dev/null; then
+        return 0
+    fi
+    local py
+    py="$(command -v python3 || echo /usr/bin/python3)"
+    echo "chunkwise setup: making the test venv $venv" >&2
+    if ! "$py" -m venv "$venv" 2>/dev/null; then
+        # Debian's python3 needs python3-venv for `-m venv`.
+        DEBIAN_FRONTEND=noninteractive ${sudo:-} apt-get install -y -qq --no-install-recommends python3-venv >/dev/null || return 1
+        "$py" -m venv "$venv" || return 1
+    fi
+    # shellcheck disable=SC2086 # word splitting of the package list is intended
+    "$venv/bin/pip" install -q $_cw_venv_pkgs >/dev/null || return 1
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

@@ -409,10 +409,18 @@ pub fn expect_error_p(p: usize, args: &[&str], needle: &str) {
     );
 }
 
+/// The test venv `modules/local.sh` makes (`.venv-test/` of the checkout).
+pub fn test_venv_python() -> String {
+    std::env::var("CHUNKWISE_PYTHON")
+        .unwrap_or_else(|_| format!("{}/.venv-test/bin/python", env!("CARGO_MANIFEST_DIR")))
+}
+
 /// A Python interpreter that can import `modules` (e.g. `"xarray, netCDF4"`):
+/// the test venv (current xarray, h5py, netCDF4, cftime from PyPI), else
 /// `python3` on PATH, else the system one (Debian's python3-* packages).
 pub fn python_with(modules: &str) -> Option<&'static str> {
-    ["python3", "/usr/bin/python3"].into_iter().find(|py| {
+    let venv: &'static str = Box::leak(test_venv_python().into_boxed_str());
+    [venv, "python3", "/usr/bin/python3"].into_iter().find(|py| {
         Command::new(py)
             .args(["-c", &format!("import {modules}")])
             .stdout(Stdio::null())
