@@ -420,12 +420,14 @@ pub fn test_venv_python() -> String {
 /// `python3` on PATH, else the system one (Debian's python3-* packages).
 pub fn python_with(modules: &str) -> Option<&'static str> {
     let venv: &'static str = Box::leak(test_venv_python().into_boxed_str());
-    [venv, "python3", "/usr/bin/python3"].into_iter().find(|py| {
-        Command::new(py)
-            .args(["-c", &format!("import {modules}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    })
+    [venv, "python3", "/usr/bin/python3"]
+        .into_iter()
+        .find(|py| {
+            Command::new(py)
+                .args(["-c", &format!("import {modules}")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
 }
