@@ -21,6 +21,13 @@ if [ -n "$banned" ]; then
     exit 1
 fi
 env -u HDF5_DIR -u LD_LIBRARY_PATH cargo test -p chunkwise-core --release --locked
+# …and its test programs link neither libhdf5 nor libmpi.
+for exe in $(cargo test -p chunkwise-core --release --locked --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\))$/\1/p'); do
+    if ldd "$exe" | grep -Ei 'libhdf5|libmpi'; then
+        echo "$exe links HDF5 or MPI" >&2
+        exit 1
+    fi
+done
 
 echo "== 2/3 set-up, format, lints"
 # shellcheck source=modules/local.sh
