@@ -5,7 +5,7 @@
 //! system: [`cli`] (clap definitions and their conversion into the core's
 //! typed requests), [`cmd`] (one module per command), [`comm`] (MPI
 //! agreement and collectives), [`interrupt`] (signals), [`testhooks`],
-//! [`procinfo`] and [`plot`]. Everything it computes comes from
+//! [`procinfo`] and the plots of `scaling report` (`cmd::plot`). Everything it computes comes from
 //! `chunkwise-core`; everything it reads and writes goes through
 //! `chunkwise-io`.
 
@@ -14,7 +14,6 @@ mod cmd;
 mod comm;
 mod error;
 mod interrupt;
-mod plot;
 mod procinfo;
 mod scaling_args;
 mod testhooks;

@@ -9,6 +9,7 @@ pub mod jobscript;
 pub mod output;
 pub mod parallel_write;
 pub mod plan;
+pub mod plot;
 pub mod reduce;
 pub mod scaling;
 

@@ -580,7 +580,7 @@ fn report(a: &ScalingReportArgs) -> anyhow::Result<()> {
     let mut plots = Vec::new();
     if !a.no_plots {
         for t in &tables {
-            plots.extend(crate::plot::write_plots(&a.dir, t)?);
+            plots.extend(super::plot::write_plots(&a.dir, t)?);
         }
     }
     let failed = results.records.iter().filter(|r| !r.ok).count();

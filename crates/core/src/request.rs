@@ -10,6 +10,7 @@
 use crate::element::Dtype;
 use crate::error::CwError;
 use crate::parse::{Op, parse_bytes, parse_ops, parse_shape};
+pub use crate::selection::ReduceOver;
 use crate::selection::{SelectSpec, parse_select};
 use std::path::PathBuf;
 
@@ -145,51 +146,6 @@ impl BlockBytes {
             BlockBytes::Fixed(b) => b.to_string(),
         }
     }
-}
-
-/// Which dimensions `reduce` reduces over.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub enum ReduceOver {
-    /// All of them (the default).
-    #[default]
-    All,
-    /// `--dim NAME[,NAME…]`.
-    Dims(Vec<String>),
-    /// `--axis I[,I…]` (negative counts from the end).
-    Axes(Vec<i64>),
-}
-
-impl ReduceOver {
-    /// Parse `--dim` / `--axis` (at most one of them is given).
-    pub fn parse(dim: Option<&str>, axis: Option<&str>) -> Result<ReduceOver, CwError> {
-        Ok(match (dim, axis) {
-            (None, None) => ReduceOver::All,
-            (Some(d), _) => ReduceOver::Dims(
-                split_list(d, "--dim")?
-                    .into_iter()
-                    .map(str::to_string)
-                    .collect(),
-            ),
-            (None, Some(a)) => ReduceOver::Axes(
-                split_list(a, "--axis")?
-                    .into_iter()
-                    .map(|t| {
-                        t.parse::<i64>()
-                            .map_err(|_| CwError::Parse(format!("--axis '{t}' is not an integer")))
-                    })
-                    .collect::<Result<_, _>>()?,
-            ),
-        })
-    }
-}
-
-/// Split a comma-separated list of names; empty names are an error.
-pub fn split_list<'a>(s: &'a str, flag: &str) -> Result<Vec<&'a str>, CwError> {
-    let v: Vec<&str> = s.split(',').map(str::trim).collect();
-    if v.iter().any(|t| t.is_empty()) {
-        return Err(CwError::Parse(format!("{flag} '{s}': empty name in list")));
-    }
-    Ok(v)
 }
 
 /// `chunkwise reduce`: statistics of a variable over some or all dimensions.
