@@ -39,6 +39,40 @@ pub enum Command {
     Convert(ConvertArgs),
     /// Measure size and read/write speed of storage layouts on a sample of your data.
     Formats(FormatsArgs),
+    /// Print a shell completion script (bash, zsh or fish) to standard output.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) to standard output; `chunkwise man | man -l -` shows it.
+    Man(ManArgs),
+}
+
+/// Arguments of `chunkwise completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// Shell to complete for.
+    #[arg(value_enum)]
+    pub shell: CompletionShell,
+}
+
+/// Shells `chunkwise completions` writes scripts for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompletionShell {
+    /// GNU bash (bash-completion).
+    Bash,
+    /// Z shell.
+    Zsh,
+    /// fish.
+    Fish,
+}
+
+/// Arguments of `chunkwise man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The page of one command (e.g. `reduce`) instead of the main page.
+    pub command: Option<String>,
+    /// Write every page (`chunkwise.1`, `chunkwise-reduce.1`, …) into this
+    /// directory instead (e.g. ~/.local/share/man/man1).
+    #[arg(long, conflicts_with = "command")]
+    pub dir: Option<std::path::PathBuf>,
 }
 
 /// Arguments of `chunkwise generate`.
@@ -128,8 +162,12 @@ pub struct ReduceArgs {
 /// Arguments of `chunkwise inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// File to describe.
+    /// Input to describe: HDF5 / NetCDF-4 file, Zarr v3 store (group or
+    /// array), `.npy` file, or raw binary (with --raw-dtype, --raw-shape).
     pub file: PathBuf,
+    /// Type and shape of raw binary input.
+    #[command(flatten)]
+    pub raw: RawInputArgs,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -138,12 +176,16 @@ pub struct InspectArgs {
 /// Arguments of `chunkwise plan`.
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// Plan for this file's variable (needs --var).
-    #[arg(long, conflicts_with = "bytes", requires = "var")]
+    /// Plan for this input's variable: HDF5 / NetCDF-4 (with --var), Zarr v3
+    /// array, `.npy`, or raw binary (with --raw-dtype, --raw-shape).
+    #[arg(long, conflicts_with = "bytes")]
     pub file: Option<PathBuf>,
-    /// Variable in --file.
+    /// Variable in --file (HDF5 / NetCDF-4).
     #[arg(long)]
     pub var: Option<String>,
+    /// Type and shape of raw binary input.
+    #[command(flatten)]
+    pub raw: RawInputArgs,
     /// Plan for a data size instead of a file, e.g. 3.2GB or 2TB.
     #[arg(long, required_unless_present = "file")]
     pub bytes: Option<String>,

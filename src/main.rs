@@ -53,6 +53,8 @@ fn main() {
         Command::Inspect(a) => cmd::inspect::run(a, launcher_rank() == 0),
         Command::Plan(a) => cmd::plan::run(a),
         Command::Jobscript(a) => cmd::jobscript::run(a),
+        Command::Completions(a) => cmd::completions::completions(a),
+        Command::Man(a) => cmd::completions::man(a),
         // Not an MPI program: it launches mpirun/srun itself.
         Command::Scaling(a) => cmd::scaling::run(a),
         Command::Generate(_) | Command::Reduce(_) | Command::Convert(_) | Command::Formats(_) => {
@@ -91,7 +93,13 @@ fn main() {
         }
     };
     if let Err(e) = result {
-        if e.downcast_ref::<ReportedElsewhere>().is_none() {
+        // The commands without MPI run alike on every rank under a launcher:
+        // only the launcher's rank 0 says what went wrong (one message).
+        let serial = !matches!(
+            cli.command,
+            Command::Generate(_) | Command::Reduce(_) | Command::Convert(_) | Command::Formats(_)
+        );
+        if e.downcast_ref::<ReportedElsewhere>().is_none() && !(serial && launcher_rank() != 0) {
             error::say(&format!("chunkwise: error: {e:#}"));
         }
         std::process::exit(1);

@@ -1,6 +1,7 @@
 //! The commands. Each validates everything it can on every rank, agrees on
 //! the outcome (see `comm`), and only then enters collective work.
 
+pub mod completions;
 pub mod convert;
 pub mod formats;
 pub mod generate;
