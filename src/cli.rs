@@ -107,6 +107,9 @@ pub struct GenerateArgs {
     /// Replace an existing output file.
     #[arg(long)]
     pub force: bool,
+    /// Progress display.
+    #[command(flatten)]
+    pub progress: ProgressArgs,
 }
 
 /// Arguments of `chunkwise reduce`.
@@ -157,6 +160,9 @@ pub struct ReduceArgs {
     /// Replace an existing --output.
     #[arg(long)]
     pub force: bool,
+    /// Progress display.
+    #[command(flatten)]
+    pub progress: ProgressArgs,
 }
 
 /// Arguments of `chunkwise inspect`.
@@ -316,6 +322,9 @@ pub struct ScalingRunArgs {
     /// Start over when DIR holds a study with other parameters (its results are removed).
     #[arg(long)]
     pub force: bool,
+    /// One progress line per finished run on standard error.
+    #[command(flatten)]
+    pub progress: ProgressArgs,
     /// `reduce` arguments after `--` (the input file may be left out when data is generated).
     #[arg(last = true, required = true)]
     pub args: Vec<String>,
@@ -343,6 +352,27 @@ pub enum ReportFormat {
     Csv,
     /// One JSON object: the tables and the plot files.
     Json,
+}
+
+/// Progress on rank 0's standard error (shared by the long-running commands).
+#[derive(Debug, Args, Clone)]
+pub struct ProgressArgs {
+    /// `auto` (a bar on a terminal, plain lines otherwise), `bar`, `lines` or `none`.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: crate::progress::Mode,
+    /// Time between two plain progress lines, e.g. 30s, 500ms, 2m.
+    #[arg(long, default_value = "30s", value_parser = crate::progress::parse_interval)]
+    pub progress_interval: std::time::Duration,
+}
+
+impl ProgressArgs {
+    /// The settings these flags ask for.
+    pub fn settings(&self) -> crate::progress::Settings {
+        crate::progress::Settings {
+            mode: self.progress,
+            interval: self.progress_interval,
+        }
+    }
 }
 
 /// How to read a raw binary input (shared by `reduce`, `convert` and `formats`).
@@ -463,6 +493,9 @@ pub struct ConvertArgs {
     /// Replace an existing output file.
     #[arg(long)]
     pub force: bool,
+    /// Progress display.
+    #[command(flatten)]
+    pub progress: ProgressArgs,
 }
 
 /// Arguments of `chunkwise formats`.
@@ -489,4 +522,7 @@ pub struct FormatsArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Progress display.
+    #[command(flatten)]
+    pub progress: ProgressArgs,
 }

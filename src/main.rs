@@ -16,6 +16,7 @@ mod error;
 mod interrupt;
 mod plot;
 mod procinfo;
+mod progress;
 mod scaling_args;
 mod testhooks;
 
@@ -49,6 +50,16 @@ fn launcher_rank() -> usize {
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
+    match &cli.command {
+        Command::Generate(a) => progress::configure(a.progress.settings()),
+        Command::Reduce(a) => progress::configure(a.progress.settings()),
+        Command::Convert(a) => progress::configure(a.progress.settings()),
+        Command::Formats(a) => progress::configure(a.progress.settings()),
+        Command::Scaling(cli::ScalingArgs {
+            command: cli::ScalingCommand::Run(a),
+        }) => progress::configure(a.progress.settings()),
+        _ => {}
+    }
     let result = match &cli.command {
         Command::Inspect(a) => cmd::inspect::run(a, launcher_rank() == 0),
         Command::Plan(a) => cmd::plan::run(a),

@@ -223,7 +223,7 @@ fn write_hdf5<T: Element>(
         plan.block_bytes,
     );
     let sel = whole(&plan.meta);
-    super::parallel_write::write_blocks::<T>(comm, &ds, &d, |b, buf| {
+    super::parallel_write::write_blocks::<T>(comm, "convert", &ds, &d, |b, buf| {
         reader.read_block(b, &sel, buf).map_err(Into::into)
     });
     drop(ds);
