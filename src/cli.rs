@@ -35,7 +35,7 @@ pub enum Command {
     Jobscript(JobscriptArgs),
     /// Strong and weak scaling studies: launch reduce runs, then report them.
     Scaling(ScalingArgs),
-    /// Rechunk, compress or re-encode a variable into HDF5 / NetCDF-4, .npy or raw (in parallel).
+    /// Rechunk, compress or re-encode a variable into HDF5 / NetCDF-4, Zarr v3, .npy or raw (in parallel).
     Convert(ConvertArgs),
     /// Measure size and read/write speed of storage layouts on a sample of your data.
     Formats(FormatsArgs),
@@ -468,7 +468,8 @@ pub struct ConvertArgs {
     /// Input: HDF5 / NetCDF-4 file, `.npy` file, or raw binary (with --raw-dtype, --raw-shape).
     pub input: PathBuf,
     /// Output file: `.npy` → NumPy, `.raw`/`.bin` → raw little-endian binary,
-    /// anything else → HDF5 / NetCDF-4.
+    /// `.zarr` → Zarr v3 store (as xarray writes one), anything else →
+    /// HDF5 / NetCDF-4.
     pub out: PathBuf,
     /// Variable to convert (required for HDF5 / NetCDF-4 input); for other
     /// inputs, the name of the output variable (default: the file stem).
@@ -481,10 +482,12 @@ pub struct ConvertArgs {
     /// or `contiguous` (default: the input's chunking).
     #[arg(long)]
     pub chunks: Option<String>,
-    /// `none`, `gzip` (level 4) or `gzip:LEVEL` with LEVEL 0-9.
+    /// `none`, `gzip` (level 4) or `gzip:LEVEL` with LEVEL 0-9; for Zarr
+    /// output also `zstd[:LEVEL]` (3) and `blosc[:LEVEL]` (lz4, 5).
     #[arg(long, default_value = "none")]
     pub compression: String,
-    /// Byte-shuffle before compressing (helps gzip on floating-point data).
+    /// Byte-shuffle before compressing (helps gzip on floating-point data;
+    /// for Zarr output, blosc's shuffle).
     #[arg(long)]
     pub shuffle: bool,
     /// Bytes per block each rank reads and writes at a time (rounded to whole output chunks).

@@ -26,7 +26,7 @@ use chunkwise_core::{
     parse, pieces, planner, reduce_layout, report, request, scaling, selection, variable,
     with_dtype,
 };
-use chunkwise_io::{h5io, h5meta, nc_out, source};
+use chunkwise_io::{h5io, h5meta, nc_out, source, zarr_out};
 
 use clap::Parser;
 use cli::{Cli, Command};

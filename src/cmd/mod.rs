@@ -12,6 +12,7 @@ pub mod parallel_write;
 pub mod plan;
 pub mod reduce;
 pub mod scaling;
+pub mod zarr_store;
 
 /// Reduction threads per rank: `--threads`, else `SLURM_CPUS_PER_TASK`, else
 /// the cores this process may run on (its CPU affinity / cgroup quota).

@@ -76,7 +76,7 @@ pub fn parse_metadata(path: &Path, text: &str) -> Result<ZarrMeta, IoError> {
     }
     if j["node_type"].as_str() != Some("array") {
         return Err(bad(format!(
-            "node_type is {}; give the path of an array inside the store, e.g. '{shown}/VAR'",
+            "node_type is {}; give the path of an array inside the store, e.g. '{shown}/VAR' (or --var VAR)",
             j["node_type"]
         )));
     }
