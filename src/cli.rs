@@ -35,10 +35,44 @@ pub enum Command {
     Jobscript(JobscriptArgs),
     /// Strong and weak scaling studies: launch reduce runs, then report them.
     Scaling(ScalingArgs),
-    /// Rechunk, compress or re-encode a variable into HDF5 / NetCDF-4, .npy or raw (in parallel).
+    /// Rechunk, compress or re-encode a variable into HDF5 / NetCDF-4, Zarr v3, .npy or raw (in parallel).
     Convert(ConvertArgs),
     /// Measure size and read/write speed of storage layouts on a sample of your data.
     Formats(FormatsArgs),
+    /// Print a shell completion script (bash, zsh or fish) to standard output.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) to standard output; `chunkwise man | man -l -` shows it.
+    Man(ManArgs),
+}
+
+/// Arguments of `chunkwise completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// Shell to complete for.
+    #[arg(value_enum)]
+    pub shell: CompletionShell,
+}
+
+/// Shells `chunkwise completions` writes scripts for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompletionShell {
+    /// GNU bash (bash-completion).
+    Bash,
+    /// Z shell.
+    Zsh,
+    /// fish.
+    Fish,
+}
+
+/// Arguments of `chunkwise man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The page of one command (e.g. `reduce`) instead of the main page.
+    pub command: Option<String>,
+    /// Write every page (`chunkwise.1`, `chunkwise-reduce.1`, …) into this
+    /// directory instead (e.g. ~/.local/share/man/man1).
+    #[arg(long, conflicts_with = "command")]
+    pub dir: Option<std::path::PathBuf>,
 }
 
 /// Arguments of `chunkwise generate`.
@@ -73,6 +107,9 @@ pub struct GenerateArgs {
     /// Replace an existing output file.
     #[arg(long)]
     pub force: bool,
+    /// Progress display.
+    #[command(flatten)]
+    pub progress: ProgressArgs,
 }
 
 /// Arguments of `chunkwise reduce`.
@@ -123,13 +160,20 @@ pub struct ReduceArgs {
     /// Replace an existing --output.
     #[arg(long)]
     pub force: bool,
+    /// Progress display.
+    #[command(flatten)]
+    pub progress: ProgressArgs,
 }
 
 /// Arguments of `chunkwise inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// File to describe.
+    /// Input to describe: HDF5 / NetCDF-4 file, Zarr v3 store (group or
+    /// array), `.npy` file, or raw binary (with --raw-dtype, --raw-shape).
     pub file: PathBuf,
+    /// Type and shape of raw binary input.
+    #[command(flatten)]
+    pub raw: RawInputArgs,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -138,12 +182,16 @@ pub struct InspectArgs {
 /// Arguments of `chunkwise plan`.
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// Plan for this file's variable (needs --var).
-    #[arg(long, conflicts_with = "bytes", requires = "var")]
+    /// Plan for this input's variable: HDF5 / NetCDF-4 (with --var), Zarr v3
+    /// array, `.npy`, or raw binary (with --raw-dtype, --raw-shape).
+    #[arg(long, conflicts_with = "bytes")]
     pub file: Option<PathBuf>,
-    /// Variable in --file.
+    /// Variable in --file (HDF5 / NetCDF-4).
     #[arg(long)]
     pub var: Option<String>,
+    /// Type and shape of raw binary input.
+    #[command(flatten)]
+    pub raw: RawInputArgs,
     /// Plan for a data size instead of a file, e.g. 3.2GB or 2TB.
     #[arg(long, required_unless_present = "file")]
     pub bytes: Option<String>,
@@ -274,6 +322,9 @@ pub struct ScalingRunArgs {
     /// Start over when DIR holds a study with other parameters (its results are removed).
     #[arg(long)]
     pub force: bool,
+    /// One progress line per finished run on standard error.
+    #[command(flatten)]
+    pub progress: ProgressArgs,
     /// `reduce` arguments after `--` (the input file may be left out when data is generated).
     #[arg(last = true, required = true)]
     pub args: Vec<String>,
@@ -301,6 +352,27 @@ pub enum ReportFormat {
     Csv,
     /// One JSON object: the tables and the plot files.
     Json,
+}
+
+/// Progress on rank 0's standard error (shared by the long-running commands).
+#[derive(Debug, Args, Clone)]
+pub struct ProgressArgs {
+    /// `auto` (a bar on a terminal, plain lines otherwise), `bar`, `lines` or `none`.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: crate::progress::Mode,
+    /// Time between two plain progress lines, e.g. 30s, 500ms, 2m.
+    #[arg(long, default_value = "30s", value_parser = crate::progress::parse_interval)]
+    pub progress_interval: std::time::Duration,
+}
+
+impl ProgressArgs {
+    /// The settings these flags ask for.
+    pub fn settings(&self) -> crate::progress::Settings {
+        crate::progress::Settings {
+            mode: self.progress,
+            interval: self.progress_interval,
+        }
+    }
 }
 
 /// How to read a raw binary input (shared by `reduce`, `convert` and `formats`).
@@ -396,7 +468,8 @@ pub struct ConvertArgs {
     /// Input: HDF5 / NetCDF-4 file, `.npy` file, or raw binary (with --raw-dtype, --raw-shape).
     pub input: PathBuf,
     /// Output file: `.npy` → NumPy, `.raw`/`.bin` → raw little-endian binary,
-    /// anything else → HDF5 / NetCDF-4.
+    /// `.zarr` → Zarr v3 store (as xarray writes one), anything else →
+    /// HDF5 / NetCDF-4.
     pub out: PathBuf,
     /// Variable to convert (required for HDF5 / NetCDF-4 input); for other
     /// inputs, the name of the output variable (default: the file stem).
@@ -409,10 +482,12 @@ pub struct ConvertArgs {
     /// or `contiguous` (default: the input's chunking).
     #[arg(long)]
     pub chunks: Option<String>,
-    /// `none`, `gzip` (level 4) or `gzip:LEVEL` with LEVEL 0-9.
+    /// `none`, `gzip` (level 4) or `gzip:LEVEL` with LEVEL 0-9; for Zarr
+    /// output also `zstd[:LEVEL]` (3) and `blosc[:LEVEL]` (lz4, 5).
     #[arg(long, default_value = "none")]
     pub compression: String,
-    /// Byte-shuffle before compressing (helps gzip on floating-point data).
+    /// Byte-shuffle before compressing (helps gzip on floating-point data;
+    /// for Zarr output, blosc's shuffle).
     #[arg(long)]
     pub shuffle: bool,
     /// Bytes per block each rank reads and writes at a time (rounded to whole output chunks).
@@ -421,6 +496,9 @@ pub struct ConvertArgs {
     /// Replace an existing output file.
     #[arg(long)]
     pub force: bool,
+    /// Progress display.
+    #[command(flatten)]
+    pub progress: ProgressArgs,
 }
 
 /// Arguments of `chunkwise formats`.
@@ -447,4 +525,7 @@ pub struct FormatsArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Progress display.
+    #[command(flatten)]
+    pub progress: ProgressArgs,
 }

@@ -68,8 +68,18 @@ fn leave(rank: usize, what: &str, sig: i32) -> ! {
         if let Some(t) = &temp {
             let _ = std::fs::remove_file(t);
         }
-        if let Some(d) = TEMP_DIR.lock().ok().and_then(|mut t| t.take()) {
-            let _ = std::fs::remove_dir_all(d);
+    }
+    if let Some(d) = TEMP_DIR.lock().ok().and_then(|mut t| t.take()) {
+        // A directory output (a Zarr store) gets files from every rank, and
+        // another rank may still be finishing a chunk (and so recreating its
+        // directories) while this one removes it: every rank removes it as
+        // it leaves, and rank 0 again once the others have had time to stop.
+        let _ = std::fs::remove_dir_all(&d);
+        if rank == 0 {
+            for _ in 0..5 {
+                std::thread::sleep(Duration::from_millis(100));
+                let _ = std::fs::remove_dir_all(&d);
+            }
         }
     }
     unsafe { libc::_exit(128 + sig) }

@@ -15,6 +15,7 @@ mod comm;
 mod error;
 mod interrupt;
 mod procinfo;
+mod progress;
 mod scaling_args;
 mod testhooks;
 
@@ -24,7 +25,7 @@ use chunkwise_core::{
     parse, pieces, planner, reduce_layout, report, request, scaling, selection, variable,
     with_dtype,
 };
-use chunkwise_io::{h5io, h5meta, nc_out, source};
+use chunkwise_io::{h5io, h5meta, nc_out, source, zarr_out};
 
 use clap::Parser;
 use cli::{Cli, Command};
@@ -48,10 +49,22 @@ fn launcher_rank() -> usize {
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
+    match &cli.command {
+        Command::Generate(a) => progress::configure(a.progress.settings()),
+        Command::Reduce(a) => progress::configure(a.progress.settings()),
+        Command::Convert(a) => progress::configure(a.progress.settings()),
+        Command::Formats(a) => progress::configure(a.progress.settings()),
+        Command::Scaling(cli::ScalingArgs {
+            command: cli::ScalingCommand::Run(a),
+        }) => progress::configure(a.progress.settings()),
+        _ => {}
+    }
     let result = match &cli.command {
         Command::Inspect(a) => cmd::inspect::run(a, launcher_rank() == 0),
         Command::Plan(a) => cmd::plan::run(a),
         Command::Jobscript(a) => cmd::jobscript::run(a),
+        Command::Completions(a) => cmd::completions::completions(a),
+        Command::Man(a) => cmd::completions::man(a),
         // Not an MPI program: it launches mpirun/srun itself.
         Command::Scaling(a) => cmd::scaling::run(a),
         Command::Generate(_) | Command::Reduce(_) | Command::Convert(_) | Command::Formats(_) => {
@@ -90,7 +103,13 @@ fn main() {
         }
     };
     if let Err(e) = result {
-        if e.downcast_ref::<ReportedElsewhere>().is_none() {
+        // The commands without MPI run alike on every rank under a launcher:
+        // only the launcher's rank 0 says what went wrong (one message).
+        let serial = !matches!(
+            cli.command,
+            Command::Generate(_) | Command::Reduce(_) | Command::Convert(_) | Command::Formats(_)
+        );
+        if e.downcast_ref::<ReportedElsewhere>().is_none() && !(serial && launcher_rank() != 0) {
             error::say(&format!("chunkwise: error: {e:#}"));
         }
         std::process::exit(1);

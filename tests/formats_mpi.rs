@@ -594,18 +594,40 @@ fn formats_table_sizes_are_the_real_file_sizes() {
         "gzip1+shuffle",
         "gzip4+shuffle",
         "gzip9+shuffle",
+        "zarr",
+        "zarr-zstd3",
+        "zarr-blosc5+shuffle",
     ] {
         assert!(names.contains(&want), "no candidate {want} in {names:?}");
     }
+    // Sizes of a file, or of every file of a Zarr store (a directory).
+    fn files(p: &Path) -> Vec<std::path::PathBuf> {
+        match std::fs::read_dir(p) {
+            Ok(rd) => rd.flat_map(|e| files(&e.unwrap().path())).collect(),
+            Err(_) => vec![p.to_path_buf()],
+        }
+    }
     for c in cands {
         let path = Path::new(c["path"].as_str().unwrap());
-        let m = std::fs::metadata(path).unwrap();
-        assert_eq!(c["bytes"].as_u64().unwrap(), m.len(), "{path:?}");
+        let ms: Vec<_> = files(path)
+            .iter()
+            .map(|f| std::fs::metadata(f).unwrap())
+            .collect();
         assert_eq!(
-            c["disk_bytes"].as_u64().unwrap(),
-            std::os::unix::fs::MetadataExt::blocks(&m) * 512,
+            c["bytes"].as_u64().unwrap(),
+            ms.iter().map(|m| m.len()).sum::<u64>(),
             "{path:?}"
         );
+        assert_eq!(
+            c["disk_bytes"].as_u64().unwrap(),
+            ms.iter()
+                .map(|m| std::os::unix::fs::MetadataExt::blocks(m) * 512)
+                .sum::<u64>(),
+            "{path:?}"
+        );
+        if c["format"] == "zarr" {
+            assert!(ms.len() > 2, "{path:?} has no chunks");
+        }
         assert!(c["agrees"].as_bool().unwrap(), "{c}");
     }
     // The candidates are what they claim: the sample, with the filters named.
@@ -623,6 +645,8 @@ fn formats_table_sizes_are_the_real_file_sizes() {
         Some(vec![50, 40])
     );
     assert_eq!(layout(&keep.join("contiguous.h5"), "/data").0, None);
+    let z = std::fs::read_to_string(keep.join("zarr-blosc5-shuffle.zarr/data/zarr.json")).unwrap();
+    assert!(z.contains("\"blosc\"") && z.contains("\"shuffle\""), "{z}");
     // The text form has the table and a recommendation per access pattern;
     // without --keep nothing is left next to the input.
     let t = mpirun(1, &["formats", s(&g), "--var", "a", "--sample", "100k"]).ok();

@@ -158,6 +158,19 @@ fn strong_study_p123_report_and_plots() {
     ])
     .ok();
     assert!(r.stdout.contains("6 to run"), "{}", r.stdout);
+    // One progress line per launched run (3 warm-ups + 6) on stderr only.
+    let lines: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains(" chunkwise scaling: "))
+        .collect();
+    assert_eq!(lines.len(), 9, "{}", r.stderr);
+    assert!(
+        lines[8].contains("9 of 9 runs done (P=3, repeat 2"),
+        "{}",
+        lines[8]
+    );
+    assert!(!r.stdout.contains("runs done"), "{}", r.stdout);
     let recs = records(&out);
     // A warm-up and two measured runs per rank count, in order.
     assert_eq!(recs.len(), 9);

@@ -12,6 +12,12 @@
 //! dimension scales, coordinate variables, global attributes) and renames
 //! the file into place. Values are copied unchanged (same type, no
 //! rounding); big-endian input becomes native little-endian output.
+//!
+//! `OUT.zarr` is written as a Zarr v3 store laid out as xarray writes one
+//! (see [`crate::zarr_out`]): rank 0 writes the metadata into a temporary
+//! directory, every rank encodes and writes its own chunks (blocks are whole
+//! output chunks, so no chunk has two writers), rank 0 adds the coordinate
+//! arrays and renames the directory into place.
 
 use super::output;
 use crate::comm::Comm;
@@ -38,6 +44,8 @@ pub enum OutFormat {
     Npy,
     /// Raw little-endian binary (`.raw`, `.bin`, `.dat`).
     Raw,
+    /// A Zarr v3 store (`.zarr`), laid out as xarray writes one.
+    Zarr,
 }
 
 impl OutFormat {
@@ -50,6 +58,7 @@ impl OutFormat {
         {
             Some("npy") => OutFormat::Npy,
             Some("raw" | "bin" | "dat") => OutFormat::Raw,
+            Some("zarr") => OutFormat::Zarr,
             _ => OutFormat::Hdf5,
         }
     }
@@ -72,16 +81,44 @@ pub struct ConvertPlan {
     pub enc: Encoding,
     /// Block budget in bytes.
     pub block_bytes: u64,
+    /// Codec chain of a Zarr output (empty otherwise).
+    pub zarr_codecs: Vec<serde_json::Value>,
 }
 
 /// Validate arguments and input on this rank (no collective calls).
 pub fn validate(a: &ConvertRequest) -> anyhow::Result<ConvertPlan> {
     let spec = encoding::parse_chunks(a.chunks.as_deref())?;
-    let gzip = encoding::parse_compression(&a.compression)?;
     let block_bytes = a.block_bytes();
     let (source, meta) = crate::source::describe(&a.input)?;
     let format = OutFormat::of(&a.out);
-    let enc = if format == OutFormat::Hdf5 {
+    let mut zarr_codecs = Vec::new();
+    let enc = if format == OutFormat::Zarr {
+        if spec == encoding::ChunkSpec::Contiguous {
+            return Err(CwError::Parse(format!(
+                "'{}' is a Zarr store, which is always chunked: give --chunks C0,C1,... or auto, or leave it out",
+                a.out.display()
+            ))
+            .into());
+        }
+        zarr_codecs = crate::zarr_out::codecs(&a.compression, a.shuffle, meta.dtype)?;
+        // Chunked as for a compressed HDF5 output (the input's chunks, else
+        // automatic row slabs); the codecs are in `zarr_codecs`.
+        let chunks = encoding::resolve(
+            &spec,
+            Some(1),
+            false,
+            &meta.shape,
+            meta.dtype.size(),
+            meta.chunk.as_deref(),
+        )?
+        .chunks;
+        Encoding {
+            chunks,
+            gzip: None,
+            shuffle: false,
+        }
+    } else if format == OutFormat::Hdf5 {
+        let gzip = encoding::parse_compression(&a.compression)?;
         encoding::resolve(
             &spec,
             gzip,
@@ -91,7 +128,7 @@ pub fn validate(a: &ConvertRequest) -> anyhow::Result<ConvertPlan> {
             meta.chunk.as_deref(),
         )?
     } else {
-        if gzip.is_some()
+        if encoding::parse_compression(&a.compression)?.is_some()
             || a.shuffle
             || !matches!(
                 spec,
@@ -99,7 +136,7 @@ pub fn validate(a: &ConvertRequest) -> anyhow::Result<ConvertPlan> {
             )
         {
             return Err(CwError::Parse(format!(
-                "'{}' is written as {} (contiguous, uncompressed): --chunks, --compression and --shuffle apply only to HDF5 / NetCDF-4 output",
+                "'{}' is written as {} (contiguous, uncompressed): --chunks, --compression and --shuffle apply only to HDF5 / NetCDF-4 and Zarr output",
                 a.out.display(),
                 if format == OutFormat::Npy {
                     ".npy"
@@ -120,7 +157,11 @@ pub fn validate(a: &ConvertRequest) -> anyhow::Result<ConvertPlan> {
         (_, Some(v)) if !v.trim_matches('/').is_empty() => v.trim_matches('/').to_string(),
         _ => source.var_name(),
     };
-    output::check_output(&a.out, a.force, &[source.path()])?;
+    if format == OutFormat::Zarr {
+        output::check_output_store(&a.out, a.force, &[source.path()])?;
+    } else {
+        output::check_output(&a.out, a.force, &[source.path()])?;
+    }
     Ok(ConvertPlan {
         source,
         meta,
@@ -129,6 +170,7 @@ pub fn validate(a: &ConvertRequest) -> anyhow::Result<ConvertPlan> {
         out_var,
         enc,
         block_bytes,
+        zarr_codecs,
     })
 }
 
@@ -137,8 +179,22 @@ pub fn run(comm: &Comm, a: &ConvertRequest) -> anyhow::Result<()> {
     let plan = comm.agree(validate(a))?;
     let secs = convert(comm, &plan)?;
     if comm.is_root() {
-        let bytes = std::fs::metadata(&plan.out).map(|m| m.len()).unwrap_or(0);
+        let bytes = output::tree_bytes(&plan.out);
         let what = match plan.format {
+            OutFormat::Zarr => format!(
+                "'{}', chunks {:?}, {}",
+                plan.out_var,
+                plan.enc.chunks.as_deref().unwrap_or(&[]),
+                plan.zarr_codecs[1..]
+                    .iter()
+                    .map(|c| c["name"].as_str().unwrap_or("?").to_string())
+                    .chain(
+                        std::iter::once("bytes".to_string())
+                            .filter(|_| plan.zarr_codecs.len() == 1)
+                    )
+                    .collect::<Vec<_>>()
+                    .join("+")
+            ),
             OutFormat::Hdf5 => format!("'{}', {}", plan.out_var, plan.enc.describe()),
             OutFormat::Npy => ".npy".into(),
             OutFormat::Raw => "raw little-endian".into(),
@@ -162,31 +218,47 @@ pub fn run(comm: &Comm, a: &ConvertRequest) -> anyhow::Result<()> {
 pub fn convert(comm: &Comm, plan: &ConvertPlan) -> anyhow::Result<f64> {
     let t0 = Instant::now();
     let tmp = output::temp_path(&plan.out);
-    crate::interrupt::set_temp(Some(tmp.clone()));
+    let is_dir = plan.format == OutFormat::Zarr;
+    let set_temp = |t: Option<PathBuf>| {
+        if is_dir {
+            crate::interrupt::set_temp_dir(t)
+        } else {
+            crate::interrupt::set_temp(t)
+        }
+    };
+    let remove = |t: &Path| {
+        let _ = if is_dir {
+            std::fs::remove_dir_all(t)
+        } else {
+            std::fs::remove_file(t)
+        };
+    };
+    set_temp(Some(tmp.clone()));
     let reader = Reader::open(comm, &plan.source)?;
     let written = with_dtype!(plan.meta.dtype, T => match plan.format {
         OutFormat::Hdf5 => write_hdf5::<T>(comm, plan, &reader, &tmp),
+        OutFormat::Zarr => write_zarr::<T>(comm, plan, &reader, &tmp),
         OutFormat::Npy | OutFormat::Raw => write_flat::<T>(comm, plan, &reader, &tmp),
     });
     reader.close();
     if let Err(e) = written {
         if comm.is_root() {
-            let _ = std::fs::remove_file(&tmp);
+            remove(&tmp);
         }
-        crate::interrupt::set_temp(None);
+        set_temp(None);
         return Err(e);
     }
     comm.barrier();
     let finished = if comm.is_root() {
         let r = finish(plan, &tmp).and_then(|()| output::commit(&tmp, &plan.out));
         if r.is_err() {
-            let _ = std::fs::remove_file(&tmp);
+            remove(&tmp);
         }
         r
     } else {
         Ok(())
     };
-    crate::interrupt::set_temp(None);
+    set_temp(None);
     comm.agree(finished.map_err(Into::into))?;
     Ok(t0.elapsed().as_secs_f64())
 }
@@ -223,7 +295,7 @@ fn write_hdf5<T: Element>(
         plan.block_bytes,
     );
     let sel = whole(&plan.meta);
-    super::parallel_write::write_blocks::<T>(comm, &ds, &d, |b, buf| {
+    super::parallel_write::write_blocks::<T>(comm, "convert", &ds, &d, |b, buf| {
         reader.read_block(b, &sel, buf).map_err(Into::into)
     });
     drop(ds);
@@ -274,6 +346,9 @@ fn write_flat<T: Element>(
     let mine = d.rank_range(comm.rank(), comm.size());
     let mut buf = vec![T::default(); if mine.is_empty() { 0 } else { d.block_elems() }];
     crate::interrupt::set_total(mine.len());
+    let total = layout.data_bytes();
+    let progress = crate::progress::Progress::start(comm, "convert", total);
+    let mut failed = None;
     for (i, idx) in mine.enumerate() {
         let b = d.block(idx);
         // Independent writes: a failure ends this rank's part; agreed below.
@@ -281,16 +356,73 @@ fn write_flat<T: Element>(
             .and_then(|()| Ok(reader.read_block(&b, &sel, &mut buf[..b.len()])?))
             .and_then(|()| Ok(layout.write_block(&file, &b, &buf[..b.len()])?));
         if let Err(e) = r {
-            comm.agree::<()>(Err(e.into()))?;
+            failed = Some(e);
+            break;
         }
         crate::interrupt::tick();
+        progress.add((b.len() * plan.meta.dtype.size()) as u64);
     }
+    // Every rank ends its progress (rank 0 waits for the others' final
+    // counts) before the agreement, also after a failure here.
+    progress.finish();
     drop(file);
-    comm.agree(Ok(()))
+    comm.agree(failed.map_or(Ok(()), |e| Err(e.into())))
 }
 
-/// Rank 0, after the data are written: the metadata of an HDF5 output.
+/// Create the Zarr store (rank 0: the group and the array's metadata) and
+/// write every block: each rank encodes and stores its own whole chunks.
+fn write_zarr<T: Element>(
+    comm: &Comm,
+    plan: &ConvertPlan,
+    reader: &Reader,
+    tmp: &Path,
+) -> anyhow::Result<()> {
+    let chunks = plan.enc.chunks.clone().expect("Zarr output is chunked");
+    let created = if comm.is_root() {
+        super::zarr_store::create(plan, tmp, &chunks).map_err(Into::into)
+    } else {
+        Ok(())
+    };
+    comm.agree(created)?;
+    let writer =
+        comm.agree(crate::zarr_out::ZarrWriter::open(tmp, &plan.out_var).map_err(Into::into))?;
+    let d = Decomposition::new(
+        &plan.meta.shape,
+        Some(&chunks),
+        plan.meta.dtype.size(),
+        plan.block_bytes,
+    );
+    let sel = whole(&plan.meta);
+    let mine = d.rank_range(comm.rank(), comm.size());
+    let mut buf = vec![T::default(); if mine.is_empty() { 0 } else { d.block_elems() }];
+    crate::interrupt::set_total(mine.len());
+    let total = d.shape.iter().product::<usize>() as u64 * plan.meta.dtype.size() as u64;
+    let progress = crate::progress::Progress::start(comm, "convert", total);
+    let mut failed = None;
+    for (i, idx) in mine.enumerate() {
+        let b = d.block(idx);
+        // Independent writes of whole chunks: a failure ends this rank's
+        // part; agreed below.
+        let r = crate::testhooks::before_block(i + 1)
+            .and_then(|()| Ok(reader.read_block(&b, &sel, &mut buf[..b.len()])?))
+            .and_then(|()| Ok(writer.write_block(&b, &buf[..b.len()])?));
+        if let Err(e) = r {
+            failed = Some(e);
+            break;
+        }
+        crate::interrupt::tick();
+        progress.add((b.len() * plan.meta.dtype.size()) as u64);
+    }
+    progress.finish();
+    comm.agree(failed.map_or(Ok(()), |e| Err(e.into())))
+}
+
+/// Rank 0, after the data are written: the metadata of an HDF5 output,
+/// the coordinate arrays of a Zarr output.
 fn finish(plan: &ConvertPlan, tmp: &Path) -> Result<(), CwError> {
+    if plan.format == OutFormat::Zarr {
+        return super::zarr_store::coordinates(plan, tmp);
+    }
     if plan.format != OutFormat::Hdf5 {
         return Ok(());
     }

@@ -243,7 +243,35 @@ fn candidates(st: &Setup) -> Vec<CandidateSpec> {
             });
         }
     }
+    // Zarr v3 stores with the same row chunks: uncompressed, zstd, and
+    // blosc (lz4) with byte shuffle.
+    for (name, compression, shuffle) in [
+        ("zarr", "none", false),
+        ("zarr-zstd3", "zstd:3", false),
+        ("zarr-blosc5+shuffle", "blosc:5", true),
+    ] {
+        v.push(CandidateSpec {
+            compression: compression.into(),
+            shuffle,
+            ..CandidateSpec::new(
+                name,
+                &format!("{}.zarr", name.replace('+', "-")),
+                Some(shape_text(&rows)),
+            )
+        });
+    }
     v
+}
+
+/// Every file at or under `p` (a file, or a store directory).
+fn files_under(p: &Path) -> Vec<std::path::PathBuf> {
+    match std::fs::read_dir(p) {
+        Ok(rd) => rd
+            .filter_map(Result::ok)
+            .flat_map(|e| files_under(&e.path()))
+            .collect(),
+        Err(_) => vec![p.to_path_buf()],
+    }
 }
 
 /// Write and measure every candidate; the report on rank 0.
@@ -284,8 +312,9 @@ fn measure_all(comm: &Comm, a: &FormatsArgs, st: &Setup) -> anyhow::Result<Optio
         let t = Instant::now();
         super::convert::convert(comm, &plan)?;
         let synced = if comm.is_root() {
-            std::fs::File::open(&path)
-                .and_then(|f| f.sync_all())
+            files_under(&path)
+                .iter()
+                .try_for_each(|f| std::fs::File::open(f).and_then(|f| f.sync_all()))
                 .map_err(|e| anyhow::anyhow!("syncing '{}': {e}", path.display()))
         } else {
             Ok(())
@@ -298,8 +327,14 @@ fn measure_all(comm: &Comm, a: &FormatsArgs, st: &Setup) -> anyhow::Result<Optio
             big_endian: false,
             shape: st.sample_shape.clone(),
         });
+        let zarr = plan.format == super::convert::OutFormat::Zarr;
         let input = InputSpec {
-            path: path.clone(),
+            // A Zarr store is read through its variable's array.
+            path: if zarr {
+                path.join(&plan.out_var)
+            } else {
+                path.clone()
+            },
             var: var.clone(),
             raw,
         };
@@ -348,8 +383,15 @@ fn measure_all(comm: &Comm, a: &FormatsArgs, st: &Setup) -> anyhow::Result<Optio
                 }
                 Some(f) => same_results(f, &res),
             };
-            let m = std::fs::metadata(&path)?;
-            let disk = std::os::unix::fs::MetadataExt::blocks(&m) * 512;
+            let files = files_under(&path);
+            let (len, disk) = files.iter().fold((0, 0), |(l, d), f| {
+                std::fs::metadata(f).map_or((l, d), |m| {
+                    (
+                        l + m.len(),
+                        d + std::os::unix::fs::MetadataExt::blocks(&m) * 512,
+                    )
+                })
+            });
             let data =
                 st.sample_shape.iter().product::<usize>() as u64 * st.meta.dtype.size() as u64;
             out.push(Candidate {
@@ -357,16 +399,29 @@ fn measure_all(comm: &Comm, a: &FormatsArgs, st: &Setup) -> anyhow::Result<Optio
                     super::convert::OutFormat::Hdf5 => "hdf5",
                     super::convert::OutFormat::Npy => "npy",
                     super::convert::OutFormat::Raw => "raw",
+                    super::convert::OutFormat::Zarr => "zarr",
                 }
                 .into(),
-                layout: if plan.format == super::convert::OutFormat::Hdf5 {
-                    plan.enc.describe()
-                } else {
-                    "contiguous".into()
+                layout: match plan.format {
+                    super::convert::OutFormat::Hdf5 => plan.enc.describe(),
+                    super::convert::OutFormat::Zarr => format!(
+                        "chunks {}, {}",
+                        plan.enc
+                            .chunks
+                            .as_deref()
+                            .map(shape_text)
+                            .unwrap_or_default(),
+                        plan.zarr_codecs
+                            .iter()
+                            .filter_map(|c| c["name"].as_str())
+                            .collect::<Vec<_>>()
+                            .join("+")
+                    ),
+                    _ => "contiguous".into(),
                 },
                 name,
                 path: path.display().to_string(),
-                bytes: m.len(),
+                bytes: len,
                 disk_bytes: disk,
                 ratio: data as f64 / disk.max(1) as f64,
                 write_s,
@@ -435,9 +490,11 @@ fn comm_max(comm: &Comm, x: f64) -> f64 {
 /// file was synced after writing), so the next read comes from disk.
 fn drop_cache(path: &Path) {
     use std::os::fd::AsRawFd;
-    if let Ok(f) = std::fs::File::open(path) {
-        unsafe {
-            libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
+    for p in files_under(path) {
+        if let Ok(f) = std::fs::File::open(p) {
+            unsafe {
+                libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
+            }
         }
     }
 }

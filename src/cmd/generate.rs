@@ -174,7 +174,7 @@ fn write_file<T: Element>(
         plan.block_bytes,
     );
     let last = plan.shape.len() - 1;
-    super::parallel_write::write_blocks::<T>(comm, &ds, &d, |b, buf| {
+    super::parallel_write::write_blocks::<T>(comm, "generate", &ds, &d, |b, buf| {
         let row_len = b.count[last];
         let mut offsets = Vec::with_capacity(b.len() / row_len);
         for_each_row(&plan.shape, &b.start, &b.count, |_, off| offsets.push(off));

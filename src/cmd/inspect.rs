@@ -1,12 +1,22 @@
 //! `chunkwise inspect`: what is in a file and how it is stored — groups,
 //! datasets with shape, type, layout, chunking, filters, storage vs logical
 //! size, fill value, attributes and NetCDF-4 dimension names.
+//!
+//! Every input `reduce` accepts is described with the same JSON shape: HDF5
+//! / NetCDF-4 files are walked here; `.npy`, raw (`--raw-dtype`,
+//! `--raw-shape`) and Zarr v3 arrays go through the io crate's
+//! [`crate::source::describe`] (the same description `reduce` uses), and a
+//! Zarr v3 group lists each array in it.
 
 use crate::cli::InspectArgs;
+use crate::element::Dtype;
 use crate::error::CwError;
 use crate::h5io;
 use crate::parse::human_bytes;
+use crate::request::InputSpec;
+use crate::source::{self, FlatKind, Format, Source, zarr};
 use serde::Serialize;
+use std::path::Path;
 
 /// One attribute, rendered as text.
 #[derive(Debug, Serialize)]
@@ -61,6 +71,8 @@ pub struct GroupInfo {
 pub struct FileInfo {
     /// File as given.
     pub file: String,
+    /// Input format: `hdf5`, `zarr`, `npy` or `raw`.
+    pub format: String,
     /// File size on disk.
     pub file_bytes: u64,
     /// Groups, depth first.
@@ -71,7 +83,8 @@ pub struct FileInfo {
 
 /// Run `inspect` (no MPI needed; under a launcher only rank 0 prints).
 pub fn run(args: &InspectArgs, print: bool) -> anyhow::Result<()> {
-    let info = describe(&args.file)?;
+    let spec = args.raw.input(&args.file, None)?;
+    let info = describe_input(&spec)?;
     if print {
         if args.json {
             println!("{}", serde_json::to_string_pretty(&info)?);
@@ -82,12 +95,172 @@ pub fn run(args: &InspectArgs, print: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Describe every group and dataset in `path`.
+/// Describe any input `reduce` accepts: every group and dataset of an
+/// HDF5 / NetCDF-4 file or Zarr v3 group, or the one array of a Zarr
+/// array, `.npy` or raw file.
+pub fn describe_input(spec: &InputSpec) -> Result<FileInfo, CwError> {
+    let path = &spec.path;
+    let format = source::detect_format(path)?;
+    if format == Format::Hdf5 && spec.raw.is_none() {
+        return describe(path);
+    }
+    let mut info = FileInfo {
+        file: path.display().to_string(),
+        format: format.name().into(),
+        file_bytes: tree_bytes(path, false),
+        groups: Vec::new(),
+        datasets: Vec::new(),
+    };
+    if format == Format::Zarr
+        && let Some(g) = zarr::group_arrays(path)?
+    {
+        walk_zarr(&g, path, &mut info)?;
+        return Ok(info);
+    }
+    info.groups.push(GroupInfo {
+        path: "/".into(),
+        attributes: Vec::new(),
+    });
+    info.datasets
+        .push(describe_array(spec, &format!("/{}", stem(path)))?);
+    Ok(info)
+}
+
+/// A Zarr group and its arrays, depth first; paths relative to `root`.
+fn walk_zarr(g: &zarr::ZarrGroup, root: &Path, info: &mut FileInfo) -> Result<(), CwError> {
+    let rel = |p: &Path| {
+        let r = p
+            .strip_prefix(root)
+            .unwrap_or(p)
+            .to_string_lossy()
+            .into_owned();
+        format!("/{r}")
+    };
+    info.groups.push(GroupInfo {
+        path: rel(&g.path),
+        attributes: text_attrs(&g.attrs),
+    });
+    for a in &g.arrays {
+        let spec = InputSpec {
+            path: a.clone(),
+            var: None,
+            raw: None,
+        };
+        info.datasets.push(describe_array(&spec, &rel(a))?);
+    }
+    for sub in &g.groups {
+        walk_zarr(sub, root, info)?;
+    }
+    Ok(())
+}
+
+fn text_attrs(a: &[(String, String)]) -> Vec<AttrInfo> {
+    let mut v: Vec<AttrInfo> = a
+        .iter()
+        .map(|(name, value)| AttrInfo {
+            name: name.clone(),
+            value: value.clone(),
+        })
+        .collect();
+    v.sort_by(|x, y| x.name.cmp(&y.name));
+    v
+}
+
+/// The file (or directory) name without its extension.
+fn stem(p: &Path) -> String {
+    p.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "data".into())
+}
+
+/// Bytes of a file, or of the files under a directory (`chunks_only`: not
+/// counting the `zarr.json` metadata files).
+fn tree_bytes(p: &Path, chunks_only: bool) -> u64 {
+    let Ok(m) = std::fs::metadata(p) else {
+        return 0;
+    };
+    if !m.is_dir() {
+        let meta = chunks_only && p.file_name().is_some_and(|n| n == "zarr.json");
+        return if meta { 0 } else { m.len() };
+    }
+    std::fs::read_dir(p)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| tree_bytes(&e.path(), chunks_only))
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// One array of a non-HDF5 input, from the description `reduce` uses.
+fn describe_array(spec: &InputSpec, name: &str) -> Result<DatasetInfo, CwError> {
+    let (src, meta) = source::describe(spec)?;
+    let elem = meta.dtype.size() as u64;
+    let logical_bytes = meta.shape.iter().product::<usize>() as u64 * elem;
+    let dtype = numpy_name(meta.dtype).to_string();
+    Ok(match &src {
+        Source::Zarr(z) => DatasetInfo {
+            path: name.into(),
+            shape: meta.shape.clone(),
+            dtype,
+            layout: "chunked".into(),
+            chunks: z.chunk.clone(),
+            filters: z.codecs.clone(),
+            storage_bytes: tree_bytes(&z.path, true),
+            logical_bytes,
+            fill_value: z.fill_value.clone(),
+            dims: Some(z.dims.clone()),
+            attributes: text_attrs(&z.attrs),
+            netcdf_dimid: None,
+        },
+        Source::Flat { kind, layout } => DatasetInfo {
+            path: name.into(),
+            shape: meta.shape.clone(),
+            dtype,
+            layout: "contiguous".into(),
+            chunks: None,
+            filters: Vec::new(),
+            storage_bytes: layout.data_bytes(),
+            logical_bytes,
+            fill_value: None,
+            dims: None,
+            attributes: match (kind, layout.big_endian) {
+                (FlatKind::Npy, _) | (_, false) => Vec::new(),
+                (FlatKind::Raw, true) => vec![AttrInfo {
+                    name: "byte_order".into(),
+                    value: "big-endian".into(),
+                }],
+            },
+            netcdf_dimid: None,
+        },
+        Source::Hdf5 { .. } => unreachable!("HDF5 files are walked by describe"),
+    })
+}
+
+/// NumPy's name of an element type (`float64`, `int32`, …), as HDF5's
+/// type descriptors print them too.
+fn numpy_name(d: Dtype) -> &'static str {
+    match d {
+        Dtype::I8 => "int8",
+        Dtype::I16 => "int16",
+        Dtype::I32 => "int32",
+        Dtype::I64 => "int64",
+        Dtype::U8 => "uint8",
+        Dtype::U16 => "uint16",
+        Dtype::U32 => "uint32",
+        Dtype::U64 => "uint64",
+        Dtype::F32 => "float32",
+        Dtype::F64 => "float64",
+    }
+}
+
+/// Describe every group and dataset in the HDF5 file `path`.
 pub fn describe(path: &std::path::Path) -> Result<FileInfo, CwError> {
     h5io::precheck_input(path)?;
     let file = h5io::open_serial(path)?;
     let mut info = FileInfo {
         file: path.display().to_string(),
+        format: "hdf5".into(),
         file_bytes: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
         groups: Vec::new(),
         datasets: Vec::new(),

@@ -1,6 +1,7 @@
 //! The commands. Each validates everything it can on every rank, agrees on
 //! the outcome (see `comm`), and only then enters collective work.
 
+pub mod completions;
 pub mod convert;
 pub mod formats;
 pub mod generate;
@@ -12,6 +13,7 @@ pub mod plan;
 pub mod plot;
 pub mod reduce;
 pub mod scaling;
+pub mod zarr_store;
 
 /// Reduction threads per rank: `--threads`, else `SLURM_CPUS_PER_TASK`, else
 /// the cores this process may run on (its CPU affinity / cgroup quota).

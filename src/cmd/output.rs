@@ -34,6 +34,58 @@ pub fn check_output(out: &Path, force: bool, inputs: &[&Path]) -> Result<(), CwE
     Ok(())
 }
 
+/// Check that the Zarr store (a directory) `out` can be written: its parent
+/// exists, no input lies inside it, and it does not exist unless `force` —
+/// and then only a Zarr store (with `zarr.json`) is ever replaced.
+pub fn check_output_store(out: &Path, force: bool, inputs: &[&Path]) -> Result<(), CwError> {
+    let shown = out.display();
+    let dir = parent_dir(out);
+    if !dir.is_dir() {
+        return Err(CwError::Output(format!(
+            "output directory '{}' of '{shown}' does not exist",
+            dir.display()
+        )));
+    }
+    for input in inputs {
+        if let (Ok(o), Ok(i)) = (std::fs::canonicalize(out), std::fs::canonicalize(input))
+            && i.starts_with(&o)
+        {
+            return Err(CwError::Output(format!(
+                "output '{shown}' contains the input '{}'",
+                input.display()
+            )));
+        }
+    }
+    if out.exists() {
+        if !force {
+            return Err(CwError::Output(format!(
+                "output '{shown}' exists; pass --force to replace it"
+            )));
+        }
+        if !out.join("zarr.json").is_file() {
+            return Err(CwError::Output(format!(
+                "output '{shown}' exists and is not a Zarr store (no zarr.json); not replacing it"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Bytes of a file, or of every file under a directory.
+pub fn tree_bytes(p: &Path) -> u64 {
+    match std::fs::metadata(p) {
+        Ok(m) if m.is_dir() => std::fs::read_dir(p)
+            .map(|rd| {
+                rd.filter_map(Result::ok)
+                    .map(|e| tree_bytes(&e.path()))
+                    .sum()
+            })
+            .unwrap_or(0),
+        Ok(m) => m.len(),
+        Err(_) => 0,
+    }
+}
+
 fn parent_dir(p: &Path) -> PathBuf {
     match p.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -65,8 +117,37 @@ pub fn temp_path(out: &Path) -> PathBuf {
     parent_dir(out).join(format!(".{name}.chunkwise-partial"))
 }
 
-/// Move the finished temporary file into place.
+/// Move the finished temporary file (or store directory) into place. An
+/// existing store being replaced (`--force`, checked before) is first moved
+/// aside, then removed.
 pub fn commit(tmp: &Path, out: &Path) -> Result<(), CwError> {
+    if out.is_dir() {
+        let name = out
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "out".into());
+        let old = parent_dir(out).join(format!(".{name}.chunkwise-old"));
+        let _ = std::fs::remove_dir_all(&old);
+        std::fs::rename(out, &old).map_err(|e| {
+            CwError::Output(format!(
+                "cannot move the old '{}' aside: {e}",
+                out.display()
+            ))
+        })?;
+        let r = std::fs::rename(tmp, out);
+        if r.is_ok() {
+            let _ = std::fs::remove_dir_all(&old);
+        } else {
+            let _ = std::fs::rename(&old, out);
+        }
+        return r.map_err(|e| {
+            CwError::Output(format!(
+                "cannot rename '{}' to '{}': {e}",
+                tmp.display(),
+                out.display()
+            ))
+        });
+    }
     std::fs::rename(tmp, out).map_err(|e| {
         CwError::Output(format!(
             "cannot rename '{}' to '{}': {e}",

@@ -16,8 +16,10 @@ use crate::h5io;
 /// `fill(block, buf)` (buf has `block.len()` elements) and writes them.
 /// A failure in `fill` or in the write aborts the job ([`Comm::or_abort`]),
 /// since the other ranks are already inside collective calls.
+/// Progress is shown as `what` (see [`crate::progress`]).
 pub fn write_blocks<T: Element>(
     comm: &Comm,
+    what: &'static str,
     ds: &hdf5::Dataset,
     d: &Decomposition,
     mut fill: impl FnMut(&Block, &mut [T]) -> Result<(), CwError>,
@@ -26,6 +28,8 @@ pub fn write_blocks<T: Element>(
     let rounds = d.rank_range(0, comm.size()).len();
     let mut buf = vec![T::default(); if mine.is_empty() { 0 } else { d.block_elems() }];
     crate::interrupt::set_total(mine.len());
+    let total = d.shape.iter().product::<usize>() as u64 * T::DTYPE.size() as u64;
+    let progress = crate::progress::Progress::start(comm, what, total);
     for round in 0..rounds {
         let idx = mine.start + round;
         if idx < mine.end {
@@ -36,8 +40,10 @@ pub fn write_blocks<T: Element>(
                 h5io::write_block_collective(ds, Some((&b, &buf[..b.len()]))).map_err(Into::into),
             );
             crate::interrupt::tick();
+            progress.add((b.len() * T::DTYPE.size()) as u64);
         } else {
             comm.or_abort(h5io::write_block_collective::<T>(ds, None).map_err(Into::into));
         }
     }
+    progress.finish();
 }

@@ -5,9 +5,9 @@ use crate::cluster::Cluster;
 use crate::cmd::jobscript::render_args;
 use crate::error::CwError;
 use crate::parse::{parse_bytes, parse_duration, parse_ops, slurm_time};
+use crate::planner;
 use crate::planner::{PlanInput, recommend};
 use crate::request::{InputSpec, ReduceRequest};
-use crate::{h5io, planner};
 
 /// Build the planner's input from a file's variable or a size.
 fn input(a: &PlanArgs) -> Result<PlanInput, CwError> {
@@ -18,7 +18,8 @@ fn input(a: &PlanArgs) -> Result<PlanInput, CwError> {
     }
     match (&a.file, &a.bytes) {
         (Some(f), _) => {
-            let m = h5io::variable_meta(f, a.var.as_deref().unwrap_or_default())?;
+            // The same description `reduce` makes, for every input format.
+            let (_, m) = crate::source::describe(&a.raw.input(f, a.var.as_deref())?)?;
             let dtype = m.dtype;
             Ok(PlanInput {
                 data_bytes: (m.shape.iter().product::<usize>() * dtype.size()) as u64,
@@ -46,7 +47,7 @@ fn input(a: &PlanArgs) -> Result<PlanInput, CwError> {
             })
         }
         (None, None) => Err(CwError::Parse(
-            "give --file F --var V or --bytes SIZE".into(),
+            "give --file F (with --var V for HDF5) or --bytes SIZE".into(),
         )),
     }
 }
@@ -71,7 +72,10 @@ pub fn run(a: &PlanArgs) -> anyhow::Result<()> {
             ..ReduceRequest::new(InputSpec {
                 path: file.into(),
                 var: a.var.clone(),
-                raw: None,
+                raw: crate::request::RawSpec::parse(
+                    a.raw.raw_dtype.as_deref(),
+                    a.raw.raw_shape.as_deref(),
+                )?,
             })
         };
         let args = request.to_argv();

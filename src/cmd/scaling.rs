@@ -486,7 +486,8 @@ fn run_study(a: &ScalingRunArgs) -> anyhow::Result<()> {
     );
     let exe = exe()?;
     install_stop_handlers();
-    for run in todo {
+    let (n_runs, t_study) = (todo.len(), std::time::Instant::now());
+    for (k, run) in todo.into_iter().enumerate() {
         let p = run.ranks;
         stopped(&s.dir)?;
         let file = input_for(&s, p)?;
@@ -549,6 +550,12 @@ fn run_study(a: &ScalingRunArgs) -> anyhow::Result<()> {
             },
             t.map_or(f64::NAN, |m| m.total_s),
             rec.wall_s
+        );
+        crate::progress::run_line(
+            k + 1,
+            n_runs,
+            &format!("P={p}, repeat {}, {:.3} s", run.repeat, rec.wall_s),
+            t_study.elapsed(),
         );
     }
     println!(

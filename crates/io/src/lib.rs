@@ -11,6 +11,7 @@ pub mod h5io;
 pub mod h5meta;
 pub mod nc_out;
 pub mod source;
+pub mod zarr_out;
 
 pub use error::IoError;
 

@@ -142,13 +142,18 @@ pub fn execute(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<(ReduceR
 
     // Rank-local phase: a failure here aborts the job (other ranks may already
     // be waiting in the gather below).
+    let total = d.shape.iter().product::<usize>() as u64 * plan.dtype.size() as u64;
+    let progress = crate::progress::Progress::start(comm, "reduce", total);
     let (pieces, read_s, compute_s) = with_dtype!(plan.dtype, T => {
-        comm.or_abort(stream::reduce_blocks::<T>(&reader, plan, &mine, range.start, &pool, want_m2))
+        comm.or_abort(stream::reduce_blocks::<T>(&reader, plan, &mine, range.start, &pool, want_m2, &progress))
     });
 
     // Collectives from here on: every rank arrives, because a failure in the
     // rank-local phase above aborted the job instead of returning.
     let t_comm = Instant::now();
+    // Rank 0 waits here for the others' final counts, as it would in the
+    // gather below (see `crate::progress`); counted as communication.
+    progress.finish();
     let gathered = comm.gather_varlen(&pieces);
     let my_bytes = (mine.iter().map(|b| b.len()).sum::<usize>() * plan.dtype.size()) as u64;
     let bytes_read = comm.sum_all(&[my_bytes])[0];

@@ -25,6 +25,7 @@ pub fn reduce_blocks<T: Element>(
     first: usize,
     pool: &rayon::ThreadPool,
     want_m2: bool,
+    progress: &crate::progress::Progress,
 ) -> Result<(Vec<u64>, f64, f64), CwError> {
     crate::interrupt::set_total(blocks.len());
     if blocks.is_empty() {
@@ -49,6 +50,9 @@ pub fn reduce_blocks<T: Element>(
                 let r = crate::testhooks::before_block(i + 1)
                     .and_then(|()| Ok(reader.read_block(b, sel, &mut buf)?));
                 read_s += t.elapsed().as_secs_f64();
+                // This thread makes the rank's MPI calls during block work,
+                // so it is the one that reports progress (serialized MPI).
+                progress.add((b.len() * std::mem::size_of::<T>()) as u64);
                 let failed = r.is_err();
                 if full_tx.send(r.map(|()| buf)).is_err() || failed {
                     break;

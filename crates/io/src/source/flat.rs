@@ -255,7 +255,7 @@ fn swap_bytes(bytes: &mut [u8], size: usize) {
 }
 
 /// The bytes of a slice of plain numbers.
-fn as_bytes<T: Element>(v: &[T]) -> &[u8] {
+pub(crate) fn as_bytes<T: Element>(v: &[T]) -> &[u8] {
     // SAFETY: `Element` types are plain integers and floats: no padding, any
     // byte pattern is valid, and u8 has alignment 1.
     unsafe { std::slice::from_raw_parts(v.as_ptr().cast(), std::mem::size_of_val(v)) }

@@ -216,7 +216,13 @@ pub fn describe(spec: &InputSpec) -> Result<(Source, VariableMeta), IoError> {
             ));
         }
         Format::Zarr => {
-            let z = zarr::describe(path)?;
+            // A store's root group and --var: the variable's array in it
+            // (`reduce OUT.zarr --var tas` reads `OUT.zarr/tas`).
+            let array = match &spec.var {
+                Some(v) if zarr::group_arrays(path)?.is_some() => path.join(v.trim_matches('/')),
+                _ => path.clone(),
+            };
+            let z = zarr::describe(&array)?;
             let meta = zarr_meta(&z)?;
             return Ok((Source::Zarr(z), meta));
         }

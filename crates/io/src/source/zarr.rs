@@ -39,6 +39,10 @@ pub struct ZarrMeta {
     pub attrs: Vec<(String, String)>,
     /// Numeric attributes (for CF decoding: `_FillValue`, `scale_factor`, ...).
     pub numeric_attrs: Vec<(String, Vec<f64>)>,
+    /// The codec chain, in order, as `name` or `name(configuration)`.
+    pub codecs: Vec<String>,
+    /// `fill_value`, as JSON text.
+    pub fill_value: Option<String>,
 }
 
 /// Map a Zarr v3 data type name to a supported element type.
@@ -72,7 +76,7 @@ pub fn parse_metadata(path: &Path, text: &str) -> Result<ZarrMeta, IoError> {
     }
     if j["node_type"].as_str() != Some("array") {
         return Err(bad(format!(
-            "node_type is {}; give the path of an array inside the store, e.g. '{shown}/VAR'",
+            "node_type is {}; give the path of an array inside the store, e.g. '{shown}/VAR' (or --var VAR)",
             j["node_type"]
         )));
     }
@@ -124,6 +128,14 @@ pub fn parse_metadata(path: &Path, text: &str) -> Result<ZarrMeta, IoError> {
             }
         }
     }
+    let codecs = j["codecs"]
+        .as_array()
+        .map(|a| a.iter().map(codec_text).collect())
+        .unwrap_or_default();
+    let fill_value = (!j["fill_value"].is_null()).then(|| match &j["fill_value"] {
+        serde_json::Value::String(s) => s.clone(),
+        v => v.to_string(),
+    });
     Ok(ZarrMeta {
         path: path.to_path_buf(),
         dtype,
@@ -132,7 +144,100 @@ pub fn parse_metadata(path: &Path, text: &str) -> Result<ZarrMeta, IoError> {
         dims,
         attrs,
         numeric_attrs,
+        codecs,
+        fill_value,
     })
+}
+
+/// One codec as text: `gzip(level=5)`, `blosc(cname=zstd, clevel=5, shuffle=shuffle)`,
+/// `bytes(endian=little)`; a `sharding_indexed` codec shows its inner chain.
+fn codec_text(c: &serde_json::Value) -> String {
+    let name = c["name"].as_str().unwrap_or("?");
+    let Some(conf) = c["configuration"].as_object() else {
+        return name.to_string();
+    };
+    let parts: Vec<String> = conf
+        .iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => format!("{k}={s}"),
+            serde_json::Value::Array(a) if k == "codecs" => {
+                format!(
+                    "{k}=[{}]",
+                    a.iter().map(codec_text).collect::<Vec<_>>().join(", ")
+                )
+            }
+            v => format!("{k}={v}"),
+        })
+        .collect();
+    format!("{name}({})", parts.join(", "))
+}
+
+/// A Zarr v3 group: its attributes and the arrays in it and its subgroups
+/// (depth first, sorted by name), as paths below `path`. `None` when
+/// `path/zarr.json` is not a group.
+pub fn group_arrays(path: &Path) -> Result<Option<ZarrGroup>, IoError> {
+    let text = std::fs::read_to_string(path.join("zarr.json")).map_err(|e| {
+        IoError::Input(format!(
+            "cannot read '{}': {e}",
+            path.join("zarr.json").display()
+        ))
+    })?;
+    let j: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        IoError::Input(format!(
+            "Zarr store '{}': zarr.json is not JSON ({e})",
+            path.display()
+        ))
+    })?;
+    if j["node_type"].as_str() != Some("group") {
+        return Ok(None);
+    }
+    let attrs = j["attributes"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| v.to_string()),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut group = ZarrGroup {
+        path: path.to_path_buf(),
+        attrs,
+        arrays: Vec::new(),
+        groups: Vec::new(),
+    };
+    let mut children: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(|e| IoError::Input(format!("cannot list '{}': {e}", path.display())))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("zarr.json").is_file())
+        .collect();
+    children.sort();
+    for c in children {
+        match group_arrays(&c)? {
+            Some(g) => group.groups.push(g),
+            None => group.arrays.push(c),
+        }
+    }
+    Ok(Some(group))
+}
+
+/// A Zarr v3 group as [`group_arrays`] finds it.
+#[derive(Clone, Debug)]
+pub struct ZarrGroup {
+    /// The group's directory.
+    pub path: PathBuf,
+    /// Its `attributes`, as text.
+    pub attrs: Vec<(String, String)>,
+    /// Its arrays' directories.
+    pub arrays: Vec<PathBuf>,
+    /// Its subgroups.
+    pub groups: Vec<ZarrGroup>,
 }
 
 /// Read and parse `path/zarr.json`.
