@@ -9,7 +9,6 @@
 //! Zarr v3 group lists each array in it.
 
 use crate::cli::InspectArgs;
-use crate::element::Dtype;
 use crate::error::CwError;
 use crate::h5io;
 use crate::parse::human_bytes;
@@ -197,7 +196,7 @@ fn describe_array(spec: &InputSpec, name: &str) -> Result<DatasetInfo, CwError> 
     let (src, meta) = source::describe(spec)?;
     let elem = meta.dtype.size() as u64;
     let logical_bytes = meta.shape.iter().product::<usize>() as u64 * elem;
-    let dtype = numpy_name(meta.dtype).to_string();
+    let dtype = meta.dtype.numpy_name().to_string();
     Ok(match &src {
         Source::Zarr(z) => DatasetInfo {
             path: name.into(),
@@ -235,23 +234,6 @@ fn describe_array(spec: &InputSpec, name: &str) -> Result<DatasetInfo, CwError> 
         },
         Source::Hdf5 { .. } => unreachable!("HDF5 files are walked by describe"),
     })
-}
-
-/// NumPy's name of an element type (`float64`, `int32`, …), as HDF5's
-/// type descriptors print them too.
-fn numpy_name(d: Dtype) -> &'static str {
-    match d {
-        Dtype::I8 => "int8",
-        Dtype::I16 => "int16",
-        Dtype::I32 => "int32",
-        Dtype::I64 => "int64",
-        Dtype::U8 => "uint8",
-        Dtype::U16 => "uint16",
-        Dtype::U32 => "uint32",
-        Dtype::U64 => "uint64",
-        Dtype::F32 => "float32",
-        Dtype::F64 => "float64",
-    }
 }
 
 /// Describe every group and dataset in the HDF5 file `path`.

@@ -130,6 +130,23 @@ impl Dtype {
         format!("{order}{kind}{}", self.size())
     }
 
+    /// NumPy's name of this type (`float64`, `int32`, …), which is also the
+    /// Zarr v3 `data_type` name.
+    pub fn numpy_name(self) -> &'static str {
+        match self {
+            Dtype::I8 => "int8",
+            Dtype::I16 => "int16",
+            Dtype::I32 => "int32",
+            Dtype::I64 => "int64",
+            Dtype::U8 => "uint8",
+            Dtype::U16 => "uint16",
+            Dtype::U32 => "uint32",
+            Dtype::U64 => "uint64",
+            Dtype::F32 => "float32",
+            Dtype::F64 => "float64",
+        }
+    }
+
     /// True for floating-point types.
     pub fn is_float(self) -> bool {
         matches!(self, Dtype::F32 | Dtype::F64)

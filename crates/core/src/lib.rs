@@ -32,6 +32,7 @@ pub mod request;
 pub mod scaling;
 pub mod selection;
 pub mod tree;
+pub mod utc;
 pub mod variable;
 
 pub use error::CwError;

@@ -32,22 +32,6 @@ pub const BOOKKEEPING: &[&str] = &[
     "_nc3_strict",
 ];
 
-/// Zarr v3 name of an element type.
-pub fn data_type(d: Dtype) -> &'static str {
-    match d {
-        Dtype::I8 => "int8",
-        Dtype::I16 => "int16",
-        Dtype::I32 => "int32",
-        Dtype::I64 => "int64",
-        Dtype::U8 => "uint8",
-        Dtype::U16 => "uint16",
-        Dtype::U32 => "uint32",
-        Dtype::U64 => "uint64",
-        Dtype::F32 => "float32",
-        Dtype::F64 => "float64",
-    }
-}
-
 /// The codec chain for `--compression` (`none`, `gzip[:L]`, `zstd[:L]`,
 /// `blosc[:L]`) and `--shuffle` (byte shuffle, inside blosc), after the
 /// `bytes` codec.
@@ -138,7 +122,7 @@ pub fn array_json(
         "zarr_format": 3,
         "node_type": "array",
         "shape": shape,
-        "data_type": data_type(dtype),
+        "data_type": dtype.numpy_name(),
         "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": chunks}},
         "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
         "fill_value": if dtype.is_float() { json!("NaN") } else { json!(0) },
