@@ -15,6 +15,7 @@ pub mod blocksize;
 pub mod cf;
 pub mod cftime;
 pub mod cluster;
+pub mod concat;
 pub mod decomp;
 pub mod element;
 pub mod encoding;
