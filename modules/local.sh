@@ -44,12 +44,12 @@ _cw_setup() {
 # HDF5), cftime, pandas and NumPy from PyPI, used by the tests as independent
 # writers and readers (oracles). Made once in .venv-test/ of the checkout;
 # the tests find it there (or through CHUNKWISE_PYTHON).
-_cw_venv_pkgs="numpy pandas xarray netCDF4 h5py cftime scipy zarr"
+_cw_venv_pkgs="numpy pandas xarray netCDF4 h5py cftime scipy zarr dask"
 _cw_test_venv() {
     local root venv
     root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
     venv="$root/.venv-test"
-    if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import numpy, pandas, xarray, netCDF4, h5py, cftime, scipy, zarr" 2>/dev/null; then
+    if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import numpy, pandas, xarray, netCDF4, h5py, cftime, scipy, zarr, dask" 2>/dev/null; then
         return 0
     fi
     local py

@@ -115,8 +115,16 @@ pub struct GenerateArgs {
 /// Arguments of `chunkwise reduce`.
 #[derive(Debug, Args)]
 pub struct ReduceArgs {
-    /// Input: HDF5 / NetCDF-4 file, `.npy` file, or raw binary (with --raw-dtype, --raw-shape).
-    pub file: PathBuf,
+    /// Input: HDF5 / NetCDF-4 file, `.npy` file, Zarr v3 store, or raw binary
+    /// (with --raw-dtype, --raw-shape). Several HDF5 / NetCDF-4 files or quoted
+    /// glob patterns ('era5/t2m_*.nc') form one dataset, concatenated along the
+    /// record dimension in the order of its coordinate.
+    #[arg(required = true, num_args = 1..)]
+    pub files: Vec<PathBuf>,
+    /// Record dimension several files are concatenated along (default: the
+    /// unlimited dimension, else `time`).
+    #[arg(long, value_name = "DIM")]
+    pub concat: Option<String>,
     /// Variable (dataset path) to reduce; required for HDF5 / NetCDF-4 input.
     #[arg(long)]
     pub var: Option<String>,
@@ -394,6 +402,7 @@ impl RawInputArgs {
             path: path.to_path_buf(),
             var: var.map(str::to_string),
             raw: RawSpec::parse(self.raw_dtype.as_deref(), self.raw_shape.as_deref())?,
+            ..InputSpec::default()
         })
     }
 }
@@ -402,7 +411,11 @@ impl TryFrom<&ReduceArgs> for ReduceRequest {
     type Error = CwError;
     fn try_from(a: &ReduceArgs) -> Result<ReduceRequest, CwError> {
         let mut r = ReduceRequest::parse_parts(
-            a.raw.input(&a.file, a.var.as_deref())?,
+            InputSpec {
+                more: a.files[1..].to_vec(),
+                concat: a.concat.clone(),
+                ..a.raw.input(&a.files[0], a.var.as_deref())?
+            },
             &a.op,
             a.block_bytes.as_deref(),
             a.dim.as_deref(),

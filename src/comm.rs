@@ -202,6 +202,30 @@ impl Comm {
         out
     }
 
+    /// Collective: rank 0's `text` (or its error) on every rank. Rank 0
+    /// computes it alone (e.g. the metadata of thousands of files, read
+    /// once instead of once per rank); the other ranks pass `None`. An
+    /// error on rank 0 becomes an error on every rank: rank 0 keeps its
+    /// own (printed once by the [`Comm::agree`] that follows), the others
+    /// get [`ReportedElsewhere`].
+    pub fn share_from_root(&self, local: Option<anyhow::Result<String>>) -> anyhow::Result<String> {
+        let root = self.world.process_at_rank(0);
+        let (mut ok, mut bytes, err) = match local {
+            Some(Ok(t)) => (1u8, t.into_bytes(), None),
+            Some(Err(e)) => (0u8, Vec::new(), Some(e)),
+            None => (0u8, Vec::new(), None),
+        };
+        let mut len = bytes.len() as u64;
+        root.broadcast_into(&mut ok);
+        root.broadcast_into(&mut len);
+        if ok == 0 {
+            return Err(err.unwrap_or_else(|| ReportedElsewhere.into()));
+        }
+        bytes.resize(len as usize, 0);
+        root.broadcast_into(&mut bytes[..]);
+        Ok(String::from_utf8(bytes)?)
+    }
+
     /// Wait for every rank.
     pub fn barrier(&self) {
         self.world.barrier();

@@ -61,7 +61,7 @@ pub fn analyse_reduce_args(args: &[String]) -> Result<ReduceCall, CwError> {
 
 fn call(r: &ReduceArgs, has_file: bool) -> Result<ReduceCall, CwError> {
     let request = ReduceRequest::try_from(r)?;
-    let file = has_file.then(|| r.file.to_string_lossy().into_owned());
+    let file = has_file.then(|| r.files[0].to_string_lossy().into_owned());
     ReduceCall::new(file, request)
 }
 

@@ -439,7 +439,7 @@ fn finish(plan: &ConvertPlan, tmp: &Path) -> Result<(), CwError> {
             &plan.out_var,
             &line,
         )?),
-        Source::Flat { .. } | Source::Zarr(_) => {
+        Source::Flat { .. } | Source::Zarr(_) | Source::Multi { .. } => {
             // Descriptive attributes (Zarr `attributes` such as units) as text.
             let err = |e: hdf5::Error| CwError::Output(format!("'{}': {e}", tmp.display()));
             let f = hdf5::File::open_rw(tmp).map_err(err)?;

@@ -292,6 +292,7 @@ fn measure_all(comm: &Comm, a: &FormatsArgs, st: &Setup) -> anyhow::Result<Optio
             path: npy.clone(),
             var: Some("data".into()),
             raw: None,
+            ..InputSpec::default()
         };
         let req = ConvertRequest {
             chunks: c.chunks,
@@ -337,6 +338,7 @@ fn measure_all(comm: &Comm, a: &FormatsArgs, st: &Setup) -> anyhow::Result<Optio
             },
             var: var.clone(),
             raw,
+            ..InputSpec::default()
         };
         // One read of the candidate: statistics `ops` over `over`, of `select`.
         let read = |ops: &str,

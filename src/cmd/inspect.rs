@@ -144,6 +144,7 @@ fn walk_zarr(g: &zarr::ZarrGroup, root: &Path, info: &mut FileInfo) -> Result<()
             path: a.clone(),
             var: None,
             raw: None,
+            ..InputSpec::default()
         };
         info.datasets.push(describe_array(&spec, &rel(a))?);
     }
@@ -232,7 +233,9 @@ fn describe_array(spec: &InputSpec, name: &str) -> Result<DatasetInfo, CwError> 
             },
             netcdf_dimid: None,
         },
-        Source::Hdf5 { .. } => unreachable!("HDF5 files are walked by describe"),
+        Source::Hdf5 { .. } | Source::Multi { .. } => {
+            unreachable!("HDF5 files are walked by describe")
+        }
     })
 }
 

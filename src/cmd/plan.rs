@@ -76,6 +76,7 @@ pub fn run(a: &PlanArgs) -> anyhow::Result<()> {
                     a.raw.raw_dtype.as_deref(),
                     a.raw.raw_shape.as_deref(),
                 )?,
+                ..InputSpec::default()
             })
         };
         let args = request.to_argv();

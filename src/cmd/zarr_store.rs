@@ -129,6 +129,7 @@ pub fn coordinates(plan: &ConvertPlan, tmp: &Path) -> Result<(), CwError> {
                     path: path.clone(),
                     var: Some(coord.clone()),
                     raw: None,
+                    ..InputSpec::default()
                 };
                 let (src, cm) = crate::source::describe(&spec)?;
                 let attrs = h5_attrs(&f, &coord, cm.dtype)?;

@@ -107,6 +107,7 @@ impl Concat {
             }
         };
         let base_units = time_of(&first.1)?;
+        let base_attrs = first.1.coord_attrs.get(axis).cloned().unwrap_or_default();
         let mut keyed = Vec::with_capacity(files.len());
         for (path, meta) in files {
             let coords = meta
@@ -190,7 +191,78 @@ impl Concat {
         meta.shape[axis] = offset;
         meta.dims.shape[axis] = offset;
         meta.dims.coords[axis] = Some(all_coords);
+        // The record values are in the units of the first file given.
+        meta.coord_attrs[axis] = base_attrs;
         Ok(Concat { axis, parts, meta })
+    }
+
+    /// The plan as text, to send from the rank that read the metadata to
+    /// the others (floats as their bit patterns, so NaN and signed zeros
+    /// survive).
+    pub fn to_wire(&self) -> String {
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<u64>>();
+        let m = &self.meta;
+        serde_json::json!({
+            "axis": self.axis,
+            "parts": self.parts.iter().map(|p| (&p.path, p.offset, p.len)).collect::<Vec<_>>(),
+            "dtype": m.dtype.name(),
+            "shape": m.shape,
+            "chunk": m.chunk,
+            "filtered": m.filtered,
+            "names": m.dims.names,
+            "coords": m.dims.coords.iter().map(|c| c.as_deref().map(bits)).collect::<Vec<_>>(),
+            "missing": bits(&m.decode.missing),
+            "scale": m.decode.scale.map(f64::to_bits),
+            "offset": m.decode.offset.map(f64::to_bits),
+            "attrs": m.attrs,
+            "globals": m.globals,
+            "coord_attrs": m.coord_attrs,
+        })
+        .to_string()
+    }
+
+    /// The plan from [`Concat::to_wire`]'s text.
+    pub fn from_wire(text: &str) -> Result<Concat, CwError> {
+        use serde_json::{Value, from_value};
+        let bad = |e: &dyn std::fmt::Display| CwError::Internal(format!("multi-file plan: {e}"));
+        let v: Value = serde_json::from_str(text).map_err(|e| bad(&e))?;
+        let get = |k: &str| v.get(k).cloned().ok_or_else(|| bad(&format!("no '{k}'")));
+        let floats = |b: Vec<u64>| b.into_iter().map(f64::from_bits).collect::<Vec<f64>>();
+        let parts: Vec<(String, usize, usize)> = from_value(get("parts")?).map_err(|e| bad(&e))?;
+        let dtype_name: String = from_value(get("dtype")?).map_err(|e| bad(&e))?;
+        let shape: Vec<usize> = from_value(get("shape")?).map_err(|e| bad(&e))?;
+        let coords: Vec<Option<Vec<u64>>> = from_value(get("coords")?).map_err(|e| bad(&e))?;
+        let meta = VariableMeta {
+            dtype: crate::element::Dtype::parse(&dtype_name).ok_or_else(|| bad(&dtype_name))?,
+            chunk: from_value(get("chunk")?).map_err(|e| bad(&e))?,
+            filtered: from_value(get("filtered")?).map_err(|e| bad(&e))?,
+            dims: crate::selection::Dims {
+                names: from_value(get("names")?).map_err(|e| bad(&e))?,
+                shape: shape.clone(),
+                coords: coords.into_iter().map(|c| c.map(floats)).collect(),
+            },
+            decode: crate::cf::Decode {
+                missing: floats(from_value(get("missing")?).map_err(|e| bad(&e))?),
+                scale: from_value::<Option<u64>>(get("scale")?)
+                    .map_err(|e| bad(&e))?
+                    .map(f64::from_bits),
+                offset: from_value::<Option<u64>>(get("offset")?)
+                    .map_err(|e| bad(&e))?
+                    .map(f64::from_bits),
+            },
+            attrs: from_value(get("attrs")?).map_err(|e| bad(&e))?,
+            globals: from_value(get("globals")?).map_err(|e| bad(&e))?,
+            coord_attrs: from_value(get("coord_attrs")?).map_err(|e| bad(&e))?,
+            shape,
+        };
+        Ok(Concat {
+            axis: from_value(get("axis")?).map_err(|e| bad(&e))?,
+            parts: parts
+                .into_iter()
+                .map(|(path, offset, len)| Part { path, offset, len })
+                .collect(),
+            meta,
+        })
     }
 
     /// Splits records `start .. start + len` into per-file pieces.
@@ -312,6 +384,15 @@ mod tests {
             ),
         ];
         let c = Concat::plan(files, "time").unwrap();
+        // The wire form round-trips everything.
+        let mut w = Concat::from_wire(&c.to_wire()).unwrap();
+        assert_eq!(w.to_wire(), c.to_wire());
+        assert_eq!(
+            (w.parts.clone(), w.meta.dims.coords.clone()),
+            (c.parts.clone(), c.meta.dims.coords.clone())
+        );
+        w.meta.decode.missing = vec![f64::NAN];
+        assert!(Concat::from_wire(&w.to_wire()).unwrap().meta.decode.missing[0].is_nan());
         let order: Vec<&str> = c.parts.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(order, ["b.nc", "a.nc", "c.nc"]);
         assert_eq!(c.meta.shape, [7, 2]);

@@ -78,12 +78,48 @@ pub struct InputSpec {
     pub var: Option<String>,
     /// `--raw-dtype` and `--raw-shape`, for raw binary input.
     pub raw: Option<RawSpec>,
+    /// Further input files or glob patterns: the files form one dataset,
+    /// concatenated along the record dimension (see [`crate::concat`]).
+    pub more: Vec<PathBuf>,
+    /// `--concat DIM`: the record dimension of a multi-file input.
+    pub concat: Option<String>,
+}
+
+/// Whether `p` is a glob pattern (`*`, `?` or `[`) rather than a file name.
+pub fn is_pattern(p: &std::path::Path) -> bool {
+    p.to_string_lossy().contains(['*', '?', '['])
 }
 
 impl InputSpec {
-    /// Command-line arguments that name this input (the path first).
+    /// One input file.
+    pub fn file(path: impl Into<PathBuf>, var: Option<String>) -> InputSpec {
+        InputSpec {
+            path: path.into(),
+            var,
+            ..InputSpec::default()
+        }
+    }
+
+    /// True when the input is several files or a pattern (a multi-file
+    /// dataset), false for one file or store.
+    pub fn is_multi(&self) -> bool {
+        !self.more.is_empty() || is_pattern(&self.path)
+    }
+
+    /// The paths and patterns as given.
+    pub fn all_paths(&self) -> impl Iterator<Item = &PathBuf> {
+        std::iter::once(&self.path).chain(self.more.iter())
+    }
+
+    /// Command-line arguments that name this input (the paths first).
     pub fn to_argv(&self) -> Vec<String> {
-        let mut v = vec![self.path.to_string_lossy().into_owned()];
+        let mut v: Vec<String> = self
+            .all_paths()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        if let Some(c) = &self.concat {
+            v.extend(["--concat".into(), c.clone()]);
+        }
         if let Some(var) = &self.var {
             v.extend(["--var".into(), var.clone()]);
         }

@@ -161,6 +161,20 @@ pub fn variable_meta(path: &Path, var: &str) -> Result<VariableMeta, IoError> {
     })
 }
 
+/// The name of `var`'s unlimited (record) dimension, if it has one: the
+/// first axis whose maximum extent is unlimited.
+pub fn unlimited_dim(path: &Path, var: &str) -> Option<String> {
+    let file = open_serial(path).ok()?;
+    let ds = file.dataset(var).ok()?;
+    let axis = ds
+        .space()
+        .ok()?
+        .maxdims()
+        .iter()
+        .position(Option::is_none)?;
+    read_dims(&file, &ds).names.get(axis).cloned()
+}
+
 /// Well-known registered filter ids, for messages.
 fn filter_name(id: i32) -> &'static str {
     match id {

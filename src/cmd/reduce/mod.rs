@@ -76,15 +76,37 @@ impl ReducePlan {
 
 /// Validate the request and the input on this rank (no collective calls).
 pub fn validate(req: &ReduceRequest) -> anyhow::Result<ReducePlan> {
+    validate_described(req, crate::source::describe(&req.input)?)
+}
+
+/// Validate the request for an input already described (no collective calls).
+pub fn validate_described(
+    req: &ReduceRequest,
+    (source, meta): (Source, VariableMeta),
+) -> anyhow::Result<ReducePlan> {
     let threads = super::resolve_threads(req.threads)?;
-    let (source, meta) = crate::source::describe(&req.input)?;
     let layout =
         crate::reduce_layout::layout(req, &meta, crate::blocksize::mem_per_rank_from_env())?;
+    let inputs: Vec<PathBuf> = match &source {
+        Source::Multi { plan, .. } => plan.parts.iter().map(|p| PathBuf::from(&p.path)).collect(),
+        _ => vec![req.input.path.clone()],
+    };
     if let Some(out) = &req.output {
-        super::output::check_output(out, req.force, &[&req.input.path])?;
+        super::output::check_output(
+            out,
+            req.force,
+            &inputs.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+        )?;
     }
     Ok(ReducePlan {
-        file: req.input.path.clone(),
+        file: match &source {
+            Source::Multi { plan, .. } => PathBuf::from(format!(
+                "{} ({} files)",
+                req.input.path.display(),
+                plan.parts.len()
+            )),
+            _ => req.input.path.clone(),
+        },
         var: source.var_name(),
         source,
         ops: req.ops.clone(),
@@ -98,8 +120,11 @@ pub fn validate(req: &ReduceRequest) -> anyhow::Result<ReducePlan> {
 
 /// Run `reduce` on every rank; rank 0 prints the report.
 pub fn run(comm: &Comm, req: &ReduceRequest) -> anyhow::Result<()> {
-    // Checks on every rank, then agreement (comm::agree) before any collective.
-    let plan = comm.agree(validate(req))?;
+    // Checks on every rank, then agreement (comm::agree) before any
+    // collective. A multi-file input is described on rank 0 and broadcast
+    // (a collective every rank reaches: nothing before it can fail).
+    let described = super::describe_input(comm, &req.input);
+    let plan = comm.agree(described.and_then(|d| validate_described(req, d)))?;
     let Some((mut report, cells)) = execute(comm, &plan)? else {
         // Non-root ranks only take part in agreeing on the output's fate.
         if plan.output.is_some() {

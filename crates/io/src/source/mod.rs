@@ -17,6 +17,7 @@
 //! caller's [`Agree`] to agree on the outcome of each collective step.
 
 pub mod flat;
+pub mod multi;
 pub mod npy;
 pub mod zarr;
 
@@ -116,6 +117,14 @@ pub enum Source {
         /// Its layout.
         layout: FlatLayout,
     },
+    /// Several HDF5 / NetCDF-4 files concatenated along their first
+    /// dimension ([`multi`]).
+    Multi {
+        /// The files in record order, and the dataset they form.
+        plan: Box<chunkwise_core::concat::Concat>,
+        /// The dataset path in every file.
+        var: String,
+    },
 }
 
 impl Source {
@@ -125,13 +134,14 @@ impl Source {
             Source::Hdf5 { path, .. } => path,
             Source::Zarr(m) => &m.path,
             Source::Flat { layout, .. } => &layout.path,
+            Source::Multi { plan, .. } => Path::new(&plan.parts[0].path),
         }
     }
 
     /// The format.
     pub fn format(&self) -> Format {
         match self {
-            Source::Hdf5 { .. } => Format::Hdf5,
+            Source::Hdf5 { .. } | Source::Multi { .. } => Format::Hdf5,
             Source::Zarr(_) => Format::Zarr,
             Source::Flat {
                 kind: FlatKind::Npy,
@@ -147,7 +157,7 @@ impl Source {
     /// The variable's name: the dataset path for HDF5, else the file stem.
     pub fn var_name(&self) -> String {
         match self {
-            Source::Hdf5 { var, .. } => var.clone(),
+            Source::Hdf5 { var, .. } | Source::Multi { var, .. } => var.clone(),
             Source::Zarr(m) => stem(&m.path),
             Source::Flat { layout, .. } => stem(&layout.path),
         }
@@ -341,6 +351,8 @@ pub enum Reader {
     },
     /// Zarr array opened by this rank (boxed: it is large).
     Zarr(Box<zarr::ZarrArray>),
+    /// Several files, each opened by this rank when first needed.
+    Multi(Box<multi::MultiReader>),
     /// Flat file opened by this rank.
     Flat {
         /// Layout.
@@ -382,6 +394,11 @@ impl Reader {
                     file,
                 })
             }
+            // Files are opened lazily and independently by each rank.
+            Source::Multi { plan, var } => Ok(Reader::Multi(Box::new(multi::MultiReader::new(
+                (**plan).clone(),
+                var.clone(),
+            )))),
         }
     }
 
@@ -397,6 +414,7 @@ impl Reader {
             Reader::Hdf5 { ds, .. } => h5io::read_block(ds, block, sel, buf),
             Reader::Zarr(z) => z.read_block(block, sel, buf),
             Reader::Flat { layout, file } => layout.read_block(file, block, sel, buf),
+            Reader::Multi(m) => m.read_block(block, sel, buf),
         }
     }
 

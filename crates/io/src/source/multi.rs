@@ -1,0 +1,173 @@
+//! Many HDF5 / NetCDF-4 files as one dataset (see `chunkwise_core::concat`).
+//!
+//! * [`expand`]: the inputs as given — file names and shell-style glob
+//!   patterns, expanded here (quoted on the command line, so 10 000 files
+//!   never meet the shell's or `srun`'s argument limits).
+//! * [`describe_many`]: each file's metadata read once, on the calling rank
+//!   (the binary calls it on rank 0 and broadcasts the plan), and checked to
+//!   agree.
+//! * [`MultiReader`]: reads a block whose records may lie in several files;
+//!   each rank opens files on its own (serial HDF5, no collective open of
+//!   every file on every rank) and keeps at most [`MAX_OPEN`] open at once.
+
+use super::{Format, InputSpec, describe};
+use crate::IoError;
+use crate::decomp::Block;
+use crate::element::Element;
+use crate::h5io;
+use crate::selection::AxisRange;
+use chunkwise_core::concat::{Concat, record_dim};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Files open at once per rank (file-descriptor limits, metadata-server
+/// load on Lustre): enough for a block that straddles a file boundary.
+pub const MAX_OPEN: usize = 4;
+
+/// The files named by the inputs: each pattern expanded and sorted by
+/// name (the dataset is ordered by coordinate later), duplicates dropped.
+/// A pattern that matches nothing is an error naming it.
+pub fn expand(spec: &InputSpec) -> Result<Vec<PathBuf>, IoError> {
+    let mut out: Vec<PathBuf> = Vec::new();
+    for p in spec.all_paths() {
+        if !chunkwise_core::request::is_pattern(p) || p.exists() {
+            out.push(p.clone());
+            continue;
+        }
+        let text = p.to_string_lossy();
+        let mut matched: Vec<PathBuf> = glob::glob(&text)
+            .map_err(|e| IoError::Parse(format!("input pattern '{text}': {e}")))?
+            .filter_map(Result::ok)
+            .filter(|m| m.is_file())
+            .collect();
+        if matched.is_empty() {
+            return Err(IoError::Input(format!(
+                "input pattern '{text}' matches no file"
+            )));
+        }
+        matched.sort();
+        out.extend(matched);
+    }
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|p| seen.insert(p.clone()));
+    Ok(out)
+}
+
+/// Describe every file of a multi-file input and plan their concatenation.
+pub fn describe_many(spec: &InputSpec) -> Result<Concat, IoError> {
+    let var = spec.var.as_deref().ok_or_else(|| {
+        IoError::Parse("several input files: name the variable with --var".into())
+    })?;
+    if spec.raw.is_some() {
+        return Err(IoError::Parse(
+            "--raw-dtype/--raw-shape apply to one raw file, not to several inputs".into(),
+        ));
+    }
+    let files = expand(spec)?;
+    let mut described = Vec::with_capacity(files.len());
+    for f in &files {
+        let one = InputSpec::file(f.clone(), Some(var.to_string()));
+        let (source, meta) = describe(&one)?;
+        if source.format() != Format::Hdf5 {
+            return Err(IoError::Input(format!(
+                "'{}': several inputs must all be HDF5 / NetCDF-4 files",
+                f.display()
+            )));
+        }
+        described.push((f.to_string_lossy().into_owned(), meta));
+    }
+    let record = record_dim(
+        &described[0].1.dims.names,
+        spec.concat.as_deref(),
+        h5io::unlimited_dim(&files[0], var).as_deref(),
+    )?;
+    let plan = Concat::plan(described, &record)?;
+    if plan.axis != 0 {
+        return Err(IoError::Input(format!(
+            "files are concatenated along '{record}', which must be the variable's first dimension"
+        )));
+    }
+    Ok(plan)
+}
+
+/// Reads blocks of a multi-file dataset, opening files as needed.
+pub struct MultiReader {
+    plan: Concat,
+    var: String,
+    /// Open files, most recently used last.
+    open: Mutex<Vec<(usize, hdf5::File, hdf5::Dataset)>>,
+}
+
+impl MultiReader {
+    /// A reader of `plan`'s files (nothing is opened yet).
+    pub fn new(plan: Concat, var: String) -> MultiReader {
+        MultiReader {
+            plan,
+            var,
+            open: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Read `block` (in the index space of the selection `sel`, records on
+    /// axis 0) into the first `block.len()` elements of `buf`.
+    pub fn read_block<T: Element>(
+        &self,
+        block: &Block,
+        sel: &[AxisRange],
+        buf: &mut [T],
+    ) -> Result<(), IoError> {
+        let s0 = sel[0];
+        let inner: usize = block.count[1..].iter().product();
+        // Selection indices i (block.start[0] ≤ i < block end) map to records
+        // s0.start + i·step; split them at file boundaries.
+        let mut i = block.start[0];
+        let end = block.start[0] + block.count[0];
+        while i < end {
+            let rec = s0.index(i);
+            let seg = self.plan.segments(rec, 1)[0];
+            let part = &self.plan.parts[seg.file];
+            let part_end = part.offset + part.len;
+            // How many selected records from i stay inside this file.
+            let k = ((part_end - rec - 1) / s0.step + 1).min(end - i);
+            let mut local_sel = sel.to_vec();
+            local_sel[0] = AxisRange {
+                start: rec - part.offset,
+                count: k,
+                step: s0.step,
+            };
+            let mut local = block.clone();
+            local.start[0] = 0;
+            local.count[0] = k;
+            let out = &mut buf[(i - block.start[0]) * inner..(i - block.start[0] + k) * inner];
+            self.with_dataset(seg.file, |ds| h5io::read_block(ds, &local, &local_sel, out))?;
+            i += k;
+        }
+        Ok(())
+    }
+
+    /// Run `f` on file `idx`'s dataset, opening it (and closing the least
+    /// recently used one beyond [`MAX_OPEN`]) when needed.
+    fn with_dataset<R>(
+        &self,
+        idx: usize,
+        f: impl FnOnce(&hdf5::Dataset) -> Result<R, IoError>,
+    ) -> Result<R, IoError> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let pos = match open.iter().position(|(i, _, _)| *i == idx) {
+            Some(p) => p,
+            None => {
+                let path = Path::new(&self.plan.parts[idx].path);
+                let file = h5io::open_serial(path)?;
+                let ds = h5io::open_dataset(&file, &self.var, &path.display().to_string())?;
+                if open.len() >= MAX_OPEN {
+                    open.remove(0);
+                }
+                open.push((idx, file, ds));
+                open.len() - 1
+            }
+        };
+        let entry = open.remove(pos);
+        open.push(entry);
+        f(&open.last().expect("just pushed").2)
+    }
+}
