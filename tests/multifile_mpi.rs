@@ -46,6 +46,9 @@ assert m.shape == x.shape
 for name, v in [("mean", m.mean("time")), ("min", m.min("time")), ("max", m.max("time")),
                 ("std", m.std("time")), ("count", m.count("time"))]:
     print(name, " ".join(repr(float(a)) for a in np.asarray(v).ravel()))
+sel = m.sel(time=slice("1990-03-01", "1991-02"))
+print("sel_mean", " ".join(repr(float(a)) for a in np.asarray(sel.mean("time")).ravel()))
+print("sel_count", " ".join(repr(float(a)) for a in np.asarray(sel.count("time")).ravel()))
 "#;
 
 fn floats(v: &J) -> Vec<f64> {
@@ -107,8 +110,25 @@ fn split_files_reduce_like_one_file_for_every_p_and_like_xarray() {
         ],
     );
     // Against NumPy on what open_mfdataset read (f64 mean, population std).
+    let dated = reduce(
+        3,
+        &[
+            &dir.join("s12/t2m_*.nc").display().to_string(),
+            "--var",
+            "t2m",
+            "--dim",
+            "time",
+            "--op",
+            "mean,count",
+            "--select",
+            "time=1990-03-01..1991-02",
+        ],
+    );
     for (op, w) in &want {
-        let got = floats(&single["results"][op]);
+        let got = match op.strip_prefix("sel_") {
+            Some(o) => floats(&dated["results"][o]),
+            None => floats(&single["results"][op]),
+        };
         assert_eq!(got.len(), w.len(), "{op}");
         for (g, w) in got.iter().zip(w) {
             assert!(

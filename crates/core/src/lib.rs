@@ -16,6 +16,7 @@ pub mod cf;
 pub mod cftime;
 pub mod cluster;
 pub mod concat;
+pub mod date_select;
 pub mod decomp;
 pub mod element;
 pub mod encoding;

@@ -63,7 +63,8 @@ pub fn layout(
     meta: &VariableMeta,
     mem_per_rank: Option<u64>,
 ) -> Result<ReduceLayout, CwError> {
-    let sel = resolve_selection(&meta.dims, &req.select)?;
+    let select = crate::date_select::dates_to_values(meta, &req.select)?;
+    let sel = resolve_selection(&meta.dims, &select)?;
     let reduced = resolve_reduced(&meta.dims, &req.over)?;
     let block_bytes = block_bytes(req, meta.filtered, mem_per_rank);
     let decomp = decomposition(

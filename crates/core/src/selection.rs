@@ -64,6 +64,17 @@ pub enum SelectSpec {
         /// Stride (≥ 1).
         step: usize,
     },
+    /// `NAME=DATE..DATE` on a CF time coordinate (`time=1991-01-01..2020-12-31`;
+    /// dates may be partial: `1991`, `1991-06`), resolved to a value range
+    /// by [`crate::date_select`] once the coordinate's units are known.
+    Date {
+        /// Dimension name.
+        dim: String,
+        /// First date, as given.
+        lo: String,
+        /// Last date, as given (a partial date includes all of its period).
+        hi: String,
+    },
     /// `NAME=LO..HI`: every index whose coordinate value lies in `[LO, HI]`.
     Value {
         /// Dimension name.
@@ -79,7 +90,9 @@ impl SelectSpec {
     /// The dimension this selection applies to.
     pub fn dim(&self) -> &str {
         match self {
-            SelectSpec::Index { dim, .. } | SelectSpec::Value { dim, .. } => dim,
+            SelectSpec::Index { dim, .. }
+            | SelectSpec::Value { dim, .. }
+            | SelectSpec::Date { dim, .. } => dim,
         }
     }
 }
@@ -98,6 +111,7 @@ impl std::fmt::Display for SelectSpec {
                 write!(f, "{dim}={}:{}:{step}", o(start), o(stop))
             }
             SelectSpec::Value { dim, lo, hi } => write!(f, "{dim}={lo:?}..{hi:?}"),
+            SelectSpec::Date { dim, lo, hi } => write!(f, "{dim}={lo}..{hi}"),
         }
     }
 }
@@ -116,6 +130,21 @@ pub fn parse_select(s: &str) -> Result<SelectSpec, CwError> {
     }
     let rhs = rhs.trim();
     if let Some((lo, hi)) = rhs.split_once("..") {
+        // Dates (`1991-01-01`, `1991-06`, `1991`): a '-' after the first
+        // digit, or a time of day. Plain numbers stay value bounds.
+        let datelike = |t: &str| {
+            let t = t.trim();
+            t.parse::<f64>().is_err()
+                && t.starts_with(|c: char| c.is_ascii_digit())
+                && (t.contains('-') || t.contains(':'))
+        };
+        if datelike(lo) || datelike(hi) {
+            return Ok(SelectSpec::Date {
+                dim: dim.into(),
+                lo: lo.trim().into(),
+                hi: hi.trim().into(),
+            });
+        }
         let num = |t: &str| -> Result<f64, CwError> {
             let v: f64 = t
                 .trim()
@@ -242,6 +271,11 @@ pub fn resolve_selection(dims: &Dims, specs: &[SelectSpec]) -> Result<Vec<AxisRa
                     ))
                 })?;
                 resolve_value(dim, coords, *lo, *hi)?
+            }
+            SelectSpec::Date { dim, lo, hi } => {
+                return Err(CwError::Input(format!(
+                    "--select {dim}={lo}..{hi}: dimension '{dim}' has no CF time units ('<unit> since <date>') to place dates on"
+                )));
             }
         };
     }
