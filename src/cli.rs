@@ -191,7 +191,8 @@ pub struct InspectArgs {
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     /// Plan for this input's variable: HDF5 / NetCDF-4 (with --var), Zarr v3
-    /// array, `.npy`, or raw binary (with --raw-dtype, --raw-shape).
+    /// array, `.npy`, or raw binary (with --raw-dtype, --raw-shape); a quoted
+    /// glob pattern ('era5/t2m_*.nc') plans its files as one dataset.
     #[arg(long, conflicts_with = "bytes")]
     pub file: Option<PathBuf>,
     /// Variable in --file (HDF5 / NetCDF-4).

@@ -162,6 +162,33 @@ fn split_files_reduce_like_one_file_for_every_p_and_like_xarray() {
         );
         assert_eq!(j["results"], single["results"], "{n} files, threads 2");
     }
+    // `plan` sizes a pattern of files as the one file holding the same data.
+    let plan = |f: &str| {
+        direct(&[
+            "plan",
+            "--file",
+            f,
+            "--var",
+            "t2m",
+            "--cluster",
+            "kebnekaise",
+            "--json",
+        ])
+        .ok()
+        .json()
+    };
+    let pattern = dir.join("s12/t2m_*.nc");
+    let (a, b) = (plan(pattern.to_str().unwrap()), plan(one.to_str().unwrap()));
+    for k in [
+        "nodes",
+        "ranks",
+        "block_bytes",
+        "block_shape",
+        "mem_per_rank_bytes",
+        "est_seconds",
+    ] {
+        assert_eq!(a["plan"][k], b["plan"][k], "plan {k}");
+    }
     // Files named one by one, in any order, and a whole-array reduce with a
     // selection that crosses file boundaries with a step.
     let files: Vec<String> = (1..=3)

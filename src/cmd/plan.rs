@@ -18,8 +18,14 @@ fn input(a: &PlanArgs) -> Result<PlanInput, CwError> {
     }
     match (&a.file, &a.bytes) {
         (Some(f), _) => {
-            // The same description `reduce` makes, for every input format.
-            let (_, m) = crate::source::describe(&a.raw.input(f, a.var.as_deref())?)?;
+            // The same description `reduce` makes, for every input format
+            // and for a quoted pattern of many files (one dataset).
+            let spec = a.raw.input(f, a.var.as_deref())?;
+            let m = if spec.is_multi() {
+                crate::source::multi::describe_many(&spec)?.meta
+            } else {
+                crate::source::describe(&spec)?.1
+            };
             let dtype = m.dtype;
             Ok(PlanInput {
                 data_bytes: (m.shape.iter().product::<usize>() * dtype.size()) as u64,
