@@ -22,8 +22,8 @@ mod testhooks;
 // The library crates' modules under short names (`crate::decomp`, …).
 use chunkwise_core::{
     accum, axis_kernel, blocksize, cluster, decomp, element, encoding, generate_values, jobscript,
-    parse, pieces, planner, reduce_layout, report, request, scaling, selection, variable,
-    with_dtype,
+    multi_var, parse, pieces, planner, reduce_layout, report, request, scaling, selection,
+    variable, with_dtype,
 };
 use chunkwise_io::{h5io, h5meta, nc_out, source, zarr_out};
 

@@ -25,6 +25,7 @@ pub mod generate_values;
 pub mod hyperslab;
 pub mod jobscript;
 pub mod kernels;
+pub mod multi_var;
 pub mod number_format;
 pub mod parse;
 pub mod pieces;

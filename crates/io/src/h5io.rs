@@ -260,6 +260,53 @@ pub fn read_dims(file: &File, ds: &Dataset) -> Dims {
     dims
 }
 
+/// The data variables of a file, as `--var all` takes them: numeric
+/// datasets of at least one dimension that are not dimension scales
+/// (coordinates), not cell bounds (named in a coordinate's `bounds`
+/// attribute, or `*_bnds` / `*_bounds`), in name order; paths without the
+/// leading `/`.
+pub fn data_variables(path: &Path) -> Result<Vec<String>, IoError> {
+    precheck_input(path)?;
+    let file = open_serial(path)?;
+    let all = list_datasets(&file);
+    let mut bounds = std::collections::HashSet::new();
+    for p in &all {
+        if let Ok(ds) = file.dataset(p)
+            && let Ok(a) = ds.attr("bounds")
+        {
+            bounds.insert(attr_text(&a));
+        }
+    }
+    Ok(all
+        .into_iter()
+        .filter(|p| {
+            let name = p.trim_start_matches('/');
+            let short = name.rsplit('/').next().unwrap_or(name);
+            let Ok(ds) = file.dataset(p) else {
+                return false;
+            };
+            let scale = ds
+                .attr("CLASS")
+                .is_ok_and(|a| attr_text(&a) == "DIMENSION_SCALE");
+            let numeric = ds
+                .dtype()
+                .ok()
+                .and_then(|t| t.to_descriptor().ok())
+                .and_then(|d| dtype_of_descriptor(&d))
+                .is_some();
+            !scale
+                && numeric
+                && ds.ndim() > 0
+                && !bounds.contains(short)
+                && !short.ends_with("_bnds")
+                && !short.ends_with("_bounds")
+        })
+        .map(|p| p.trim_start_matches('/').to_string())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect())
+}
+
 /// Paths of every dataset in the file, depth first.
 pub fn list_datasets(file: &File) -> Vec<String> {
     fn walk(g: &hdf5::Group, out: &mut Vec<String>) {

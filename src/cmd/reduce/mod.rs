@@ -21,6 +21,7 @@ use crate::accum::{Acc, Finish};
 use crate::comm::Comm;
 use crate::decomp::{Block, Decomposition, Tiling, split_range};
 use crate::element::Dtype;
+use crate::multi_var::VarChoice;
 use crate::parse::Op;
 use crate::reduce_layout::{ReduceLayout, wants_m2};
 use crate::report::{ReduceReport, RunFacts, Timings};
@@ -120,6 +121,106 @@ pub fn validate_described(
 
 /// Run `reduce` on every rank; rank 0 prints the report.
 pub fn run(comm: &Comm, req: &ReduceRequest) -> anyhow::Result<()> {
+    match comm.agree(VarChoice::parse(req.input.var.as_deref()).map_err(Into::into))? {
+        VarChoice::One => run_one(comm, req),
+        VarChoice::List(names) => run_many(comm, req, names, false),
+        VarChoice::All => {
+            // Rank 0 lists the data variables of the (first) file.
+            let local = comm.is_root().then(|| {
+                let first = crate::source::multi::expand(&req.input)?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("no input file"))?;
+                Ok(crate::h5io::data_variables(&first)?.join("\n"))
+            });
+            let names = comm.agree(comm.share_from_root(local))?;
+            let names: Vec<String> = names.lines().map(String::from).collect();
+            run_many(comm, req, names, true)
+        }
+    }
+}
+
+/// Rank 0's outcome of one variable: the report and the result cells.
+type Reduced = (ReduceReport, Vec<Acc>);
+
+/// `--var A,B` or `--var all`: each variable reduced in turn (one read of
+/// its blocks), the results printed as one report and written as one file.
+/// With `all`, variables without the reduced dimensions are left out.
+fn run_many(comm: &Comm, req: &ReduceRequest, names: Vec<String>, all: bool) -> anyhow::Result<()> {
+    let mut done: Vec<(ReducePlan, Option<Reduced>)> = Vec::new();
+    for name in &names {
+        let mut r = req.clone();
+        r.input.var = Some(name.clone());
+        let described = super::describe_input(comm, &r.input);
+        let planned = described
+            .and_then(|d| validate_described(&r, d))
+            .map_err(|e| e.context(format!("variable '{name}'")));
+        // With `all`, a variable that lacks a reduced dimension (or, over
+        // several files, the record dimension) is skipped — the same
+        // decision on every rank: the description is shared, the layout
+        // deterministic.
+        let skip = all
+            && matches!(&planned, Err(e) if {
+                let m = format!("{e:#}");
+                m.contains("no dimension") || m.contains("no record dimension") || m.contains("cannot concatenate along")
+            });
+        // Over several files only rank 0 holds the message (the others have
+        // "reported elsewhere"), so skip when any rank says so.
+        if comm.sum_all(&[u64::from(skip)])[0] > 0 {
+            continue;
+        }
+        let plan = comm.agree(planned)?;
+        let result = execute(comm, &plan)?;
+        done.push((plan, result));
+    }
+    if done.is_empty() {
+        return comm.agree(Err(anyhow::anyhow!(
+            "--var all: no variable in the input has the reduced dimensions"
+        )));
+    }
+    // Rank 0 combines; a mismatch of result dimensions is agreed like a write error.
+    let combined = if comm.is_root() {
+        let reports: Vec<ReduceReport> = done
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().map(|x| x.0.clone()))
+            .collect();
+        Some(crate::multi_var::combine_reports(reports))
+    } else {
+        None
+    };
+    let mut report = match combined {
+        Some(Ok(r)) => comm.agree(Ok(Some(r)))?,
+        Some(Err(e)) => comm.agree(Err(e.into()))?,
+        None => comm.agree(Ok(None))?,
+    };
+    if let Some(out) = &req.output {
+        let written = match &report {
+            Some(_) => {
+                let parts: Vec<(&ReducePlan, &ReduceReport, &[Acc])> = done
+                    .iter()
+                    .filter_map(|(p, r)| r.as_ref().map(|(rep, cells)| (p, rep, cells.as_slice())))
+                    .collect();
+                output::write_output_many(&parts, out).map_err(Into::into)
+            }
+            None => Ok(()),
+        };
+        comm.agree(written)?;
+        if let Some(r) = report.as_mut() {
+            r.output = Some(out.display().to_string());
+        }
+    }
+    if let Some(report) = report {
+        if req.json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            print!("{}", report.to_text());
+        }
+    }
+    Ok(())
+}
+
+/// One variable.
+fn run_one(comm: &Comm, req: &ReduceRequest) -> anyhow::Result<()> {
     // Checks on every rank, then agreement (comm::agree) before any
     // collective. A multi-file input is described on rank 0 and broadcast
     // (a collective every rank reaches: nothing before it can fail).

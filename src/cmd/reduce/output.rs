@@ -17,7 +17,22 @@ pub fn write_output(
     cells: &[Acc],
     out: &std::path::Path,
 ) -> Result<(), CwError> {
+    write_output_many(&[(plan, report, cells)], out)
+}
+
+/// Rank 0: the results of one or more variables (over the same result
+/// dimensions) as one NetCDF-4 file, written under a temporary name, then
+/// renamed.
+pub fn write_output_many(
+    parts: &[(&ReducePlan, &ReduceReport, &[Acc])],
+    out: &std::path::Path,
+) -> Result<(), CwError> {
+    let (plan, _, _) = parts[0];
     let meta = &plan.meta;
+    let vars: Vec<OutVar> = parts
+        .iter()
+        .flat_map(|&(p, r, c)| out_vars(p, r, c))
+        .collect();
     let kept: Vec<usize> = (0..plan.decomp().shape.len())
         .filter(|&a| !plan.tiling().reduced[a])
         .collect();
@@ -29,10 +44,44 @@ pub fn write_output(
             attrs: meta.coord_attrs[a].clone(),
         })
         .collect();
+
+    let line = format!(
+        "{}: {}",
+        crate::nc_out::utc_timestamp(),
+        std::env::args().collect::<Vec<_>>().join(" ")
+    );
+    let history = match meta.globals.iter().find(|(k, _)| k == "history") {
+        Some((_, old)) => format!("{line}\n{old}"),
+        None => line,
+    };
+    let mut globals = vec![
+        ("history".to_string(), history),
+        ("source".to_string(), plan.file.display().to_string()),
+    ];
+    globals.extend(meta.globals.iter().filter(|(k, _)| k != "history").cloned());
+    let tmp = crate::cmd::output::temp_path(out);
+    let _ = std::fs::remove_file(&tmp);
+    crate::interrupt::set_temp(Some(tmp.clone()));
+    let r = crate::nc_out::write_netcdf(&tmp, &dims, &vars, &globals)
+        .map_err(CwError::from)
+        .and_then(|()| {
+            crate::testhooks::before_commit();
+            crate::cmd::output::commit(&tmp, out)
+        });
+    crate::interrupt::set_temp(None);
+    if r.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    r
+}
+
+/// The output variables of one reduced variable: one per statistic, named
+/// `VAR` for a single statistic and `VAR_OP` for several.
+fn out_vars(plan: &ReducePlan, report: &ReduceReport, cells: &[Acc]) -> Vec<OutVar> {
+    let meta = &plan.meta;
     let base = plan.var.rsplit('/').next().unwrap_or(&plan.var).to_string();
     let methods = format!("{}:", report.reduced_dims.join(": "));
-    let vars = plan
-        .ops
+    plan.ops
         .iter()
         .map(|&op| {
             let name = if plan.ops.len() == 1 {
@@ -85,33 +134,5 @@ pub fn write_output(
                 attrs,
             }
         })
-        .collect::<Vec<_>>();
-    let line = format!(
-        "{}: {}",
-        crate::nc_out::utc_timestamp(),
-        std::env::args().collect::<Vec<_>>().join(" ")
-    );
-    let history = match meta.globals.iter().find(|(k, _)| k == "history") {
-        Some((_, old)) => format!("{line}\n{old}"),
-        None => line,
-    };
-    let mut globals = vec![
-        ("history".to_string(), history),
-        ("source".to_string(), plan.file.display().to_string()),
-    ];
-    globals.extend(meta.globals.iter().filter(|(k, _)| k != "history").cloned());
-    let tmp = crate::cmd::output::temp_path(out);
-    let _ = std::fs::remove_file(&tmp);
-    crate::interrupt::set_temp(Some(tmp.clone()));
-    let r = crate::nc_out::write_netcdf(&tmp, &dims, &vars, &globals)
-        .map_err(CwError::from)
-        .and_then(|()| {
-            crate::testhooks::before_commit();
-            crate::cmd::output::commit(&tmp, out)
-        });
-    crate::interrupt::set_temp(None);
-    if r.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    r
+        .collect()
 }
