@@ -19,7 +19,10 @@ use hdf5_sys::h5a::{
 };
 use hdf5_sys::h5d::{H5Dclose, H5Dcreate2, H5Dget_type, H5Dread, H5Dvlen_reclaim, H5Dwrite};
 use hdf5_sys::h5i::hid_t;
-use hdf5_sys::h5p::{H5P_DEFAULT, H5Pclose, H5Pcreate, H5Pset_create_intermediate_group};
+use hdf5_sys::h5p::{
+    H5P_CRT_ORDER_INDEXED, H5P_CRT_ORDER_TRACKED, H5P_DEFAULT, H5Pclose, H5Pcreate,
+    H5Pset_attr_creation_order, H5Pset_create_intermediate_group,
+};
 use hdf5_sys::h5s::{H5S_ALL, H5Sclose, H5Screate_simple, H5Sget_simple_extent_npoints};
 use hdf5_sys::h5t::{H5T_class_t, H5Tclose, H5Tdetect_class, H5Tget_size};
 use std::ffi::CString;
@@ -102,14 +105,28 @@ fn copy_attrs(src: &hdf5::Location, dst: hid_t, skip: &[&str]) -> Result<(), IoE
 /// Copy the (small) dataset `src` to path `to` in `dst`: same type and
 /// extents (fixed size), same values, attributes except the managed ones.
 fn copy_dataset(src: &hdf5::Dataset, dst: &hdf5::File, to: &str) -> Result<hdf5::Dataset, IoError> {
-    let c = cstr(to.trim_start_matches('/'))?;
+    let rel = to.trim_start_matches('/');
+    // Parent groups with creation order tracked (see `h5io::netcdf_fcpl`).
+    let mut group: hdf5::Group = (**dst).clone();
+    let parts: Vec<&str> = rel.split('/').collect();
+    for g in &parts[..parts.len() - 1] {
+        group = match group.group(g) {
+            Ok(x) => x,
+            Err(_) => h5io::create_group(&group, g)
+                .map_err(|e| IoError::Output(format!("creating group '{g}': {e}")))?,
+        };
+    }
+    let c = cstr(rel)?;
     let dims: Vec<u64> = src.shape().iter().map(|&d| d as u64).collect();
     unsafe {
         let t = H5Dget_type(src.id());
         let s = H5Screate_simple(dims.len() as i32, dims.as_ptr(), std::ptr::null());
         let lcpl = H5Pcreate(*hdf5::globals::H5P_LINK_CREATE);
         H5Pset_create_intermediate_group(lcpl, 1);
-        let d = H5Dcreate2(dst.id(), c.as_ptr(), t, s, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+        let dcpl = H5Pcreate(*hdf5::globals::H5P_DATASET_CREATE);
+        H5Pset_attr_creation_order(dcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+        let d = H5Dcreate2(dst.id(), c.as_ptr(), t, s, lcpl, dcpl, H5P_DEFAULT);
+        H5Pclose(dcpl);
         let n = H5Sget_simple_extent_npoints(s).max(0) as usize;
         let mut buf = vec![0u8; n.max(1) * H5Tget_size(t)];
         let mut ok = d >= 0
@@ -243,6 +260,7 @@ pub fn name_dimensions(
                 } else {
                     df.new_dataset::<f32>()
                 }
+                .attr_creation_order(hdf5::plist::dataset_create::AttrCreationOrder::Indexed)
                 .shape(len)
                 .create(name.as_str())
                 .map_err(err)?;

@@ -5,12 +5,17 @@
 //! small next to the data it came from. The caller writes to a temporary
 //! name and renames.
 //!
+//! Float results carry `_FillValue = NaN` (an f64 attribute, the value
+//! xarray writes for float data): a cell without data is NaN, and with the
+//! attribute CDO, NCO and netCDF readers count it as missing.
+//!
 //! Dimension scales use the HDF5 high-level library (`H5DSset_scale`,
 //! `H5DSattach_scale`), the same calls netCDF-C makes; string attributes
 //! are fixed-length ASCII, which netCDF reads as `NC_CHAR` text.
 
 use crate::IoError;
 use hdf5::File;
+use hdf5::plist::dataset_create::AttrCreationOrder;
 use hdf5_sys::h5::herr_t;
 use hdf5_sys::h5a::{H5Aclose, H5Acreate2, H5Awrite};
 use hdf5_sys::h5i::hid_t;
@@ -65,13 +70,14 @@ pub fn write_netcdf(
     globals: &[(String, String)],
 ) -> Result<(), IoError> {
     let err = |e: hdf5::Error| IoError::Output(format!("writing '{}': {e}", path.display()));
-    let file = File::create(path).map_err(err)?;
+    let file = crate::h5io::create_serial(path).map_err(err)?;
     let shape: Vec<usize> = dims.iter().map(|d| d.coords.len()).collect();
     let mut scales = Vec::with_capacity(dims.len());
     for d in dims {
         let ds = file
             .new_dataset::<f64>()
             .shape(d.coords.len())
+            .attr_creation_order(AttrCreationOrder::Indexed)
             .create(d.name.as_str())
             .map_err(err)?;
         ds.write_raw(&d.coords).map_err(err)?;
@@ -90,6 +96,13 @@ pub fn write_netcdf(
             Values::F64(x) => {
                 let ds = create(&file, &shape, &v.name, 0.0f64).map_err(err)?;
                 ds.write_raw(x).map_err(err)?;
+                // Cells without data are NaN; `_FillValue = NaN` (an f64,
+                // as xarray writes it) makes CDO and NCO count them as
+                // missing instead of averaging NaN into their results.
+                ds.new_attr::<f64>()
+                    .create("_FillValue")
+                    .and_then(|a| a.write_scalar(&f64::NAN))
+                    .map_err(err)?;
                 ds
             }
             Values::I64(x) => {
@@ -121,10 +134,13 @@ fn create<T: hdf5::H5Type>(
     name: &str,
     _: T,
 ) -> hdf5::Result<hdf5::Dataset> {
+    let b = file
+        .new_dataset::<T>()
+        .attr_creation_order(AttrCreationOrder::Indexed);
     if shape.is_empty() {
-        file.new_dataset::<T>().shape(()).create(name)
+        b.shape(()).create(name)
     } else {
-        file.new_dataset::<T>().shape(shape.to_vec()).create(name)
+        b.shape(shape.to_vec()).create(name)
     }
 }
 
