@@ -31,6 +31,7 @@ pub mod report;
 pub mod request;
 pub mod scaling;
 pub mod selection;
+pub mod temp_name;
 pub mod tree;
 pub mod utc;
 pub mod variable;

@@ -100,7 +100,13 @@ pub fn validate(req: &ReduceRequest) -> anyhow::Result<ReducePlan> {
 pub fn run(comm: &Comm, req: &ReduceRequest) -> anyhow::Result<()> {
     // Checks on every rank, then agreement (comm::agree) before any collective.
     let plan = comm.agree(validate(req))?;
-    let Some((mut report, cells)) = execute(comm, &plan)? else {
+    let result = execute(comm, &plan)?;
+    if plan.output.is_some() {
+        // Every rank has read its data; only rank 0's write of the (small)
+        // result remains: a signal now waits for it (see `interrupt`).
+        crate::interrupt::set_finishing();
+    }
+    let Some((mut report, cells)) = result else {
         // Non-root ranks only take part in agreeing on the output's fate.
         if plan.output.is_some() {
             comm.agree(Ok(()))?;
@@ -110,7 +116,7 @@ pub fn run(comm: &Comm, req: &ReduceRequest) -> anyhow::Result<()> {
     if let Some(out) = &plan.output {
         // Rank 0 writes; the others wait in the matching agree above, so a
         // write error is agreed (one message, every rank exits non-zero).
-        let written = output::write_output(&plan, &report, &cells, out);
+        let written = output::write_output(&plan, &report, &cells, out, req.force);
         comm.agree(written.map_err(Into::into))?;
         report.output = Some(out.display().to_string());
     }

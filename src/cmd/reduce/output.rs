@@ -16,6 +16,7 @@ pub fn write_output(
     report: &ReduceReport,
     cells: &[Acc],
     out: &std::path::Path,
+    force: bool,
 ) -> Result<(), CwError> {
     let meta = &plan.meta;
     let kept: Vec<usize> = (0..plan.decomp().shape.len())
@@ -100,18 +101,10 @@ pub fn write_output(
         ("source".to_string(), plan.file.display().to_string()),
     ];
     globals.extend(meta.globals.iter().filter(|(k, _)| k != "history").cloned());
-    let tmp = crate::cmd::output::temp_path(out);
-    let _ = std::fs::remove_file(&tmp);
-    crate::interrupt::set_temp(Some(tmp.clone()));
-    let r = crate::nc_out::write_netcdf(&tmp, &dims, &vars, &globals)
-        .map_err(CwError::from)
-        .and_then(|()| {
-            crate::testhooks::before_commit();
-            crate::cmd::output::commit(&tmp, out)
-        });
-    crate::interrupt::set_temp(None);
-    if r.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    r
+    let inputs = [plan.file.as_path()];
+    let kind = crate::cmd::output::Kind::File;
+    let tmp = crate::cmd::output::TempOutput::create(out, force, kind, &inputs, true)?;
+    crate::nc_out::write_netcdf(tmp.path(), &dims, &vars, &globals)
+        .map_err(|e| crate::cmd::output::write_failed(out, e))?;
+    tmp.commit()
 }
