@@ -136,8 +136,82 @@ fn disk_full_ends_every_rank_with_one_message_and_keeps_the_old_output() {
         let left: Vec<_> = std::fs::read_dir(&fs.0)
             .unwrap()
             .map(|e| e.unwrap().file_name())
-            .filter(|n| n != "out.h5")
+            .filter(|n| n != "out.h5" && n != "filler")
             .collect();
         assert!(left.is_empty(), "{what}: left {left:?}");
     }
+}
+
+/// `reduce -o` onto a file system with a few KiB left: rank 0's write of
+/// the (small) result fails — one error naming the output and the cause,
+/// no segfault at exit (HDF5 never holds a half-closed file), old output
+/// kept, no temporary left.
+#[test]
+fn disk_full_during_reduce_output() {
+    let Some(fs) = SmallFs::mount("diskfull-reduce", "1m") else {
+        return;
+    };
+    let d = scratch("diskfull-reduce-src");
+    let src = d.join("src.h5");
+    mpirun(
+        1,
+        &[
+            "generate",
+            s(&src),
+            "--var",
+            "a",
+            "--shape",
+            "20,4000",
+            "--chunks",
+            "10,4000",
+        ],
+    )
+    .ok();
+    let out = fs.0.join("mean.nc");
+    std::fs::write(&out, b"the old output").unwrap();
+    // Leave less room than the 32 KB result needs.
+    let st = Command::new("dd")
+        .args(["if=/dev/zero", "bs=4k", "count=1000"])
+        .arg(format!("of={}", fs.0.join("filler").display()))
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!st.success(), "dd should have filled the file system");
+    let args = [
+        "reduce",
+        s(&src),
+        "--var",
+        "a",
+        "--dim",
+        "dim_0",
+        "-o",
+        s(&out),
+        "--force",
+    ];
+    let r = run_with_timeout(mpirun_cmd(2, &args, &[]), Duration::from_secs(60));
+    assert!(!r.timed_out, "hung\n{}", r.stderr);
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    assert!(
+        !r.stderr.contains("Segmentation fault") && !r.stderr.contains("signal 11"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        r.stderr.matches("chunkwise: error").count(),
+        1,
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(s(&out)) && r.stderr.contains("No space left on device"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), b"the old output");
+    let left: Vec<_> = std::fs::read_dir(&fs.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "mean.nc" && n != "filler")
+        .collect();
+    assert!(left.is_empty(), "left {left:?}");
 }

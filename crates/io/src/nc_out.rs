@@ -62,7 +62,13 @@ pub struct OutDim {
 }
 
 /// Write `vars` over `dims` (in axis order; none for a scalar result) with
-/// global attributes `globals` into a new file at `path`.
+/// global attributes `globals` into the existing (empty) file at `path`.
+///
+/// The file is built in memory (HDF5's core driver, no backing store) and
+/// its image written with one plain `write`: a full disk or an I/O error is
+/// then an ordinary error of that write. Had HDF5 written it, a failed flush
+/// at close would leave the library with a half-closed file that crashes
+/// (SIGSEGV) when the library shuts down at exit.
 pub fn write_netcdf(
     path: &Path,
     dims: &[OutDim],
@@ -70,7 +76,11 @@ pub fn write_netcdf(
     globals: &[(String, String)],
 ) -> Result<(), IoError> {
     let err = |e: hdf5::Error| IoError::Output(format!("writing '{}': {e}", path.display()));
-    let file = crate::h5io::create_serial(path).map_err(err)?;
+    let file = hdf5::FileBuilder::new()
+        .with_fapl(|p| p.core_filebacked(false))
+        .with_fcpl(crate::h5io::netcdf_fcpl)
+        .create(path)
+        .map_err(err)?;
     let shape: Vec<usize> = dims.iter().map(|d| d.coords.len()).collect();
     let mut scales = Vec::with_capacity(dims.len());
     for d in dims {
@@ -125,7 +135,31 @@ pub fn write_netcdf(
         write_text_attr(file.id(), k, v)?;
     }
     drop(scales);
-    file.close().map_err(err)
+    file.flush().map_err(err)?;
+    let image = file_image(&file)?;
+    file.close().map_err(err)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .map_err(|e| IoError::Output(format!("writing '{}': {e}", path.display())))?;
+    std::io::Write::write_all(&mut f, &image)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| IoError::Output(format!("writing '{}': {e}", path.display())))
+}
+
+/// The bytes of the in-memory `file` (`H5Fget_file_image`).
+fn file_image(file: &File) -> Result<Vec<u8>, IoError> {
+    use hdf5_sys::h5f::H5Fget_file_image;
+    let fail = || IoError::Hdf5Call("H5Fget_file_image failed".into());
+    let n = unsafe { H5Fget_file_image(file.id(), std::ptr::null_mut(), 0) };
+    let len = usize::try_from(n).map_err(|_| fail())?;
+    let mut buf = vec![0u8; len];
+    let got = unsafe { H5Fget_file_image(file.id(), buf.as_mut_ptr().cast(), len) };
+    if got != n {
+        return Err(fail());
+    }
+    Ok(buf)
 }
 
 fn create<T: hdf5::H5Type>(
