@@ -14,10 +14,12 @@ fn s(p: &Path) -> &str {
 
 /// Write `values` as a 1-D little-endian f64 `.npy` (format 1.0).
 fn npy(dir: &Path, name: &str, values: &[f64]) -> PathBuf {
-    let mut header = format!(
-        "{{'descr': '<f8', 'fortran_order': False, 'shape': ({},), }}",
-        values.len()
-    );
+    npy_shaped(dir, name, values, &format!("({},)", values.len()))
+}
+
+/// Write `values` as a little-endian f64 `.npy` of `shape` (a Python tuple).
+fn npy_shaped(dir: &Path, name: &str, values: &[f64], shape: &str) -> PathBuf {
+    let mut header = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}");
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');
     }
@@ -42,7 +44,9 @@ type Case = (
 
 /// Item 6: all-inf, all-(−inf) and all-NaN data give the strings
 /// "Infinity", "-Infinity" and "NaN" (not one `null` for all three), and
-/// the std of values equal to f64::MAX is 0 — at P = 1 and 2.
+/// the std of values equal to f64::MAX is 0 (five of them: the scaled mean
+/// rounded one ulp below f64::MAX, whose square overflowed) — at P = 1
+/// and 2, over everything and per column (`--dim`).
 #[test]
 fn json_keeps_nan_and_infinities_apart() {
     let d = scratch("json-inf");
@@ -80,7 +84,7 @@ fn json_keeps_nan_and_infinities_apart() {
         ),
         (
             "max.npy",
-            vec![m; 3],
+            vec![m; 5],
             [
                 ("mean", m.into()),
                 ("std", 0.0.into()),
@@ -107,6 +111,21 @@ fn json_keeps_nan_and_infinities_apart() {
             for (op, v) in &want {
                 assert_eq!(&j["results"][op], v, "{name} P={p} {op}: {}", j["results"]);
             }
+        }
+    }
+    let f = npy_shaped(&d, "max2d.npy", &[m; 15], "(5, 3)");
+    for dim in ["dim_0", "dim_1"] {
+        let j = mpirun(
+            2,
+            &["reduce", s(&f), "--dim", dim, "--op", "mean,std", "--json"],
+        )
+        .ok()
+        .json();
+        for v in j["results"]["std"].as_array().unwrap() {
+            assert_eq!(v, 0.0, "--dim {dim}: {}", j["results"]);
+        }
+        for v in j["results"]["mean"].as_array().unwrap() {
+            assert_eq!(v, m, "--dim {dim}: {}", j["results"]);
         }
     }
 }
