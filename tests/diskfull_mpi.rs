@@ -142,6 +142,54 @@ fn disk_full_ends_every_rank_with_one_message_and_keeps_the_old_output() {
     }
 }
 
+/// `convert` whose data just fit, leaving less than 1 MiB for the serial
+/// metadata step: refused before HDF5 starts it (a failed metadata flush
+/// crashed the process at exit) — one error naming the output and the
+/// cause, old output kept, nothing left.
+#[test]
+fn disk_full_before_the_metadata_of_convert() {
+    // 16 000 000 bytes of data (3907 pages) plus 512 KiB.
+    let Some(fs) = SmallFs::mount("diskfull-meta", "16140k") else {
+        return;
+    };
+    let d = scratch("diskfull-meta-src");
+    let src = d.join("src.h5");
+    mpirun(
+        2,
+        &["generate", s(&src), "--var", "a", "--shape", "2000,1000"],
+    )
+    .ok();
+    let out = fs.0.join("o.h5");
+    std::fs::write(&out, b"old").unwrap();
+    let args = ["convert", s(&src), s(&out), "--var", "a", "--force"];
+    let r = run_with_timeout(mpirun_cmd(2, &args, &[]), Duration::from_secs(60));
+    assert!(!r.timed_out, "hung\n{}", r.stderr);
+    assert!(r.code.is_some_and(|c| c != 0), "{}", r.stderr);
+    assert!(
+        !r.stderr.contains("Segmentation fault") && !r.stderr.contains("signal 11"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        r.stderr.matches("chunkwise: error").count(),
+        1,
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(s(&out)) && r.stderr.contains("No space left on device"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), b"old");
+    let left: Vec<_> = std::fs::read_dir(&fs.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "o.h5")
+        .collect();
+    assert!(left.is_empty(), "left {left:?}");
+}
+
 /// `reduce -o` onto a file system with a few KiB left: rank 0's write of
 /// the (small) result fails — one error naming the output and the cause,
 /// no segfault at exit (HDF5 never holds a half-closed file), old output

@@ -249,7 +249,15 @@ pub fn convert(comm: &Comm, plan: &ConvertPlan) -> anyhow::Result<f64> {
     written?;
     tmp.finishing();
     let finished = if comm.is_root() {
-        finish(plan, tmp.path()).and_then(|()| tmp.commit())
+        // The metadata step is serial HDF5: see `output::ensure_room`.
+        let room = match plan.format {
+            OutFormat::Hdf5 => output::ensure_room(&plan.out, 1 << 20),
+            _ => Ok(()),
+        };
+        room.and_then(|()| {
+            finish(plan, tmp.path()).map_err(|e| output::write_failed(&plan.out, format!("{e:#}")))
+        })
+        .and_then(|()| tmp.commit())
     } else {
         drop(tmp);
         Ok(())
@@ -436,14 +444,16 @@ fn finish(plan: &ConvertPlan, tmp: &Path) -> Result<(), CwError> {
             // Descriptive attributes (Zarr `attributes` such as units) as text.
             let err = |e: hdf5::Error| CwError::Output(format!("'{}': {e}", tmp.display()));
             let f = hdf5::File::open_rw(tmp).map_err(err)?;
-            let ds = f.dataset(&plan.out_var).map_err(err)?;
-            for (k, v) in &plan.meta.attrs {
-                crate::nc_out::write_text_attr(ds.id(), k, v)?;
-            }
-            crate::nc_out::write_text_attr(f.id(), "history", &line)?;
-            drop(ds);
-            f.close()
-                .map_err(|e| CwError::Output(format!("'{}': {e}", tmp.display())))?;
+            // Always closed through `close_rw`, also after an error.
+            let r = (|| -> Result<(), CwError> {
+                let ds = f.dataset(&plan.out_var).map_err(err)?;
+                for (k, v) in &plan.meta.attrs {
+                    crate::nc_out::write_text_attr(ds.id(), k, v)?;
+                }
+                Ok(crate::nc_out::write_text_attr(f.id(), "history", &line)?)
+            })();
+            let closed = crate::h5io::close_rw(f, tmp).map_err(CwError::from);
+            r.and(closed)?;
             Ok(crate::h5meta::name_dimensions(
                 tmp,
                 &plan.out_var,

@@ -300,6 +300,22 @@ pub fn write_failed(out: &Path, e: impl std::fmt::Display) -> CwError {
     CwError::Output(msg)
 }
 
+/// Refuse to go on writing (the temporary of) `out` with less than `need`
+/// bytes free on its file system. For the serial metadata step after a
+/// parallel write: HDF5 cannot recover from a metadata flush that fails for
+/// want of space (its half-closed file crashes the process at exit), so it
+/// must not start without room.
+pub fn ensure_room(out: &Path, need: u64) -> Result<(), CwError> {
+    match free_bytes(&parent_dir(out)) {
+        Some(free) if free < need => Err(CwError::Output(format!(
+            "writing '{}': no room left for its metadata — No space left on device: the file system holding '{}' has {free} bytes free",
+            out.display(),
+            parent_dir(out).display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Bytes an unprivileged writer may still use on the file system of `dir`.
 fn free_bytes(dir: &Path) -> Option<u64> {
     let c = CString::new(dir.as_os_str().as_bytes()).ok()?;

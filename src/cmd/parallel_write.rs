@@ -32,7 +32,16 @@ pub fn create(
     var: &str,
     create: impl FnOnce() -> Result<hdf5::Dataset, hdf5::Error>,
 ) -> hdf5::Dataset {
-    comm.or_abort(create().map_err(|e| writing(out, format!("cannot create '{var}': {e}"))))
+    comm.or_abort(create().map_err(|e| {
+        // HDF5 often has no account of a failed allocation ("unknown
+        // library error"); `writing` adds the cause when the disk is full.
+        let why = e.to_string();
+        if why == "unknown library error" {
+            writing(out, format!("cannot create '{var}'"))
+        } else {
+            writing(out, format!("cannot create '{var}': {why}"))
+        }
+    }))
 }
 
 /// Collective: close the MPI-IO `file` (the temporary file of `out`),

@@ -102,6 +102,25 @@ pub fn create_serial(path: &Path) -> hdf5::Result<File> {
     hdf5::FileBuilder::new().with_fcpl(netcdf_fcpl).create(path)
 }
 
+/// Close `file`, opened read-write with the default driver at `path`, a
+/// temporary output: flush first, and if that fails (disk full) discard
+/// the file's contents (truncate it to nothing, giving its space back) so
+/// that HDF5 can still close it. A close that fails on a flush leaves the
+/// library with a half-closed file, which crashes the process (SIGSEGV)
+/// when HDF5 shuts down at exit. The caller removes the file on error.
+pub fn close_rw(file: File, path: &Path) -> Result<(), IoError> {
+    let err = |e: hdf5::Error| IoError::Output(format!("writing '{}': {e}", path.display()));
+    if let Err(e) = file.flush() {
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|f| f.set_len(0));
+        let _ = file.close();
+        return Err(err(e));
+    }
+    file.close().map_err(err)
+}
+
 /// Create group `name` in `parent` with creation order tracked and
 /// indexed (see [`netcdf_fcpl`]).
 pub fn create_group(parent: &hdf5::Group, name: &str) -> hdf5::Result<hdf5::Group> {

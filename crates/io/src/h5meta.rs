@@ -177,9 +177,25 @@ pub fn carry_over(
     let sf = h5io::open_serial(src)?;
     let sds = h5io::open_dataset(&sf, src_var, &src.display().to_string())?;
     let df = hdf5::File::open_rw(dst).map_err(err)?;
+    // Always closed through `close_rw`, also after an error.
+    let r = carry_into(&sf, &sds, src_var, &df, dst_var, history);
+    drop(sds);
+    let closed = h5io::close_rw(df, dst);
+    r.and(closed)
+}
+
+fn carry_into(
+    sf: &hdf5::File,
+    sds: &hdf5::Dataset,
+    src_var: &str,
+    df: &hdf5::File,
+    dst_var: &str,
+    history: &str,
+) -> Result<(), IoError> {
+    let err = |e: hdf5::Error| IoError::Output(format!("'{}': {e}", df.filename()));
     let dds = df.dataset(dst_var).map_err(err)?;
-    copy_attrs(&sds, dds.id(), &[])?;
-    let paths = h5io::dimension_scale_paths(&sds).unwrap_or_default();
+    copy_attrs(sds, dds.id(), &[])?;
+    let paths = h5io::dimension_scale_paths(sds).unwrap_or_default();
     let own = sds.name();
     for (axis, p) in paths.iter().enumerate() {
         let Some(p) = p else { continue };
@@ -192,7 +208,7 @@ pub fn carry_over(
                 let sscale = sf.dataset(p).map_err(|e| {
                     IoError::Input(format!("dimension scale '{p}' of '{src_var}': {e}"))
                 })?;
-                let made = copy_dataset(&sscale, &df, p)?;
+                let made = copy_dataset(&sscale, df, p)?;
                 // netCDF placeholders carry their marker text in NAME.
                 let name = sscale
                     .attr("NAME")
@@ -210,16 +226,13 @@ pub fn carry_over(
             return Err(fail(&format!("attaching '{p}' to axis {axis}")));
         }
     }
-    copy_attrs(&sf, df.id(), &["history"])?;
+    copy_attrs(sf, df.id(), &["history"])?;
     let old = sf.attr("history").ok().map(|a| h5io::attr_text(&a));
     let text = match old {
         Some(o) if !o.is_empty() => format!("{history}\n{o}"),
         _ => history.to_string(),
     };
-    crate::nc_out::write_text_attr(df.id(), "history", &text)?;
-    drop(dds);
-    drop(sds);
-    df.close().map_err(err)
+    crate::nc_out::write_text_attr(df.id(), "history", &text)
 }
 
 /// Give the axes of `var` in the finished file `dst` the dimensions `dims`
@@ -245,48 +258,54 @@ pub fn name_dimensions(
     }
     let err = |e: hdf5::Error| IoError::Output(format!("'{}': {e}", dst.display()));
     let df = hdf5::File::open_rw(dst).map_err(err)?;
-    let dds = df.dataset(var).map_err(err)?;
-    for (axis, (name, &len)) in names.iter().zip(shape).enumerate() {
-        if *name == format!("dim_{axis}") || name.contains('/') || name == var {
-            continue;
-        }
-        let scale = match df.dataset(name) {
-            Ok(s) if s.shape() == [len] => s,
-            Ok(_) => continue,
-            Err(_) => {
-                let coords = dims.coords.get(axis).cloned().flatten();
-                let s = if coords.is_some() {
-                    df.new_dataset::<f64>()
-                } else {
-                    df.new_dataset::<f32>()
-                }
-                .attr_creation_order(hdf5::plist::dataset_create::AttrCreationOrder::Indexed)
-                .shape(len)
-                .create(name.as_str())
-                .map_err(err)?;
-                let scale_name = match &coords {
-                    Some(c) => {
-                        s.write_raw(c).map_err(err)?;
-                        for (k, v) in coord_attrs.get(axis).into_iter().flatten() {
-                            crate::nc_out::write_text_attr(s.id(), k, v)?;
-                        }
-                        name.clone()
-                    }
-                    None => {
-                        format!("This is a netCDF dimension but not a netCDF variable.{len:>10}")
-                    }
-                };
-                let marker = cstr(&scale_name)?;
-                if unsafe { H5DSset_scale(s.id(), marker.as_ptr()) } < 0 {
-                    return Err(fail(&format!("H5DSset_scale on '{name}'")));
-                }
-                s
+    // Always closed through `close_rw`, also after an error.
+    let r = (|| -> Result<(), IoError> {
+        let dds = df.dataset(var).map_err(err)?;
+        for (axis, (name, &len)) in names.iter().zip(shape).enumerate() {
+            if *name == format!("dim_{axis}") || name.contains('/') || name == var {
+                continue;
             }
-        };
-        if unsafe { H5DSattach_scale(dds.id(), scale.id(), axis as u32) } < 0 {
-            return Err(fail(&format!("attaching '{name}' to axis {axis}")));
+            let scale = match df.dataset(name) {
+                Ok(s) if s.shape() == [len] => s,
+                Ok(_) => continue,
+                Err(_) => {
+                    let coords = dims.coords.get(axis).cloned().flatten();
+                    let s = if coords.is_some() {
+                        df.new_dataset::<f64>()
+                    } else {
+                        df.new_dataset::<f32>()
+                    }
+                    .attr_creation_order(hdf5::plist::dataset_create::AttrCreationOrder::Indexed)
+                    .shape(len)
+                    .create(name.as_str())
+                    .map_err(err)?;
+                    let scale_name = match &coords {
+                        Some(c) => {
+                            s.write_raw(c).map_err(err)?;
+                            for (k, v) in coord_attrs.get(axis).into_iter().flatten() {
+                                crate::nc_out::write_text_attr(s.id(), k, v)?;
+                            }
+                            name.clone()
+                        }
+                        None => {
+                            format!(
+                                "This is a netCDF dimension but not a netCDF variable.{len:>10}"
+                            )
+                        }
+                    };
+                    let marker = cstr(&scale_name)?;
+                    if unsafe { H5DSset_scale(s.id(), marker.as_ptr()) } < 0 {
+                        return Err(fail(&format!("H5DSset_scale on '{name}'")));
+                    }
+                    s
+                }
+            };
+            if unsafe { H5DSattach_scale(dds.id(), scale.id(), axis as u32) } < 0 {
+                return Err(fail(&format!("attaching '{name}' to axis {axis}")));
+            }
         }
-    }
-    drop(dds);
-    df.close().map_err(err)
+        Ok(())
+    })();
+    let closed = h5io::close_rw(df, dst);
+    r.and(closed)
 }
