@@ -369,6 +369,57 @@ fn temporaries_are_removed_on_errors_and_found_after_a_kill() {
         Vec::<String>::new(),
         "error path left a temporary"
     );
+    // A corrupt compressed chunk in the input (the case): rank 1
+    // fails reading it inside the collective writes.
+    let gz = d.join("gz.h5");
+    mpirun(
+        1,
+        &[
+            "convert",
+            s(&src),
+            s(&gz),
+            "--var",
+            "a",
+            "--chunks",
+            "2,30",
+            "--compression",
+            "gzip:1",
+        ],
+    )
+    .ok();
+    // Damage the deflate stream of the middle chunk (zlib header 78 01).
+    let mut bytes = std::fs::read(&gz).unwrap();
+    let starts: Vec<usize> = bytes
+        .windows(2)
+        .enumerate()
+        .filter(|(_, w)| w == &[0x78, 0x01])
+        .map(|(i, _)| i)
+        .collect();
+    assert!(starts.len() >= 10, "{} zlib streams", starts.len());
+    let at = starts[starts.len() / 2] + 4;
+    for b in &mut bytes[at..at + 16] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&gz, bytes).unwrap();
+    let r = mpirun(
+        2,
+        &[
+            "convert",
+            s(&gz),
+            s(&out),
+            "--var",
+            "a",
+            "--block-bytes",
+            "480B",
+        ],
+    );
+    assert!(r.code.is_some_and(|c| c != 0), "{}", r.stderr);
+    assert_eq!(
+        leftovers(&d),
+        Vec::<String>::new(),
+        "a corrupt chunk left a temporary"
+    );
+    assert!(!out.exists());
     // The only rank killed while writing: its temporary stays behind.
     let r = conv(1, &[("CHUNKWISE_TEST_FAIL", "0:2:kill")]);
     assert!(r.code.is_some_and(|c| c != 0));
