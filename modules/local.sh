@@ -11,7 +11,7 @@
 # `scaling report` (plotters) draw their text with. Exports HDF5_DIR so the
 # `hdf5-metno-sys` build script links the *MPI* build of HDF5, not the serial one.
 
-_cw_pkgs="libopenmpi-dev openmpi-bin libhdf5-openmpi-dev libclang-dev hdf5-tools pkg-config netcdf-bin shellcheck python3-xarray python3-netcdf4 python3-h5py procps libfontconfig1-dev fonts-dejavu-core man-db groff-base"
+_cw_pkgs="libopenmpi-dev openmpi-bin libhdf5-openmpi-dev libclang-dev hdf5-tools pkg-config netcdf-bin shellcheck python3-xarray python3-netcdf4 python3-h5py procps libfontconfig1-dev fonts-dejavu-core man-db groff-base nco cdo"
 
 _cw_setup() {
     local missing="" p sudo=""

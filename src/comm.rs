@@ -95,14 +95,30 @@ impl Comm {
         Err(ReportedElsewhere.into())
     }
 
-    /// Print that this rank failed and why, then end every rank (`MPI_Abort`).
+    /// Print that this rank failed and why, remove this run's temporary
+    /// outputs (the other ranks get no chance to), then end every rank
+    /// (`MPI_Abort`).
     pub fn abort(&self, err: &anyhow::Error) -> ! {
+        // Several ranks often fail at once (a full disk fails every
+        // writer): a lower rank's abort ends the others while they wait
+        // here, so the job usually prints one message, the lowest rank's.
+        let wait = 250 * self.rank().min(4) as u64;
+        std::thread::sleep(std::time::Duration::from_millis(wait));
         crate::error::say(&format!(
             "chunkwise: error on rank {} of {}: {err:#}",
             self.rank(),
             self.size()
         ));
+        crate::interrupt::remove_temps();
         self.world.abort(2)
+    }
+
+    /// Rank 0's `words`, delivered on every rank (the others pass theirs
+    /// only for the length, which must be the same everywhere).
+    pub fn broadcast_words(&self, words: &[u64]) -> Vec<u64> {
+        let mut buf = words.to_vec();
+        self.world.process_at_rank(0).broadcast_into(&mut buf[..]);
+        buf
     }
 
     /// Unwrap a rank-local result inside a collective phase, aborting the job on error.
@@ -224,11 +240,6 @@ impl Comm {
         bytes.resize(len as usize, 0);
         root.broadcast_into(&mut bytes[..]);
         Ok(String::from_utf8(bytes)?)
-    }
-
-    /// Wait for every rank.
-    pub fn barrier(&self) {
-        self.world.barrier();
     }
 }
 

@@ -1,34 +1,92 @@
 //! SIGTERM and SIGINT (Slurm's time limit, `scancel`, Ctrl-C) end a run
-//! promptly and tidily.
+//! promptly and tidily, and what is printed matches what is on disk.
 //!
-//! A signal handler only records the signal (async-signal-safe). A watcher
-//! thread sees it within 20 ms — even while the main thread waits in a
-//! collective — and then: rank 0 reports how far the run got, the temporary
-//! output (if any) is removed, and the process leaves with `_exit(128 + sig)`
-//! without running exit handlers (HDF5's would try collective closes). The
-//! launcher sees ranks exit non-zero and ends the job. Final output names are
-//! only ever created by the rename of a complete file, so an interrupted run
-//! never leaves a half-written output under the final name.
+//! A signal handler only records the signal and wakes a watcher thread
+//! through a pipe (both async-signal-safe); the watcher acts within a
+//! millisecond — even while the main thread waits in a collective; `mpirun`
+//! sends SIGKILL about 15 ms after it passes a SIGTERM on — and then:
+//! * **while working** (the output is not complete): rank 0 reports how far
+//!   the run got and that no output was written, every rank removes the
+//!   temporary outputs and working directories registered here (their names
+//!   are unique to this run, so whatever is at them was made by this run —
+//!   removed by every rank because a rank still inside a collective open may
+//!   re-create a file another rank has just removed), and the process leaves
+//!   with `_exit(128 + sig)` without running exit handlers (HDF5's would try
+//!   collective closes). The launcher sees ranks exit non-zero and ends the
+//!   job.
+//! * **while finishing** (every rank has written its data; only rank 0's
+//!   metadata, the final rename and the summary remain — see
+//!   [`set_finishing`]): the signal is deferred for at most
+//!   [`DEFER_LIMIT`], so a run that was about to end ends normally. Rank 0
+//!   then says the signal arrived after the output was complete, and the
+//!   exit status is 0 because the output is in place. A run still not done
+//!   after the limit leaves as above — and the output is then not in place,
+//!   since the rename happens under the same lock the watcher takes, so
+//!   the message and exit status always describe what is on disk.
+//!
+//! Final output names are only ever created by the rename of a complete
+//! file, so an interrupted run never leaves a half-written output under the
+//! final name.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long a signal that arrives while finishing waits for the run to end.
+pub const DEFER_LIMIT: Duration = Duration::from_secs(4);
 
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
 static DONE: AtomicUsize = AtomicUsize::new(0);
 static TOTAL: AtomicUsize = AtomicUsize::new(0);
-static TEMP: Mutex<Option<PathBuf>> = Mutex::new(None);
 static RANK: AtomicUsize = AtomicUsize::new(0);
+static FINISHING: AtomicBool = AtomicBool::new(false);
+
+/// Temporary outputs and working directories to remove on a signal, and
+/// the output this rank has renamed into place. Renames into place happen
+/// while this lock is held ([`commit_with`]).
+static STATE: Mutex<State> = Mutex::new(State {
+    temps: Vec::new(),
+    committed: None,
+});
+
+struct State {
+    temps: Vec<(PathBuf, bool)>,
+    committed: Option<PathBuf>,
+}
+
+/// Write end of the pipe that wakes the watcher (-1 before `install`).
+static WAKE: AtomicI32 = AtomicI32::new(-1);
 
 extern "C" fn on_signal(sig: libc::c_int) {
     SIGNAL.store(sig, Ordering::SeqCst);
+    // Wake the watcher at once (write(2) is async-signal-safe): `mpirun`
+    // sends SIGKILL about 15 ms after its SIGTERM, so the watcher must not
+    // sleep through that window.
+    let fd = WAKE.load(Ordering::SeqCst);
+    if fd >= 0 {
+        let b = 1u8;
+        unsafe { libc::write(fd, (&b as *const u8).cast(), 1) };
+    }
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    if sig == libc::SIGINT {
+        "SIGINT"
+    } else {
+        "SIGTERM"
+    }
 }
 
 /// Install the handlers and start the watcher for a run of `what` (e.g.
 /// "reduce") on `rank`.
 pub fn install(rank: usize, what: &'static str) {
     RANK.store(rank, Ordering::SeqCst);
+    let mut fds = [-1 as libc::c_int; 2];
+    let piped = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } == 0;
+    if piped {
+        WAKE.store(fds[1], Ordering::SeqCst);
+    }
     unsafe {
         let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
         libc::signal(libc::SIGTERM, handler);
@@ -37,24 +95,43 @@ pub fn install(rank: usize, what: &'static str) {
     std::thread::Builder::new()
         .name("chunkwise-signal-watch".into())
         .spawn(move || {
+            let mut deferred_since: Option<Instant> = None;
             loop {
                 let sig = SIGNAL.load(Ordering::SeqCst);
                 if sig != 0 {
-                    leave(rank, what, sig);
+                    if !FINISHING.load(Ordering::SeqCst) {
+                        leave(rank, what, sig);
+                    }
+                    let since = *deferred_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= DEFER_LIMIT {
+                        leave(rank, what, sig);
+                    }
                 }
-                std::thread::sleep(Duration::from_millis(20));
+                // Sleep until a signal wakes us (or 20 ms, for the deferral).
+                if piped {
+                    let mut p = libc::pollfd {
+                        fd: fds[0],
+                        events: libc::POLLIN,
+                        revents: 0,
+                    };
+                    unsafe {
+                        if libc::poll(&mut p, 1, 20) > 0 {
+                            let mut buf = [0u8; 16];
+                            libc::read(fds[0], buf.as_mut_ptr().cast(), buf.len());
+                        }
+                    }
+                } else {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
             }
         })
         .expect("spawn the signal watcher");
 }
 
 fn leave(rank: usize, what: &str, sig: i32) -> ! {
-    let name = if sig == libc::SIGINT {
-        "SIGINT"
-    } else {
-        "SIGTERM"
-    };
-    let temp = TEMP.lock().ok().and_then(|mut t| t.take());
+    let name = signal_name(sig);
+    // Held until `_exit`: no rename into place can start after this point.
+    let state = STATE.lock().unwrap_or_else(|p| p.into_inner());
     if rank == 0 {
         let (done, total) = (DONE.load(Ordering::SeqCst), TOTAL.load(Ordering::SeqCst));
         let pct = if total > 0 {
@@ -62,27 +139,52 @@ fn leave(rank: usize, what: &str, sig: i32) -> ! {
         } else {
             0.0
         };
+        let outcome = match &state.committed {
+            // The output is complete and in place; the process ends before
+            // its summary only. Status 0: the output is what was asked for.
+            Some(out) => format!(
+                "the output '{}' is complete (it was renamed into place before the signal)",
+                out.display()
+            ),
+            None => "no output was written".into(),
+        };
         crate::error::say(&format!(
-            "chunkwise: stopped by {name} (Slurm time limit, scancel, or the job ending after an error on another rank): {what} had done {done} of {total} blocks on rank 0 ({pct:.0}%); no output was written"
+            "chunkwise: stopped by {name} (Slurm time limit, scancel, or the job ending after an error on another rank): {what} had done {done} of {total} blocks on rank 0 ({pct:.0}%); {outcome}"
         ));
-        if let Some(t) = &temp {
-            let _ = std::fs::remove_file(t);
+    }
+    let temps = state.temps.clone();
+    remove_all(&temps);
+    if rank == 0 && !temps.is_empty() {
+        // Another rank may still be finishing an open or a chunk (and so
+        // re-creating a file or directory) while this one removes it.
+        for _ in 0..5 {
+            std::thread::sleep(Duration::from_millis(100));
+            remove_all(&temps);
         }
     }
-    if let Some(d) = TEMP_DIR.lock().ok().and_then(|mut t| t.take()) {
-        // A directory output (a Zarr store) gets files from every rank, and
-        // another rank may still be finishing a chunk (and so recreating its
-        // directories) while this one removes it: every rank removes it as
-        // it leaves, and rank 0 again once the others have had time to stop.
-        let _ = std::fs::remove_dir_all(&d);
-        if rank == 0 {
-            for _ in 0..5 {
-                std::thread::sleep(Duration::from_millis(100));
-                let _ = std::fs::remove_dir_all(&d);
-            }
-        }
+    let code = if state.committed.is_some() {
+        0
+    } else {
+        128 + sig
+    };
+    unsafe { libc::_exit(code) }
+}
+
+fn remove_all(temps: &[(PathBuf, bool)]) {
+    for (p, dir) in temps {
+        let _ = if *dir {
+            std::fs::remove_dir_all(p)
+        } else {
+            std::fs::remove_file(p)
+        };
     }
-    unsafe { libc::_exit(128 + sig) }
+}
+
+/// Remove every registered temporary now (before `MPI_Abort`, which gives
+/// the other ranks no chance to run code of ours).
+pub fn remove_temps() {
+    let state = STATE.lock().unwrap_or_else(|p| p.into_inner());
+    remove_all(&state.temps);
 }
 
 /// Record how many blocks this rank will process.
@@ -100,21 +202,55 @@ pub fn tick() {
     DONE.fetch_add(1, Ordering::SeqCst);
 }
 
-/// The temporary output being written (removed on interruption), or `None`
-/// once it has been renamed into place.
-pub fn set_temp(path: Option<PathBuf>) {
-    if let Ok(mut t) = TEMP.lock() {
-        *t = path;
-    }
+/// Register a temporary output file (`dir` false) or directory (`dir`
+/// true) to remove on a signal. Its name must be unique to this run.
+pub fn add_temp(path: &Path, dir: bool) {
+    let mut s = STATE.lock().unwrap_or_else(|p| p.into_inner());
+    s.temps.push((path.to_path_buf(), dir));
 }
 
-/// A temporary working directory (e.g. `formats`' candidates), removed
-/// with everything in it on interruption; `None` once it is gone or kept.
-static TEMP_DIR: Mutex<Option<PathBuf>> = Mutex::new(None);
+/// Forget a temporary (renamed into place, kept, or removed already).
+pub fn forget_temp(path: &Path) {
+    let mut s = STATE.lock().unwrap_or_else(|p| p.into_inner());
+    s.temps.retain(|(p, _)| p != path);
+}
 
-/// Record (or clear) the temporary working directory.
-pub fn set_temp_dir(path: Option<PathBuf>) {
-    if let Ok(mut t) = TEMP_DIR.lock() {
-        *t = path;
+/// Run `rename` (which moves temporary `tmp` to `out`) so that a signal
+/// sees either the state before or the state after it: on success `tmp`
+/// is forgotten and, for the command's final output (`is_final`; not for
+/// `formats`' candidates), `out` is recorded as complete.
+pub fn commit_with<E>(
+    tmp: &Path,
+    out: &Path,
+    is_final: bool,
+    rename: impl FnOnce() -> Result<(), E>,
+) -> Result<(), E> {
+    let mut s = STATE.lock().unwrap_or_else(|p| p.into_inner());
+    rename()?;
+    s.temps.retain(|(p, _)| p != tmp);
+    if is_final {
+        s.committed = Some(out.to_path_buf());
+    }
+    Ok(())
+}
+
+/// Mark that every rank has written its data and only the final steps
+/// remain: from here a signal is deferred (at most [`DEFER_LIMIT`]).
+pub fn set_finishing() {
+    FINISHING.store(true, Ordering::SeqCst);
+}
+
+/// The output this rank renamed into place, if any.
+pub fn committed_output() -> Option<PathBuf> {
+    let s = STATE.lock().unwrap_or_else(|p| p.into_inner());
+    s.committed.clone()
+}
+
+/// The signal that arrived while finishing, if any (reported by rank 0
+/// after a normal end).
+pub fn deferred_signal() -> Option<&'static str> {
+    match SIGNAL.load(Ordering::SeqCst) {
+        0 => None,
+        s => Some(signal_name(s)),
     }
 }

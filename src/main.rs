@@ -23,7 +23,7 @@ mod testhooks;
 use chunkwise_core::{
     accum, axis_kernel, blocksize, cluster, decomp, element, encoding, generate_values, jobscript,
     multi_var, parse, pieces, planner, reduce_layout, report, request, scaling, selection,
-    variable, with_dtype,
+    temp_name, variable, with_dtype,
 };
 use chunkwise_io::{h5io, h5meta, nc_out, source, zarr_out};
 
@@ -44,6 +44,26 @@ fn launcher_rank() -> usize {
     .iter()
     .find_map(|v| std::env::var(v).ok()?.parse().ok())
     .unwrap_or(0)
+}
+
+/// MPI-IO settings made before `MPI_Init` (which reads them from the
+/// environment), unless the user set them:
+/// `OMPI_MCA_io=^ompio` — Open MPI uses ROMIO for MPI-IO instead of its
+/// OMPIO component. OMPIO opens shared-file-pointer state with every file
+/// (a file in the session directory named after the data file, whose name
+/// overflowed a fixed buffer for long names, and a POSIX semaphore; or side
+/// files next to the output on several nodes), and cannot be told not to:
+/// with every `sharedfp` component excluded it opens no file at all.
+/// chunkwise never uses a shared file pointer (every access has an explicit
+/// offset), and ROMIO creates that state only on first use. Other MPI
+/// libraries (MPICH, Intel MPI, Cray MPICH: ROMIO already) ignore it.
+fn mpi_io_settings() {
+    const KEY: &str = "OMPI_MCA_io";
+    if std::env::var_os(KEY).is_none() {
+        // Safety: called before any other thread exists (MPI, rayon and the
+        // signal watcher start later).
+        unsafe { std::env::set_var(KEY, "^ompio") };
+    }
 }
 
 fn main() {
@@ -68,6 +88,7 @@ fn main() {
         // Not an MPI program: it launches mpirun/srun itself.
         Command::Scaling(a) => cmd::scaling::run(a),
         Command::Generate(_) | Command::Reduce(_) | Command::Convert(_) | Command::Formats(_) => {
+            mpi_io_settings();
             // Serialized: the reader thread makes MPI-IO calls (inside HDF5)
             // while the main thread makes none.
             let Some((universe, _)) = mpi::initialize_with_threading(Threading::Serialized) else {
@@ -97,6 +118,16 @@ fn main() {
                 Command::Formats(a) => cmd::formats::run(&comm, a),
                 _ => unreachable!("only the parallel commands start MPI"),
             };
+            if r.is_ok()
+                && comm.is_root()
+                && let (Some(sig), Some(out)) =
+                    (interrupt::deferred_signal(), interrupt::committed_output())
+            {
+                error::say(&format!(
+                    "chunkwise: {sig} arrived while '{}' was being finished; it is complete and in place",
+                    out.display()
+                ));
+            }
             drop(comm);
             drop(universe); // MPI_Finalize, after every HDF5 object is closed
             r

@@ -8,6 +8,8 @@
 //! * `CHUNKWISE_TEST_SLOW_COMMIT=MS` — sleep MS milliseconds between writing
 //!   a complete temporary output and renaming it, so tests can interrupt
 //!   there.
+//! * `CHUNKWISE_TEST_SLOW_AFTER_COMMIT=MS` — sleep MS milliseconds just
+//!   after the output was renamed into place (before the summary).
 
 use crate::error::CwError;
 
@@ -53,12 +55,18 @@ pub fn before_block(n: usize) -> Result<(), CwError> {
     )))
 }
 
-/// Apply the hook between a complete temporary output and its rename.
-pub fn before_commit() {
-    if let Some(ms) = std::env::var("CHUNKWISE_TEST_SLOW_COMMIT")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-    {
+fn sleep_from(var: &str) {
+    if let Some(ms) = std::env::var(var).ok().and_then(|v| v.parse::<u64>().ok()) {
         std::thread::sleep(std::time::Duration::from_millis(ms));
     }
+}
+
+/// Apply the hook between a complete temporary output and its rename.
+pub fn before_commit() {
+    sleep_from("CHUNKWISE_TEST_SLOW_COMMIT");
+}
+
+/// Apply the hook just after the rename into place.
+pub fn after_commit() {
+    sleep_from("CHUNKWISE_TEST_SLOW_AFTER_COMMIT");
 }

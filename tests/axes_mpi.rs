@@ -17,16 +17,22 @@ fn reduce_json(p: usize, args: &[&str]) -> J {
     mpirun(p, &a).ok().json()
 }
 
-/// A JSON array of numbers (null = NaN); a single number as a one-element array.
-fn floats(v: &J) -> Vec<f64> {
-    if let Some(x) = v.as_f64() {
-        return vec![x];
+/// A JSON number, or one of the strings "NaN", "Infinity", "-Infinity".
+fn float(x: &J) -> f64 {
+    match x.as_str() {
+        Some("NaN") => f64::NAN,
+        Some("Infinity") => f64::INFINITY,
+        Some("-Infinity") => f64::NEG_INFINITY,
+        _ => x.as_f64().unwrap_or_else(|| panic!("not a number: {x}")),
     }
-    v.as_array()
-        .unwrap_or_else(|| panic!("not an array: {v}"))
-        .iter()
-        .map(|x| x.as_f64().unwrap_or(f64::NAN))
-        .collect()
+}
+
+/// A JSON array of numbers; a single number as a one-element array.
+fn floats(v: &J) -> Vec<f64> {
+    match v.as_array() {
+        Some(a) => a.iter().map(float).collect(),
+        None => vec![float(v)],
+    }
 }
 
 /// Run under P = 1..4 and assert the results are bit-identical; returns P=1's.

@@ -63,10 +63,7 @@ pub fn man(a: &ManArgs) -> anyhow::Result<()> {
         for n in names {
             let (file, text) = page(n)?;
             let path = dir.join(format!("{file}.1"));
-            let tmp = super::output::temp_path(&path);
-            std::fs::write(&tmp, &text)
-                .and_then(|()| std::fs::rename(&tmp, &path))
-                .map_err(|e| anyhow::anyhow!("cannot write '{}': {e}", path.display()))?;
+            super::output::write_atomic(&path, &text, true)?;
         }
         return Ok(());
     }

@@ -83,6 +83,11 @@ pub struct ConvertPlan {
     pub block_bytes: u64,
     /// Codec chain of a Zarr output (empty otherwise).
     pub zarr_codecs: Vec<serde_json::Value>,
+    /// Replace an existing output.
+    pub force: bool,
+    /// The command's own output (false for `formats`' candidates, whose
+    /// completion is no reason to defer a signal).
+    pub is_final: bool,
 }
 
 /// Validate arguments and input on this rank (no collective calls).
@@ -171,6 +176,8 @@ pub fn validate(a: &ConvertRequest) -> anyhow::Result<ConvertPlan> {
         enc,
         block_bytes,
         zarr_codecs,
+        force: a.force,
+        is_final: true,
     })
 }
 
@@ -217,48 +224,44 @@ pub fn run(comm: &Comm, a: &ConvertRequest) -> anyhow::Result<()> {
 /// (as rank 0 saw it, from opening the input to the output in place).
 pub fn convert(comm: &Comm, plan: &ConvertPlan) -> anyhow::Result<f64> {
     let t0 = Instant::now();
-    let tmp = output::temp_path(&plan.out);
-    let is_dir = plan.format == OutFormat::Zarr;
-    let set_temp = |t: Option<PathBuf>| {
-        if is_dir {
-            crate::interrupt::set_temp_dir(t)
-        } else {
-            crate::interrupt::set_temp(t)
-        }
+    let kind = if plan.format == OutFormat::Zarr {
+        output::Kind::Dir
+    } else {
+        output::Kind::File
     };
-    let remove = |t: &Path| {
-        let _ = if is_dir {
-            std::fs::remove_dir_all(t)
-        } else {
-            std::fs::remove_file(t)
-        };
-    };
-    set_temp(Some(tmp.clone()));
+    let tmp = output::TempOutput::create_collective(
+        comm,
+        &plan.out,
+        plan.force,
+        kind,
+        &[plan.source.path()],
+        plan.is_final,
+    )?;
     let reader = Reader::open(comm, &plan.source)?;
+    // Every rank returns from the writer together: failures inside
+    // collective HDF5 writes abort the job; the others are agreed inside.
     let written = with_dtype!(plan.meta.dtype, T => match plan.format {
-        OutFormat::Hdf5 => write_hdf5::<T>(comm, plan, &reader, &tmp),
-        OutFormat::Zarr => write_zarr::<T>(comm, plan, &reader, &tmp),
-        OutFormat::Npy | OutFormat::Raw => write_flat::<T>(comm, plan, &reader, &tmp),
+        OutFormat::Hdf5 => write_hdf5::<T>(comm, plan, &reader, tmp.path()),
+        OutFormat::Zarr => write_zarr::<T>(comm, plan, &reader, tmp.path()),
+        OutFormat::Npy | OutFormat::Raw => write_flat::<T>(comm, plan, &reader, tmp.path()),
     });
     reader.close();
-    if let Err(e) = written {
-        if comm.is_root() {
-            remove(&tmp);
-        }
-        set_temp(None);
-        return Err(e);
-    }
-    comm.barrier();
+    written?;
+    tmp.finishing();
     let finished = if comm.is_root() {
-        let r = finish(plan, &tmp).and_then(|()| output::commit(&tmp, &plan.out));
-        if r.is_err() {
-            remove(&tmp);
-        }
-        r
+        // The metadata step is serial HDF5: see `output::ensure_room`.
+        let room = match plan.format {
+            OutFormat::Hdf5 => output::ensure_room(&plan.out, 1 << 20),
+            _ => Ok(()),
+        };
+        room.and_then(|()| {
+            finish(plan, tmp.path()).map_err(|e| output::write_failed(&plan.out, format!("{e:#}")))
+        })
+        .and_then(|()| tmp.commit())
     } else {
+        drop(tmp);
         Ok(())
     };
-    set_temp(None);
     comm.agree(finished.map_err(Into::into))?;
     Ok(t0.elapsed().as_secs_f64())
 }
@@ -276,18 +279,9 @@ fn write_hdf5<T: Element>(
     tmp: &Path,
 ) -> anyhow::Result<()> {
     let file = comm.agree(h5io::create_mpio(tmp, comm.raw()).map_err(Into::into))?;
-    let ds = comm.agree(
-        h5io::create_dataset(&file, &plan.out_var, T::DTYPE, &plan.meta.shape, &plan.enc).map_err(
-            |e| {
-                anyhow::anyhow!(
-                    "cannot create '{}' ({}) in '{}': {e}",
-                    plan.out_var,
-                    plan.enc.describe(),
-                    plan.out.display()
-                )
-            },
-        ),
-    )?;
+    let ds = super::parallel_write::create(comm, &plan.out, &plan.out_var, || {
+        h5io::create_dataset(&file, &plan.out_var, T::DTYPE, &plan.meta.shape, &plan.enc)
+    });
     let d = Decomposition::new(
         &plan.meta.shape,
         plan.enc.chunks.as_deref(),
@@ -295,13 +289,11 @@ fn write_hdf5<T: Element>(
         plan.block_bytes,
     );
     let sel = whole(&plan.meta);
-    super::parallel_write::write_blocks::<T>(comm, "convert", &ds, &d, |b, buf| {
+    super::parallel_write::write_blocks::<T>(comm, "convert", &ds, &plan.out, &d, |b, buf| {
         reader.read_block(b, &sel, buf).map_err(Into::into)
     });
     drop(ds);
-    file.close()
-        .map_err(|e| anyhow::anyhow!("closing '{}': {e}", tmp.display()))?;
-    Ok(())
+    super::parallel_write::close(comm, file, &plan.out)
 }
 
 /// Write a `.npy` or raw file: rank 0 writes the header and sizes the file,
@@ -326,7 +318,8 @@ fn write_flat<T: Element>(
     };
     let created = if comm.is_root() {
         (|| -> std::io::Result<()> {
-            let f = std::fs::File::create(tmp)?;
+            // The temporary exists (created exclusively, empty).
+            let f = std::fs::OpenOptions::new().write(true).open(tmp)?;
             std::os::unix::fs::FileExt::write_all_at(&f, &header, 0)?;
             f.set_len(layout.offset + layout.data_bytes())
         })()
@@ -354,7 +347,11 @@ fn write_flat<T: Element>(
         // Independent writes: a failure ends this rank's part; agreed below.
         let r = crate::testhooks::before_block(i + 1)
             .and_then(|()| Ok(reader.read_block(&b, &sel, &mut buf[..b.len()])?))
-            .and_then(|()| Ok(layout.write_block(&file, &b, &buf[..b.len()])?));
+            .and_then(|()| {
+                layout
+                    .write_block(&file, &b, &buf[..b.len()])
+                    .map_err(|e| output::write_failed(&plan.out, e))
+            });
         if let Err(e) = r {
             failed = Some(e);
             break;
@@ -405,7 +402,11 @@ fn write_zarr<T: Element>(
         // part; agreed below.
         let r = crate::testhooks::before_block(i + 1)
             .and_then(|()| Ok(reader.read_block(&b, &sel, &mut buf[..b.len()])?))
-            .and_then(|()| Ok(writer.write_block(&b, &buf[..b.len()])?));
+            .and_then(|()| {
+                writer
+                    .write_block(&b, &buf[..b.len()])
+                    .map_err(|e| output::write_failed(&plan.out, e))
+            });
         if let Err(e) = r {
             failed = Some(e);
             break;
@@ -443,14 +444,16 @@ fn finish(plan: &ConvertPlan, tmp: &Path) -> Result<(), CwError> {
             // Descriptive attributes (Zarr `attributes` such as units) as text.
             let err = |e: hdf5::Error| CwError::Output(format!("'{}': {e}", tmp.display()));
             let f = hdf5::File::open_rw(tmp).map_err(err)?;
-            let ds = f.dataset(&plan.out_var).map_err(err)?;
-            for (k, v) in &plan.meta.attrs {
-                crate::nc_out::write_text_attr(ds.id(), k, v)?;
-            }
-            crate::nc_out::write_text_attr(f.id(), "history", &line)?;
-            drop(ds);
-            f.close()
-                .map_err(|e| CwError::Output(format!("'{}': {e}", tmp.display())))?;
+            // Always closed through `close_rw`, also after an error.
+            let r = (|| -> Result<(), CwError> {
+                let ds = f.dataset(&plan.out_var).map_err(err)?;
+                for (k, v) in &plan.meta.attrs {
+                    crate::nc_out::write_text_attr(ds.id(), k, v)?;
+                }
+                Ok(crate::nc_out::write_text_attr(f.id(), "history", &line)?)
+            })();
+            let closed = crate::h5io::close_rw(f, tmp).map_err(CwError::from);
+            r.and(closed)?;
             Ok(crate::h5meta::name_dimensions(
                 tmp,
                 &plan.out_var,

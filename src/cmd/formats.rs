@@ -23,6 +23,7 @@
 //! follows the chunking); the report says so. Sizes are the files' real sizes: logical
 //! length and allocated blocks (`st_blocks × 512`).
 
+use super::output;
 use crate::cli::FormatsArgs;
 use crate::comm::Comm;
 use crate::encoding::{AUTO_CHUNK_BYTES, auto_chunks, tile_chunks};
@@ -147,27 +148,33 @@ fn validate(a: &FormatsArgs) -> anyhow::Result<Setup> {
 
 /// Run `formats` on every rank; rank 0 prints the table (or JSON).
 pub fn run(comm: &Comm, a: &FormatsArgs) -> anyhow::Result<()> {
-    let st = comm.agree(validate(a))?;
-    let made = if comm.is_root() {
-        (|| -> std::io::Result<()> {
-            if st.remove_dir && st.dir.exists() {
-                std::fs::remove_dir_all(&st.dir)?;
-            }
-            std::fs::create_dir_all(&st.dir)
-        })()
-        .map_err(|e| anyhow::anyhow!("cannot create '{}': {e}", st.dir.display()))
+    let mut st = comm.agree(validate(a))?;
+    // Without --keep the candidates go into a temporary directory of this
+    // run (unique, created exclusively, removed on every exit path and on
+    // a signal: see `output`), named after the input.
+    let work = if st.remove_dir {
+        let w = output::TempOutput::create_collective(
+            comm,
+            &st.dir,
+            false,
+            output::Kind::Dir,
+            &[&a.file],
+            false,
+        )?;
+        st.dir = w.path().to_path_buf();
+        Some(w)
     } else {
-        Ok(())
+        let made = if comm.is_root() {
+            std::fs::create_dir_all(&st.dir)
+                .map_err(|e| anyhow::anyhow!("cannot create '{}': {e}", st.dir.display()))
+        } else {
+            Ok(())
+        };
+        comm.agree(made)?;
+        None
     };
-    comm.agree(made)?;
-    if st.remove_dir {
-        crate::interrupt::set_temp_dir(Some(st.dir.clone()));
-    }
     let r = measure_all(comm, a, &st);
-    if st.remove_dir && comm.is_root() {
-        let _ = std::fs::remove_dir_all(&st.dir);
-    }
-    crate::interrupt::set_temp_dir(None);
+    drop(work);
     let Some(report) = r? else { return Ok(()) };
     if a.json {
         println!("{}", serde_json::to_string(&report)?);
@@ -307,6 +314,7 @@ fn measure_all(comm: &Comm, a: &FormatsArgs, st: &Setup) -> anyhow::Result<Optio
     let mut first: Option<serde_json::Value> = None;
     for (name, path, req) in list {
         let mut plan = comm.agree(super::convert::validate(&req))?;
+        plan.is_final = false;
         if name == "npy" {
             plan.meta.shape = st.sample_shape.clone();
         }

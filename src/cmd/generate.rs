@@ -99,19 +99,26 @@ pub fn run(comm: &Comm, args: &GenerateRequest) -> anyhow::Result<()> {
     // Checks on every rank, then agreement (comm::agree) before any collective.
     let plan = comm.agree(validate(args))?;
     let t0 = Instant::now();
-    let tmp = output::temp_path(&plan.out);
-    crate::interrupt::set_temp(Some(tmp.clone()));
-    with_dtype!(plan.dtype, T => write_file::<T>(comm, &plan, &tmp))?;
-    // Every rank reaches this barrier: write failures aborted the job, and
-    // create/open failures were agreed inside write_file.
-    comm.barrier();
+    let tmp = output::TempOutput::create_collective(
+        comm,
+        &plan.out,
+        args.force,
+        output::Kind::File,
+        &[],
+        true,
+    )?;
+    // Every rank returns from write_file together: write failures abort the
+    // job, create/open/close failures are agreed inside it.
+    with_dtype!(plan.dtype, T => write_file::<T>(comm, &plan, tmp.path()))?;
+    tmp.finishing();
+    let committed = if comm.is_root() {
+        tmp.commit()
+    } else {
+        drop(tmp);
+        Ok(())
+    };
+    comm.agree(committed.map_err(Into::into))?;
     if comm.is_root() {
-        let r = output::commit(&tmp, &plan.out);
-        crate::interrupt::set_temp(None);
-        if let Err(e) = r {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e.into());
-        }
         let bytes = plan.shape.iter().product::<usize>() as u64 * plan.dtype.size() as u64;
         println!(
             "wrote {} ({} {:?}, {}) in {:.3} s with {} rank(s)",
@@ -159,14 +166,7 @@ fn write_file<T: Element>(
             .write_scalar(&plan.nan_fraction)?;
         Ok(ds)
     })();
-    let ds = comm.agree(created.map_err(|e| {
-        anyhow::anyhow!(
-            "cannot create '{}' in '{}': {e}",
-            plan.var,
-            plan.out.display()
-        )
-    }))?;
-
+    let ds = super::parallel_write::create(comm, &plan.out, &plan.var, || created);
     let d = Decomposition::new(
         &plan.shape,
         plan.chunks.as_deref(),
@@ -174,7 +174,7 @@ fn write_file<T: Element>(
         plan.block_bytes,
     );
     let last = plan.shape.len() - 1;
-    super::parallel_write::write_blocks::<T>(comm, "generate", &ds, &d, |b, buf| {
+    super::parallel_write::write_blocks::<T>(comm, "generate", &ds, &plan.out, &d, |b, buf| {
         let row_len = b.count[last];
         let mut offsets = Vec::with_capacity(b.len() / row_len);
         for_each_row(&plan.shape, &b.start, &b.count, |_, off| offsets.push(off));
@@ -193,7 +193,5 @@ fn write_file<T: Element>(
         Ok(())
     });
     drop(ds);
-    file.close()
-        .map_err(|e| anyhow::anyhow!("closing '{}': {e}", tmp.display()))?;
-    Ok(())
+    super::parallel_write::close(comm, file, &plan.out)
 }

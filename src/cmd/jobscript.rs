@@ -71,10 +71,7 @@ pub fn run(a: &JobscriptArgs) -> anyhow::Result<()> {
         None => print!("{text}"),
         Some(out) => {
             output::check_output(out, a.force, &[])?;
-            let tmp = output::temp_path(out);
-            std::fs::write(&tmp, &text)
-                .map_err(|e| CwError::Output(format!("cannot write '{}': {e}", tmp.display())))?;
-            output::commit(&tmp, out)?;
+            output::write_atomic(out, text.as_bytes(), a.force)?;
         }
     }
     Ok(())

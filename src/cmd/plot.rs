@@ -264,13 +264,13 @@ pub fn write_plots(dir: &Path, t: &Table) -> Result<Vec<PathBuf>, CwError> {
         let tmp = dir.join(format!(".{stem}.partial.svg"));
         std::fs::write(&tmp, text)
             .map_err(|e| CwError::Output(format!("cannot write '{}': {e}", tmp.display())))?;
-        super::output::commit(&tmp, &svg)?;
+        super::output::replace(&tmp, &svg)?;
         out.push(svg);
         // The bitmap encoder picks the format from the extension: keep `.png`.
         let png = dir.join(format!("{stem}.png"));
         let tmp = dir.join(format!(".{stem}.partial.png"));
         draw(fig, t, &BitMapBackend::new(&tmp, SIZE).into_drawing_area()).map_err(fail)?;
-        super::output::commit(&tmp, &png)?;
+        super::output::replace(&tmp, &png)?;
         out.push(png);
     }
     Ok(out)

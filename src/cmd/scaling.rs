@@ -135,9 +135,7 @@ fn io_err(what: &str, p: &Path, e: std::io::Error) -> CwError {
 
 /// Write `text` to `path` via a temporary file and rename.
 fn write_atomic(path: &Path, text: &str) -> Result<(), CwError> {
-    let tmp = output::temp_path(path);
-    std::fs::write(&tmp, text).map_err(|e| io_err("write", &tmp, e))?;
-    output::commit(&tmp, path)
+    output::write_atomic(path, text.as_bytes(), true)
 }
 
 /// Take an exclusive lock on the study directory (`DIR/.lock`, flock), held

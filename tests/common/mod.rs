@@ -7,6 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
 /// Path of the `chunkwise` binary Cargo built for these tests.
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_chunkwise")
@@ -84,7 +89,34 @@ pub struct SignalAt {
 /// as Slurm's time limit and `scancel` signal every task. (Signalling
 /// `mpirun` itself also ends the job, but `mpirun` may drop the ranks'
 /// last stderr lines while it tears down.)
-pub fn run_signalled(mut cmd: Command, timeout: Duration, signal: Option<SignalAt>) -> Run {
+pub fn run_signalled(cmd: Command, timeout: Duration, signal: Option<SignalAt>) -> Run {
+    run_signalled_to(cmd, timeout, signal, false)
+}
+
+/// Like [`mpirun_signalled`], but the signal goes to `mpirun` itself (as
+/// Ctrl-C in a terminal, or `kill` of the launcher), which passes it on.
+pub fn mpirun_signalled_launcher(
+    p: usize,
+    args: &[&str],
+    env: &[(&str, &str)],
+    at: SignalAt,
+) -> Run {
+    let mut env = env.to_vec();
+    env.push(("RUST_LOG", "info"));
+    run_signalled_to(
+        mpirun_cmd(p, args, &env),
+        Duration::from_secs(120),
+        Some(at),
+        true,
+    )
+}
+
+fn run_signalled_to(
+    mut cmd: Command,
+    timeout: Duration,
+    signal: Option<SignalAt>,
+    launcher: bool,
+) -> Run {
     use std::os::unix::process::CommandExt;
     cmd.stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -126,9 +158,13 @@ pub fn run_signalled(mut cmd: Command, timeout: Duration, signal: Option<SignalA
                 marked = Some(Instant::now());
             }
             if marked.is_some_and(|m| m.elapsed() >= at.after) {
-                let _ = Command::new("pkill")
-                    .args([format!("-{}", at.sig), "-P".into(), pid.to_string()])
-                    .status();
+                if launcher {
+                    unsafe { libc_kill(pid, at.sig) };
+                } else {
+                    let _ = Command::new("pkill")
+                        .args([format!("-{}", at.sig), "-P".into(), pid.to_string()])
+                        .status();
+                }
                 signalled_at = Some(t0.elapsed());
                 pending = None;
             }

@@ -205,6 +205,8 @@ impl Columns {
                     } else {
                         s / a.n as f64 / DOWN
                     };
+                    // In [min, max] (see `kernels`: equal huge values).
+                    a.mean = a.mean.clamp(a.min, a.max);
                 }
             }
         } else {

@@ -79,6 +79,10 @@ pub fn reduce_slice<T: Element>(xs: &[T], want_m2: bool) -> Acc {
                 const DOWN: f64 = 1.0 / 18446744073709551616.0;
                 acc.mean = pairwise(xs, &|x: T| masked(x) * DOWN) / acc.n as f64 / DOWN;
             }
+            // The mean lies in [min, max]; clamping undoes rounding past
+            // them, so equal values (even f64::MAX) have their own value as
+            // mean and a variance of exactly 0 (not (1 ulp)² = inf).
+            acc.mean = acc.mean.clamp(acc.min, acc.max);
             if want_m2 {
                 let m = acc.mean;
                 acc.m2 = pairwise(xs, &|x: T| {

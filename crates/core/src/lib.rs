@@ -35,6 +35,7 @@ pub mod report;
 pub mod request;
 pub mod scaling;
 pub mod selection;
+pub mod temp_name;
 pub mod time_groups;
 pub mod tree;
 pub mod utc;

@@ -32,14 +32,18 @@ pub enum Stat {
     Array(Vec<Value>),
 }
 
-/// JSON form of a value: exact integers, NaN/±inf as `null`.
+/// JSON form of a value: exact integers; NaN, +inf and −inf as the strings
+/// `"NaN"`, `"Infinity"` and `"-Infinity"` (protobuf's JSON mapping of
+/// doubles; JSON has no such numbers, and `null` would not tell them apart).
 struct JsonValue<'a>(&'a Value);
 
 impl Serialize for JsonValue<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self.0 {
-            // serde_json would write NaN/inf as null anyway; be explicit.
-            Value::Float(f) if !f.is_finite() => s.serialize_none(),
+            Value::Float(f) if f.is_nan() => s.serialize_str("NaN"),
+            Value::Float(f) if f.is_infinite() => {
+                s.serialize_str(if *f > 0.0 { "Infinity" } else { "-Infinity" })
+            }
             // serde_json writes i128 exactly (u64 sums can exceed i64/u64).
             Value::Int(i) => s.serialize_i128(*i),
             Value::Float(f) => s.serialize_f64(*f),
@@ -227,7 +231,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn json_keeps_big_ints_exact_and_nan_null() {
+    fn json_keeps_big_ints_exact_and_nan_inf_apart() {
         let r = ReduceReport {
             file: "f".into(),
             var: "v".into(),
@@ -252,6 +256,7 @@ mod tests {
                     "max".into(),
                     Stat::Array(vec![Value::Float(1.5), Value::Float(f64::INFINITY)]),
                 ),
+                ("min".into(), Stat::Scalar(Value::Float(f64::NEG_INFINITY))),
             ],
             count: 2,
             bytes_read: 16,
@@ -264,8 +269,9 @@ mod tests {
         };
         let j = serde_json::to_string(&r).unwrap();
         assert!(j.contains("\"sum\":36893488147419103230"), "{j}");
-        assert!(j.contains("\"mean\":null"), "{j}");
-        assert!(j.contains("\"max\":[1.5,null]"), "{j}");
+        assert!(j.contains("\"mean\":\"NaN\""), "{j}");
+        assert!(j.contains("\"max\":[1.5,\"Infinity\"]"), "{j}");
+        assert!(j.contains("\"min\":\"-Infinity\""), "{j}");
     }
 }
 

@@ -13,6 +13,8 @@ use crate::element::{Dtype, Element};
 use crate::hyperslab::Hyperslab;
 use crate::selection::{AxisRange, Dims};
 use chunkwise_core::variable::VariableMeta;
+use hdf5::plist::FileCreateBuilder;
+use hdf5::plist::file_create::{AttrCreationOrder, LinkCreationOrder};
 use hdf5::types::{FloatSize, IntSize, TypeDescriptor};
 use hdf5::{Dataset, File};
 use hdf5_sys::h5d::{H5Dget_space, H5Dread, H5Dwrite};
@@ -73,12 +75,62 @@ pub fn open_mpio(path: &Path, comm: mpi_sys::MPI_Comm) -> Result<File, IoError> 
         .map_err(|e| IoError::Input(format!("cannot open '{}' with MPI-IO: {e}", path.display())))
 }
 
-/// Create (truncate) a file with the MPI-IO driver on `comm` (collective).
+/// What netCDF-C needs to open a NetCDF-4 file for writing (it refuses
+/// with `NC_ECANTWRITE` otherwise) and what it writes itself: link and
+/// attribute creation order tracked and indexed, on the root group (the
+/// file-creation list), on every other group and (attributes) on every
+/// dataset. Every HDF5 file chunkwise creates uses these settings, so
+/// `ncatted -a`, `netCDF4.Dataset(f, "a")` and NCO can append to it.
+pub fn netcdf_fcpl(p: &mut FileCreateBuilder) -> &mut FileCreateBuilder {
+    p.link_creation_order(LinkCreationOrder::Indexed)
+        .attr_creation_order(AttrCreationOrder::Indexed)
+}
+
+/// Create (truncate) a file with the MPI-IO driver on `comm` (collective),
+/// with [`netcdf_fcpl`].
 pub fn create_mpio(path: &Path, comm: mpi_sys::MPI_Comm) -> Result<File, IoError> {
     hdf5::FileBuilder::new()
         .with_fapl(|p| p.mpio(comm, None))
+        .with_fcpl(netcdf_fcpl)
         .create(path)
         .map_err(|e| IoError::Output(format!("cannot create '{}': {e}", path.display())))
+}
+
+/// Create (truncate) a file with the default (POSIX) driver, with
+/// [`netcdf_fcpl`].
+pub fn create_serial(path: &Path) -> hdf5::Result<File> {
+    hdf5::FileBuilder::new().with_fcpl(netcdf_fcpl).create(path)
+}
+
+/// Close `file`, opened read-write with the default driver at `path`, a
+/// temporary output: flush first, and if that fails (disk full) discard
+/// the file's contents (truncate it to nothing, giving its space back) so
+/// that HDF5 can still close it. A close that fails on a flush leaves the
+/// library with a half-closed file, which crashes the process (SIGSEGV)
+/// when HDF5 shuts down at exit. The caller removes the file on error.
+pub fn close_rw(file: File, path: &Path) -> Result<(), IoError> {
+    let err = |e: hdf5::Error| IoError::Output(format!("writing '{}': {e}", path.display()));
+    if let Err(e) = file.flush() {
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|f| f.set_len(0));
+        let _ = file.close();
+        return Err(err(e));
+    }
+    file.close().map_err(err)
+}
+
+/// Create group `name` in `parent` with creation order tracked and
+/// indexed (see [`netcdf_fcpl`]).
+pub fn create_group(parent: &hdf5::Group, name: &str) -> hdf5::Result<hdf5::Group> {
+    parent
+        .create_group_builder()
+        .with_gcpl(|p| {
+            p.link_creation_order(LinkCreationOrder::Indexed)
+                .attr_creation_order(AttrCreationOrder::Indexed)
+        })
+        .create(name)
 }
 
 /// Open the dataset `var` in `file`, with a message naming both when it is
@@ -508,7 +560,15 @@ pub fn write_block_collective<T: Element>(
     let dxpl = xfer(true)?;
     let ptr = part.map_or(std::ptr::null(), |p| p.1.as_ptr());
     let ret = unsafe { H5Dwrite(ds.id(), mtype.id(), mspace.0, fspace.0, dxpl.0, ptr.cast()) };
-    check(ret, &format!("writing to '{}' (H5Dwrite)", ds.name()))
+    if ret < 0 {
+        // HDF5's own account (the MPI-IO error, where it has one).
+        let why = hdf5::Error::query().map_or_else(|e| e.to_string(), |e| e.to_string());
+        return Err(IoError::Hdf5Call(format!(
+            "writing to '{}' (H5Dwrite) failed: {why}",
+            ds.name()
+        )));
+    }
+    Ok(())
 }
 
 /// An attribute's value as text (numbers comma-separated, strings as-is).
@@ -670,7 +730,7 @@ pub fn create_dataset(
     for g in &parts[..parts.len() - 1] {
         group = match group.group(g) {
             Ok(x) => x,
-            Err(_) => group.create_group(g)?,
+            Err(_) => create_group(&group, g)?,
         };
     }
     let mtype = native_type(dtype).map_err(|e| match e {
@@ -680,7 +740,8 @@ pub fn create_dataset(
     let mut b = group
         .new_dataset_builder()
         .empty_as(&mtype)
-        .shape(shape.to_vec());
+        .shape(shape.to_vec())
+        .attr_creation_order(AttrCreationOrder::Indexed);
     if let Some(c) = &enc.chunks {
         b = b.chunk(c.clone());
     }

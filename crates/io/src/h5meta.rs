@@ -19,7 +19,10 @@ use hdf5_sys::h5a::{
 };
 use hdf5_sys::h5d::{H5Dclose, H5Dcreate2, H5Dget_type, H5Dread, H5Dvlen_reclaim, H5Dwrite};
 use hdf5_sys::h5i::hid_t;
-use hdf5_sys::h5p::{H5P_DEFAULT, H5Pclose, H5Pcreate, H5Pset_create_intermediate_group};
+use hdf5_sys::h5p::{
+    H5P_CRT_ORDER_INDEXED, H5P_CRT_ORDER_TRACKED, H5P_DEFAULT, H5Pclose, H5Pcreate,
+    H5Pset_attr_creation_order, H5Pset_create_intermediate_group,
+};
 use hdf5_sys::h5s::{H5S_ALL, H5Sclose, H5Screate_simple, H5Sget_simple_extent_npoints};
 use hdf5_sys::h5t::{H5T_class_t, H5Tclose, H5Tdetect_class, H5Tget_size};
 use std::ffi::CString;
@@ -102,14 +105,28 @@ fn copy_attrs(src: &hdf5::Location, dst: hid_t, skip: &[&str]) -> Result<(), IoE
 /// Copy the (small) dataset `src` to path `to` in `dst`: same type and
 /// extents (fixed size), same values, attributes except the managed ones.
 fn copy_dataset(src: &hdf5::Dataset, dst: &hdf5::File, to: &str) -> Result<hdf5::Dataset, IoError> {
-    let c = cstr(to.trim_start_matches('/'))?;
+    let rel = to.trim_start_matches('/');
+    // Parent groups with creation order tracked (see `h5io::netcdf_fcpl`).
+    let mut group: hdf5::Group = (**dst).clone();
+    let parts: Vec<&str> = rel.split('/').collect();
+    for g in &parts[..parts.len() - 1] {
+        group = match group.group(g) {
+            Ok(x) => x,
+            Err(_) => h5io::create_group(&group, g)
+                .map_err(|e| IoError::Output(format!("creating group '{g}': {e}")))?,
+        };
+    }
+    let c = cstr(rel)?;
     let dims: Vec<u64> = src.shape().iter().map(|&d| d as u64).collect();
     unsafe {
         let t = H5Dget_type(src.id());
         let s = H5Screate_simple(dims.len() as i32, dims.as_ptr(), std::ptr::null());
         let lcpl = H5Pcreate(*hdf5::globals::H5P_LINK_CREATE);
         H5Pset_create_intermediate_group(lcpl, 1);
-        let d = H5Dcreate2(dst.id(), c.as_ptr(), t, s, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+        let dcpl = H5Pcreate(*hdf5::globals::H5P_DATASET_CREATE);
+        H5Pset_attr_creation_order(dcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+        let d = H5Dcreate2(dst.id(), c.as_ptr(), t, s, lcpl, dcpl, H5P_DEFAULT);
+        H5Pclose(dcpl);
         let n = H5Sget_simple_extent_npoints(s).max(0) as usize;
         let mut buf = vec![0u8; n.max(1) * H5Tget_size(t)];
         let mut ok = d >= 0
@@ -160,9 +177,25 @@ pub fn carry_over(
     let sf = h5io::open_serial(src)?;
     let sds = h5io::open_dataset(&sf, src_var, &src.display().to_string())?;
     let df = hdf5::File::open_rw(dst).map_err(err)?;
+    // Always closed through `close_rw`, also after an error.
+    let r = carry_into(&sf, &sds, src_var, &df, dst_var, history);
+    drop(sds);
+    let closed = h5io::close_rw(df, dst);
+    r.and(closed)
+}
+
+fn carry_into(
+    sf: &hdf5::File,
+    sds: &hdf5::Dataset,
+    src_var: &str,
+    df: &hdf5::File,
+    dst_var: &str,
+    history: &str,
+) -> Result<(), IoError> {
+    let err = |e: hdf5::Error| IoError::Output(format!("'{}': {e}", df.filename()));
     let dds = df.dataset(dst_var).map_err(err)?;
-    copy_attrs(&sds, dds.id(), &[])?;
-    let paths = h5io::dimension_scale_paths(&sds).unwrap_or_default();
+    copy_attrs(sds, dds.id(), &[])?;
+    let paths = h5io::dimension_scale_paths(sds).unwrap_or_default();
     let own = sds.name();
     for (axis, p) in paths.iter().enumerate() {
         let Some(p) = p else { continue };
@@ -175,7 +208,7 @@ pub fn carry_over(
                 let sscale = sf.dataset(p).map_err(|e| {
                     IoError::Input(format!("dimension scale '{p}' of '{src_var}': {e}"))
                 })?;
-                let made = copy_dataset(&sscale, &df, p)?;
+                let made = copy_dataset(&sscale, df, p)?;
                 // netCDF placeholders carry their marker text in NAME.
                 let name = sscale
                     .attr("NAME")
@@ -193,16 +226,13 @@ pub fn carry_over(
             return Err(fail(&format!("attaching '{p}' to axis {axis}")));
         }
     }
-    copy_attrs(&sf, df.id(), &["history"])?;
+    copy_attrs(sf, df.id(), &["history"])?;
     let old = sf.attr("history").ok().map(|a| h5io::attr_text(&a));
     let text = match old {
         Some(o) if !o.is_empty() => format!("{history}\n{o}"),
         _ => history.to_string(),
     };
-    crate::nc_out::write_text_attr(df.id(), "history", &text)?;
-    drop(dds);
-    drop(sds);
-    df.close().map_err(err)
+    crate::nc_out::write_text_attr(df.id(), "history", &text)
 }
 
 /// Give the axes of `var` in the finished file `dst` the dimensions `dims`
@@ -228,47 +258,54 @@ pub fn name_dimensions(
     }
     let err = |e: hdf5::Error| IoError::Output(format!("'{}': {e}", dst.display()));
     let df = hdf5::File::open_rw(dst).map_err(err)?;
-    let dds = df.dataset(var).map_err(err)?;
-    for (axis, (name, &len)) in names.iter().zip(shape).enumerate() {
-        if *name == format!("dim_{axis}") || name.contains('/') || name == var {
-            continue;
-        }
-        let scale = match df.dataset(name) {
-            Ok(s) if s.shape() == [len] => s,
-            Ok(_) => continue,
-            Err(_) => {
-                let coords = dims.coords.get(axis).cloned().flatten();
-                let s = if coords.is_some() {
-                    df.new_dataset::<f64>()
-                } else {
-                    df.new_dataset::<f32>()
-                }
-                .shape(len)
-                .create(name.as_str())
-                .map_err(err)?;
-                let scale_name = match &coords {
-                    Some(c) => {
-                        s.write_raw(c).map_err(err)?;
-                        for (k, v) in coord_attrs.get(axis).into_iter().flatten() {
-                            crate::nc_out::write_text_attr(s.id(), k, v)?;
-                        }
-                        name.clone()
-                    }
-                    None => {
-                        format!("This is a netCDF dimension but not a netCDF variable.{len:>10}")
-                    }
-                };
-                let marker = cstr(&scale_name)?;
-                if unsafe { H5DSset_scale(s.id(), marker.as_ptr()) } < 0 {
-                    return Err(fail(&format!("H5DSset_scale on '{name}'")));
-                }
-                s
+    // Always closed through `close_rw`, also after an error.
+    let r = (|| -> Result<(), IoError> {
+        let dds = df.dataset(var).map_err(err)?;
+        for (axis, (name, &len)) in names.iter().zip(shape).enumerate() {
+            if *name == format!("dim_{axis}") || name.contains('/') || name == var {
+                continue;
             }
-        };
-        if unsafe { H5DSattach_scale(dds.id(), scale.id(), axis as u32) } < 0 {
-            return Err(fail(&format!("attaching '{name}' to axis {axis}")));
+            let scale = match df.dataset(name) {
+                Ok(s) if s.shape() == [len] => s,
+                Ok(_) => continue,
+                Err(_) => {
+                    let coords = dims.coords.get(axis).cloned().flatten();
+                    let s = if coords.is_some() {
+                        df.new_dataset::<f64>()
+                    } else {
+                        df.new_dataset::<f32>()
+                    }
+                    .attr_creation_order(hdf5::plist::dataset_create::AttrCreationOrder::Indexed)
+                    .shape(len)
+                    .create(name.as_str())
+                    .map_err(err)?;
+                    let scale_name = match &coords {
+                        Some(c) => {
+                            s.write_raw(c).map_err(err)?;
+                            for (k, v) in coord_attrs.get(axis).into_iter().flatten() {
+                                crate::nc_out::write_text_attr(s.id(), k, v)?;
+                            }
+                            name.clone()
+                        }
+                        None => {
+                            format!(
+                                "This is a netCDF dimension but not a netCDF variable.{len:>10}"
+                            )
+                        }
+                    };
+                    let marker = cstr(&scale_name)?;
+                    if unsafe { H5DSset_scale(s.id(), marker.as_ptr()) } < 0 {
+                        return Err(fail(&format!("H5DSset_scale on '{name}'")));
+                    }
+                    s
+                }
+            };
+            if unsafe { H5DSattach_scale(dds.id(), scale.id(), axis as u32) } < 0 {
+                return Err(fail(&format!("attaching '{name}' to axis {axis}")));
+            }
         }
-    }
-    drop(dds);
-    df.close().map_err(err)
+        Ok(())
+    })();
+    let closed = h5io::close_rw(df, dst);
+    r.and(closed)
 }

@@ -5,12 +5,17 @@
 //! small next to the data it came from. The caller writes to a temporary
 //! name and renames.
 //!
+//! Float results carry `_FillValue = NaN` (an f64 attribute, the value
+//! xarray writes for float data): a cell without data is NaN, and with the
+//! attribute CDO, NCO and netCDF readers count it as missing.
+//!
 //! Dimension scales use the HDF5 high-level library (`H5DSset_scale`,
 //! `H5DSattach_scale`), the same calls netCDF-C makes; string attributes
 //! are fixed-length ASCII, which netCDF reads as `NC_CHAR` text.
 
 use crate::IoError;
 use hdf5::File;
+use hdf5::plist::dataset_create::AttrCreationOrder;
 use hdf5_sys::h5::herr_t;
 use hdf5_sys::h5a::{H5Aclose, H5Acreate2, H5Awrite};
 use hdf5_sys::h5i::hid_t;
@@ -57,7 +62,13 @@ pub struct OutDim {
 }
 
 /// Write `vars` over `dims` (in axis order; none for a scalar result) with
-/// global attributes `globals` into a new file at `path`.
+/// global attributes `globals` into the existing (empty) file at `path`.
+///
+/// The file is built in memory (HDF5's core driver, no backing store) and
+/// its image written with one plain `write`: a full disk or an I/O error is
+/// then an ordinary error of that write. Had HDF5 written it, a failed flush
+/// at close would leave the library with a half-closed file that crashes
+/// (SIGSEGV) when the library shuts down at exit.
 pub fn write_netcdf(
     path: &Path,
     dims: &[OutDim],
@@ -65,13 +76,18 @@ pub fn write_netcdf(
     globals: &[(String, String)],
 ) -> Result<(), IoError> {
     let err = |e: hdf5::Error| IoError::Output(format!("writing '{}': {e}", path.display()));
-    let file = File::create(path).map_err(err)?;
+    let file = hdf5::FileBuilder::new()
+        .with_fapl(|p| p.core_filebacked(false))
+        .with_fcpl(crate::h5io::netcdf_fcpl)
+        .create(path)
+        .map_err(err)?;
     let shape: Vec<usize> = dims.iter().map(|d| d.coords.len()).collect();
     let mut scales = Vec::with_capacity(dims.len());
     for d in dims {
         let ds = file
             .new_dataset::<f64>()
             .shape(d.coords.len())
+            .attr_creation_order(AttrCreationOrder::Indexed)
             .create(d.name.as_str())
             .map_err(err)?;
         ds.write_raw(&d.coords).map_err(err)?;
@@ -90,6 +106,13 @@ pub fn write_netcdf(
             Values::F64(x) => {
                 let ds = create(&file, &shape, &v.name, 0.0f64).map_err(err)?;
                 ds.write_raw(x).map_err(err)?;
+                // Cells without data are NaN; `_FillValue = NaN` (an f64,
+                // as xarray writes it) makes CDO and NCO count them as
+                // missing instead of averaging NaN into their results.
+                ds.new_attr::<f64>()
+                    .create("_FillValue")
+                    .and_then(|a| a.write_scalar(&f64::NAN))
+                    .map_err(err)?;
                 ds
             }
             Values::I64(x) => {
@@ -112,7 +135,31 @@ pub fn write_netcdf(
         write_text_attr(file.id(), k, v)?;
     }
     drop(scales);
-    file.close().map_err(err)
+    file.flush().map_err(err)?;
+    let image = file_image(&file)?;
+    file.close().map_err(err)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .map_err(|e| IoError::Output(format!("writing '{}': {e}", path.display())))?;
+    std::io::Write::write_all(&mut f, &image)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| IoError::Output(format!("writing '{}': {e}", path.display())))
+}
+
+/// The bytes of the in-memory `file` (`H5Fget_file_image`).
+fn file_image(file: &File) -> Result<Vec<u8>, IoError> {
+    use hdf5_sys::h5f::H5Fget_file_image;
+    let fail = || IoError::Hdf5Call("H5Fget_file_image failed".into());
+    let n = unsafe { H5Fget_file_image(file.id(), std::ptr::null_mut(), 0) };
+    let len = usize::try_from(n).map_err(|_| fail())?;
+    let mut buf = vec![0u8; len];
+    let got = unsafe { H5Fget_file_image(file.id(), buf.as_mut_ptr().cast(), len) };
+    if got != n {
+        return Err(fail());
+    }
+    Ok(buf)
 }
 
 fn create<T: hdf5::H5Type>(
@@ -121,10 +168,13 @@ fn create<T: hdf5::H5Type>(
     name: &str,
     _: T,
 ) -> hdf5::Result<hdf5::Dataset> {
+    let b = file
+        .new_dataset::<T>()
+        .attr_creation_order(AttrCreationOrder::Indexed);
     if shape.is_empty() {
-        file.new_dataset::<T>().shape(()).create(name)
+        b.shape(()).create(name)
     } else {
-        file.new_dataset::<T>().shape(shape.to_vec()).create(name)
+        b.shape(shape.to_vec()).create(name)
     }
 }
 

@@ -178,6 +178,10 @@ fn run_many(comm: &Comm, req: &ReduceRequest, names: Vec<String>, all: bool) -> 
             "--var all: no variable in the input has the reduced dimensions"
         )));
     }
+    if req.output.is_some() {
+        // Every variable is read: only rank 0's write remains (see `run_one`).
+        crate::interrupt::set_finishing();
+    }
     // Rank 0 combines; a mismatch of result dimensions is agreed like a write error.
     let combined = if comm.is_root() {
         let reports: Vec<ReduceReport> = done
@@ -200,7 +204,7 @@ fn run_many(comm: &Comm, req: &ReduceRequest, names: Vec<String>, all: bool) -> 
                     .iter()
                     .filter_map(|(p, r)| r.as_ref().map(|(rep, cells)| (p, rep, cells.as_slice())))
                     .collect();
-                output::write_output_many(&parts, out).map_err(Into::into)
+                output::write_output_many(&parts, out, req.force).map_err(Into::into)
             }
             None => Ok(()),
         };
@@ -226,7 +230,13 @@ fn run_one(comm: &Comm, req: &ReduceRequest) -> anyhow::Result<()> {
     // (a collective every rank reaches: nothing before it can fail).
     let described = super::describe_input(comm, &req.input);
     let plan = comm.agree(described.and_then(|d| validate_described(req, d)))?;
-    let Some((mut report, cells)) = execute(comm, &plan)? else {
+    let result = execute(comm, &plan)?;
+    if plan.output.is_some() {
+        // Every rank has read its data; only rank 0's write of the (small)
+        // result remains: a signal now waits for it (see `interrupt`).
+        crate::interrupt::set_finishing();
+    }
+    let Some((mut report, cells)) = result else {
         // Non-root ranks only take part in agreeing on the output's fate.
         if plan.output.is_some() {
             comm.agree(Ok(()))?;
@@ -236,7 +246,7 @@ fn run_one(comm: &Comm, req: &ReduceRequest) -> anyhow::Result<()> {
     if let Some(out) = &plan.output {
         // Rank 0 writes; the others wait in the matching agree above, so a
         // write error is agreed (one message, every rank exits non-zero).
-        let written = output::write_output(&plan, &report, &cells, out);
+        let written = output::write_output(&plan, &report, &cells, out, req.force);
         comm.agree(written.map_err(Into::into))?;
         report.output = Some(out.display().to_string());
     }

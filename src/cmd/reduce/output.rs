@@ -16,8 +16,9 @@ pub fn write_output(
     report: &ReduceReport,
     cells: &[Acc],
     out: &std::path::Path,
+    force: bool,
 ) -> Result<(), CwError> {
-    write_output_many(&[(plan, report, cells)], out)
+    write_output_many(&[(plan, report, cells)], out, force)
 }
 
 /// Rank 0: the results of one or more variables (over the same result
@@ -26,6 +27,7 @@ pub fn write_output(
 pub fn write_output_many(
     parts: &[(&ReducePlan, &ReduceReport, &[Acc])],
     out: &std::path::Path,
+    force: bool,
 ) -> Result<(), CwError> {
     let (plan, _, _) = parts[0];
     let meta = &plan.meta;
@@ -59,20 +61,19 @@ pub fn write_output_many(
         ("source".to_string(), plan.file.display().to_string()),
     ];
     globals.extend(meta.globals.iter().filter(|(k, _)| k != "history").cloned());
-    let tmp = crate::cmd::output::temp_path(out);
-    let _ = std::fs::remove_file(&tmp);
-    crate::interrupt::set_temp(Some(tmp.clone()));
-    let r = crate::nc_out::write_netcdf(&tmp, &dims, &vars, &globals)
-        .map_err(CwError::from)
-        .and_then(|()| {
-            crate::testhooks::before_commit();
-            crate::cmd::output::commit(&tmp, out)
-        });
-    crate::interrupt::set_temp(None);
-    if r.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    r
+    // Every input file, so that none of them is ever the output.
+    let inputs: Vec<std::path::PathBuf> = match &plan.source {
+        crate::source::Source::Multi { plan: files, .. } => {
+            files.parts.iter().map(|p| p.path.clone().into()).collect()
+        }
+        _ => vec![plan.file.clone()],
+    };
+    let inputs: Vec<&std::path::Path> = inputs.iter().map(|p| p.as_path()).collect();
+    let kind = crate::cmd::output::Kind::File;
+    let tmp = crate::cmd::output::TempOutput::create(out, force, kind, &inputs, true)?;
+    crate::nc_out::write_netcdf(tmp.path(), &dims, &vars, &globals)
+        .map_err(|e| crate::cmd::output::write_failed(out, e))?;
+    tmp.commit()
 }
 
 /// The output variables of one reduced variable: one per statistic, named
