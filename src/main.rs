@@ -22,10 +22,10 @@ mod testhooks;
 // The library crates' modules under short names (`crate::decomp`, …).
 use chunkwise_core::{
     accum, axis_kernel, blocksize, cluster, decomp, element, encoding, generate_values, jobscript,
-    parse, pieces, planner, reduce_layout, report, request, scaling, selection, variable,
-    with_dtype,
+    parse, pieces, planner, quantile, reduce_layout, report, request, scaling, selection, variable,
+    weighted_kernel, weights, with_dtype,
 };
-use chunkwise_io::{h5io, h5meta, nc_out, source, zarr_out};
+use chunkwise_io::{aux_var, h5io, h5meta, nc_out, source, zarr_out};
 
 use clap::Parser;
 use cli::{Cli, Command};

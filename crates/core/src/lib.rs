@@ -26,6 +26,7 @@ pub mod number_format;
 pub mod parse;
 pub mod pieces;
 pub mod planner;
+pub mod quantile;
 pub mod reduce_layout;
 pub mod report;
 pub mod request;
@@ -34,5 +35,7 @@ pub mod selection;
 pub mod tree;
 pub mod utc;
 pub mod variable;
+pub mod weighted_kernel;
+pub mod weights;
 
 pub use error::CwError;

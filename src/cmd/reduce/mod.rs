@@ -14,8 +14,12 @@
 //! results of one block's kept cells. Rank 0 also holds the result
 //! (120 bytes per result cell while combining).
 
+mod blocks;
+mod facts;
 mod output;
+mod quantiles;
 mod stream;
+mod weights;
 
 use crate::accum::{Acc, Finish};
 use crate::comm::Comm;
@@ -53,6 +57,10 @@ pub struct ReducePlan {
     pub threads: usize,
     /// NetCDF-4 output, if asked for.
     pub output: Option<PathBuf>,
+    /// `--quantile` (see [`quantiles`]).
+    pub quantiles: Vec<f64>,
+    /// `--weights`, laid over the selection (see [`weights`]).
+    pub weights: Option<crate::weights::Weights>,
 }
 
 impl ReducePlan {
@@ -78,8 +86,26 @@ impl ReducePlan {
 pub fn validate(req: &ReduceRequest) -> anyhow::Result<ReducePlan> {
     let threads = super::resolve_threads(req.threads)?;
     let (source, meta) = crate::source::describe(&req.input)?;
-    let layout =
+    let mut layout =
         crate::reduce_layout::layout(req, &meta, crate::blocksize::mem_per_rank_from_env())?;
+    if !req.quantiles.is_empty() && layout.tiling.reduced.iter().any(|&r| !r) {
+        // Quantiles along dimensions: whole series in every block.
+        let chunk_in_sel: Option<Vec<usize>> = meta.chunk.as_ref().map(|c| {
+            c.iter()
+                .zip(&layout.sel)
+                .map(|(&c, r)| (c / r.step).max(1))
+                .collect()
+        });
+        layout.decomp = crate::quantile::series_decomposition(
+            chunk_in_sel.as_deref(),
+            meta.dtype.size(),
+            &layout.decomp.shape,
+            &layout.tiling.reduced,
+            layout.block_bytes,
+        );
+        layout.tiling = crate::decomp::Tiling::new(&layout.decomp, &layout.tiling.reduced);
+    }
+    let weights = weights::resolve(req, &source, &meta, &layout.sel)?;
     if let Some(out) = &req.output {
         super::output::check_output(out, req.force, &[&req.input.path])?;
     }
@@ -93,6 +119,8 @@ pub fn validate(req: &ReduceRequest) -> anyhow::Result<ReducePlan> {
         layout,
         threads,
         output: req.output.clone(),
+        quantiles: req.quantiles.clone(),
+        weights,
     })
 }
 
@@ -100,7 +128,7 @@ pub fn validate(req: &ReduceRequest) -> anyhow::Result<ReducePlan> {
 pub fn run(comm: &Comm, req: &ReduceRequest) -> anyhow::Result<()> {
     // Checks on every rank, then agreement (comm::agree) before any collective.
     let plan = comm.agree(validate(req))?;
-    let Some((mut report, cells)) = execute(comm, &plan)? else {
+    let Some(mut report) = execute_all(comm, &plan)? else {
         // Non-root ranks only take part in agreeing on the output's fate.
         if plan.output.is_some() {
             comm.agree(Ok(()))?;
@@ -110,7 +138,7 @@ pub fn run(comm: &Comm, req: &ReduceRequest) -> anyhow::Result<()> {
     if let Some(out) = &plan.output {
         // Rank 0 writes; the others wait in the matching agree above, so a
         // write error is agreed (one message, every rank exits non-zero).
-        let written = output::write_output(&plan, &report, &cells, out);
+        let written = output::write_output(&plan, &report, out);
         comm.agree(written.map_err(Into::into))?;
         report.output = Some(out.display().to_string());
     }
@@ -120,6 +148,31 @@ pub fn run(comm: &Comm, req: &ReduceRequest) -> anyhow::Result<()> {
         print!("{}", report.to_text());
     }
     Ok(())
+}
+
+/// Every statistic `plan` asks for: the plain ones ([`execute`]) or the
+/// weighted ones ([`weights`]), then the quantiles ([`quantiles`]); the
+/// report on rank 0.
+pub fn execute_all(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<ReduceReport>> {
+    let mut report = if plan.weights.is_some() {
+        weights::execute(comm, plan)?
+    } else if !plan.ops.is_empty() {
+        execute(comm, plan)?.map(|(r, _)| r)
+    } else {
+        None
+    };
+    if !plan.quantiles.is_empty() {
+        let q = quantiles::execute(comm, plan)?;
+        report = match (report, q) {
+            (Some(mut r), Some(q)) => {
+                facts::combine(&mut r, q);
+                Some(r)
+            }
+            (None, q) => q,
+            (r, None) => r,
+        };
+    }
+    Ok(report)
 }
 
 /// Read, reduce and combine; returns the report and the result cells on rank 0.

@@ -3,18 +3,18 @@
 //! rank 0 under a temporary name and renamed.
 
 use super::ReducePlan;
-use crate::accum::Acc;
 use crate::error::CwError;
 use crate::nc_out::{OutDim, OutVar, Values};
 use crate::parse::Op;
 use crate::reduce_layout::{cell_method, result_coords};
-use crate::report::ReduceReport;
+use crate::report::{ReduceReport, Stat};
 
-/// Rank 0: write the result as NetCDF-4 under a temporary name, then rename.
+/// Rank 0: write the result as NetCDF-4 under a temporary name, then
+/// rename: one variable per statistic of the report (quantiles too, as
+/// `tas_q0.95`).
 pub fn write_output(
     plan: &ReducePlan,
     report: &ReduceReport,
-    cells: &[Acc],
     out: &std::path::Path,
 ) -> Result<(), CwError> {
     let meta = &plan.meta;
@@ -31,26 +31,37 @@ pub fn write_output(
         .collect();
     let base = plan.var.rsplit('/').next().unwrap_or(&plan.var).to_string();
     let methods = format!("{}:", report.reduced_dims.join(": "));
-    let vars = plan
-        .ops
+    let vars = report
+        .results
         .iter()
-        .map(|&op| {
-            let name = if plan.ops.len() == 1 {
+        .map(|(key, stat)| {
+            let op = Op::ALL.iter().copied().find(|o| o.name() == key);
+            let name = if report.results.len() == 1 {
                 base.clone()
             } else {
-                format!("{base}_{}", op.name())
+                format!("{base}_{key}")
+            };
+            let values_f64: Vec<f64> = match stat {
+                Stat::Scalar(v) => vec![v.as_f64()],
+                Stat::Array(vs) => vs.iter().map(|v| v.as_f64()).collect(),
             };
             let mut attrs: Vec<(String, String)> = meta
                 .attrs
                 .iter()
                 .filter(|(k, _)| match op {
-                    Op::Count => false,
-                    Op::Var => k != "units",
+                    Some(Op::Count) => false,
+                    Some(Op::Var) => k != "units",
                     _ => true,
                 })
                 .cloned()
                 .collect();
-            if op == Op::Count {
+            if let Some(q) = key.strip_prefix('q') {
+                attrs.push(("quantile".into(), q.to_string()));
+                attrs.push((
+                    "cell_methods".into(),
+                    format!("{methods} quantile {q} (NumPy linear method)"),
+                ));
+            } else if op == Some(Op::Count) {
                 attrs.push((
                     "long_name".into(),
                     format!(
@@ -58,26 +69,21 @@ pub fn write_output(
                         report.reduced_dims.join(", ")
                     ),
                 ));
-            } else {
+            } else if let Some(op) = op {
+                let weighted = if plan.weights.is_some() && op != Op::Min && op != Op::Max {
+                    " (weighted)"
+                } else {
+                    ""
+                };
                 attrs.push((
                     "cell_methods".into(),
-                    format!("{methods} {}", cell_method(op)),
+                    format!("{methods} {}{weighted}", cell_method(op)),
                 ));
             }
-            let values = if op == Op::Count {
-                Values::I64(
-                    cells
-                        .iter()
-                        .map(|c| c.value(op, plan.finish()).as_f64() as i64)
-                        .collect(),
-                )
+            let values = if op == Some(Op::Count) {
+                Values::I64(values_f64.iter().map(|&v| v as i64).collect())
             } else {
-                Values::F64(
-                    cells
-                        .iter()
-                        .map(|c| c.value(op, plan.finish()).as_f64())
-                        .collect(),
-                )
+                Values::F64(values_f64)
             };
             OutVar {
                 name,
