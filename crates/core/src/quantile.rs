@@ -17,7 +17,8 @@
 //!    reads the answer off; otherwise the next 16 bits are histogrammed.
 //!    A group whose smallest and largest key agree (ties) is resolved at once.
 //!
-//! So at most 4 histogram passes plus one collecting pass, usually 2–3. All
+//! So at most 4 histogram passes plus one collecting pass, usually 2–3
+//! (pass 1 keeps no key range, so all-equal data take 2). All
 //! targets (two ranks per quantile) share the passes. Memory per rank: one
 //! histogram (512 KiB) per active group and thread, and at most
 //! [`GATHER_MAX`] keys — independent of the data size. Histogram counts are
@@ -110,11 +111,13 @@ impl KeyKind {
 const SIGN: u64 = 1 << 63;
 
 /// Order key of a non-NaN f64: `a < b` ⇔ `key(a) < key(b)` (with
-/// `-0.0` just below `+0.0`).
+/// `-0.0` just below `+0.0`): negatives get every bit flipped, the others
+/// the sign bit (branch-free).
 #[inline(always)]
 pub fn f64_key(v: f64) -> u64 {
     let b = v.to_bits();
-    if b & SIGN != 0 { !b } else { b | SIGN }
+    let m = ((b as i64) >> 63) as u64;
+    b ^ (m | SIGN)
 }
 
 /// Inverse of [`f64_key`].
@@ -269,51 +272,125 @@ impl Tally {
 
     /// Count the elements `xs` into the groups.
     pub fn add<T: Element>(&mut self, xs: &[T], groups: &[Group], kind: KeyKind, decode: &Decode) {
-        // The common first pass (one group, every value) gets its own loop.
+        // One monomorphised loop per key kind (the choice is made per call,
+        // not per element).
+        match kind {
+            KeyKind::Float | KeyKind::Float32 if decode.is_identity() => {
+                self.add_keys(xs, groups, |x: T| {
+                    let v = x.to_f64();
+                    (!v.is_nan()).then(|| f64_key(v))
+                })
+            }
+            KeyKind::Float | KeyKind::Float32 => self.add_keys(xs, groups, |x: T| {
+                let v = decode.apply(x.to_f64());
+                (!v.is_nan()).then(|| f64_key(v))
+            }),
+            KeyKind::Signed => {
+                self.add_keys(xs, groups, |x: T| Some((x.to_i128() as i64 as u64) ^ SIGN))
+            }
+            KeyKind::Unsigned => self.add_keys(xs, groups, |x: T| Some(x.to_i128() as u64)),
+        }
+    }
+
+    #[inline(always)]
+    fn add_keys<T: Copy>(&mut self, xs: &[T], groups: &[Group], key: impl Fn(T) -> Option<u64>) {
+        // Group i holds the keys lo[i] ..= lo[i] + span[i]; its histogram
+        // bucket is (key − lo) >> shift[i].
+        let lo: Vec<u64> = groups.iter().map(|g| g.prefix).collect();
+        let span: Vec<u64> = groups.iter().map(|g| !g.mask()).collect();
+        let shift: Vec<u32> = groups.iter().map(|g| 64 - g.bits - HIST_BITS).collect();
+        let mut n = 0u64;
         if let [g] = groups
             && *g == Group::ALL
-            && kind != KeyKind::Signed
-            && kind != KeyKind::Unsigned
-            && decode.is_identity()
         {
-            let h = &mut self.hist[0];
-            let (mut lo, mut hi) = self.range[0];
-            let mut n = 0u64;
+            // Pass 1: every value, the top 16 bits. No range is kept (a
+            // group of ties is recognised one pass later).
+            let h = &mut self.hist[0][..BUCKETS];
             for &x in xs {
-                let v = x.to_f64();
-                if v.is_nan() {
-                    self.nan += 1;
-                    continue;
-                }
-                let k = f64_key(v);
+                let Some(k) = key(x) else { continue };
                 n += 1;
-                h[(k >> 48) as usize] += 1;
-                lo = lo.min(k);
-                hi = hi.max(k);
+                h[(k >> (64 - HIST_BITS)) as usize] += 1;
             }
-            self.range[0] = (lo, hi);
-            self.n += n;
-            return;
-        }
-        for &x in xs {
-            let Some(k) = key_of(x, kind, decode) else {
-                self.nan += 1;
-                continue;
+        } else if let [g] = groups {
+            // One group: a tight loop.
+            let (l, sp, sh) = (lo[0], span[0], shift[0]);
+            let (mut mn, mut mx) = self.range[0];
+            if g.gather {
+                let keys = &mut self.keys[0];
+                for &x in xs {
+                    let Some(k) = key(x) else { continue };
+                    n += 1;
+                    if k.wrapping_sub(l) <= sp {
+                        mn = mn.min(k);
+                        mx = mx.max(k);
+                        keys.push(k);
+                    }
+                }
+            } else {
+                let h = &mut self.hist[0][..BUCKETS];
+                for &x in xs {
+                    let Some(k) = key(x) else { continue };
+                    n += 1;
+                    let d = k.wrapping_sub(l);
+                    if d <= sp {
+                        mn = mn.min(k);
+                        mx = mx.max(k);
+                        h[((d >> sh) as usize) & (BUCKETS - 1)] += 1;
+                    }
+                }
+            }
+            self.range[0] = (mn, mx);
+        } else {
+            n = match groups.len() {
+                2 => self.add_many::<T, 2>(xs, groups, &key),
+                3 => self.add_many::<T, 3>(xs, groups, &key),
+                4 => self.add_many::<T, 4>(xs, groups, &key),
+                _ => self.add_many::<T, 0>(xs, groups, &key),
             };
-            self.n += 1;
-            for (i, g) in groups.iter().enumerate() {
-                if !g.contains(k) {
-                    continue;
-                }
-                let r = &mut self.range[i];
-                r.0 = r.0.min(k);
-                r.1 = r.1.max(k);
-                if g.gather {
-                    self.keys[i].push(k);
-                } else {
-                    self.hist[i][g.bucket(k)] += 1;
+        }
+        self.n += n;
+        self.nan += xs.len() as u64 - n;
+    }
+
+    /// Several groups; `G` is their number when known at compile time (the
+    /// membership tests unroll), 0 for any number. Returns the valid values.
+    #[inline(always)]
+    fn add_many<T: Copy, const G: usize>(
+        &mut self,
+        xs: &[T],
+        groups: &[Group],
+        key: &impl Fn(T) -> Option<u64>,
+    ) -> u64 {
+        let g = if G == 0 { groups.len() } else { G };
+        let lo: Vec<u64> = groups.iter().map(|g| g.prefix).collect();
+        let span: Vec<u64> = groups.iter().map(|g| !g.mask()).collect();
+        let (lo, span) = (&lo[..g], &span[..g]);
+        let mut n = 0u64;
+        for &x in xs {
+            let Some(k) = key(x) else { continue };
+            n += 1;
+            for i in 0..g {
+                let d = k.wrapping_sub(lo[i]);
+                if d <= span[i] {
+                    self.member(groups, i, k, d);
                 }
             }
+        }
+        n
+    }
+
+    /// Count key `k` (offset `d` into its group) into group `i`.
+    #[inline(never)]
+    fn member(&mut self, groups: &[Group], i: usize, k: u64, d: u64) {
+        let r = &mut self.range[i];
+        r.0 = r.0.min(k);
+        r.1 = r.1.max(k);
+        let gr = groups[i];
+        if gr.gather {
+            self.keys[i].push(k);
+        } else {
+            let shift = 64 - gr.bits - HIST_BITS;
+            self.hist[i][((d >> shift) as usize) & (BUCKETS - 1)] += 1;
         }
     }
 
@@ -508,7 +585,7 @@ impl Search {
             };
             let g = groups[i];
             let (lo, hi) = (!max[2 * i], max[2 * i + 1]);
-            if lo == hi && t.group_size > 0 {
+            if lo == hi && g != Group::ALL && t.group_size > 0 {
                 // Every member has the same key (ties).
                 t.key = Some(lo);
                 t.done = true;
@@ -830,7 +907,7 @@ mod tests {
         let d = Decode::default();
         let (got, passes) = search(&[vec![7.25f64; 300_000]], &QS, &d);
         assert!(got.iter().all(|&v| v == 7.25));
-        assert_eq!(passes, 1);
+        assert_eq!(passes, 2);
         // Many ties around the median, more than one pass can collect.
         let xs: Vec<f64> = (0..600_000)
             .map(|i| if i % 3 == 0 { 1.0 } else { (i % 5) as f64 })

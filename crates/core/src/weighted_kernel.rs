@@ -9,8 +9,8 @@
 //!
 //! Algorithm: per contiguous row of a block, `Σ w·x`, `Σ w` and (for var)
 //! `Σ w·(x − m_row)²` around the row's own weighted mean, with pairwise
-//! summation (a weight constant along the row — `coslat` in a field mean —
-//! multiplies the plain sums). Rows and blocks are merged with TwoSum-
+//! summation; a weight constant along the row (`coslat` in a field mean)
+//! multiplies the plain kernel's sums (`kernels::reduce_slice`). Rows and blocks are merged with TwoSum-
 //! compensated sums and the weighted form of Chan et al.'s update,
 //! `M2 = M2a + M2b + δ²·Wa·Wb/W`. Rows are grouped into fixed tasks of
 //! about [`SUB_ELEMS`] elements (independent of the thread count) merged in
@@ -19,10 +19,10 @@
 //! kept, each cell accumulates its column in row order (TwoSum), then a
 //! second pass gives `M2` around the block's cell mean.
 
-use crate::accum::{Value, two_sum};
+use crate::accum::{Acc, Value, two_sum};
 use crate::cf::Decode;
 use crate::element::Element;
-use crate::kernels::SUB_ELEMS;
+use crate::kernels::{SUB_ELEMS, reduce_slice};
 use crate::parse::Op;
 use crate::pieces::Partial;
 use crate::weights::Weights;
@@ -191,58 +191,120 @@ fn psum(lo: usize, hi: usize, f: &impl Fn(usize) -> f64) -> f64 {
     }
 }
 
-/// Weighted statistics of one row `v` (decoded values, NaN = missing)
-/// with weights `w` (`Ok(w)`: the same weight for every element).
-fn row_stats(v: &[f64], w: Result<f64, &[f64]>, want_m2: bool) -> WAcc {
-    let mut a = WAcc::default();
-    let mut nan = 0u64;
-    for &x in v {
-        if x.is_nan() {
-            nan += 1;
-        } else {
-            a.min = a.min.min(x);
-            a.max = a.max.max(x);
+/// Weighted statistics of a row with the same weight `c` for every
+/// element, from its plain statistics (the unweighted kernel's pass):
+/// `Σw = c·n`, `Σw·x = c·Σx`, `M2 = c·Σ(x − mean)²`.
+fn from_plain(a: &Acc, c: f64, integer: bool) -> WAcc {
+    let sum = if integer { a.isum as f64 } else { a.sum };
+    WAcc {
+        n: a.n,
+        nan: a.nan,
+        w: c * a.n as f64,
+        w_c: 0.0,
+        s: c * sum,
+        s_c: 0.0,
+        mean: a.mean,
+        m2: c * a.m2,
+        min: a.min,
+        max: a.max,
+    }
+}
+
+/// `Σw`, `Σw·x`, valid count, min and max of a run (pairwise: 4 lanes on
+/// runs of at most 256, halves added recursively).
+#[derive(Clone, Copy)]
+struct Sums {
+    w: f64,
+    s: f64,
+    n: u64,
+    min: f64,
+    max: f64,
+}
+
+#[inline]
+fn wsums<T: Copy>(xs: &[T], ws: &[f64], val: &impl Fn(T) -> f64) -> Sums {
+    if xs.len() <= 256 {
+        let mut lw = [0.0f64; 4];
+        let mut ls = [0.0f64; 4];
+        let mut n = 0u64;
+        let mut mn = f64::INFINITY;
+        let mut mx = f64::NEG_INFINITY;
+        let mut i = 0;
+        while i + 4 <= xs.len() {
+            for j in 0..4 {
+                let v = val(xs[i + j]);
+                let ok = !v.is_nan();
+                n += u64::from(ok);
+                lw[j] += if ok { ws[i + j] } else { 0.0 };
+                ls[j] += if ok { ws[i + j] * v } else { 0.0 };
+                mn = if v < mn { v } else { mn };
+                mx = if v > mx { v } else { mx };
+            }
+            i += 4;
+        }
+        let (mut tw, mut ts) = (0.0, 0.0);
+        while i < xs.len() {
+            let v = val(xs[i]);
+            if !v.is_nan() {
+                n += 1;
+                tw += ws[i];
+                ts += ws[i] * v;
+                mn = if v < mn { v } else { mn };
+                mx = if v > mx { v } else { mx };
+            }
+            i += 1;
+        }
+        Sums {
+            w: (lw[0] + lw[1]) + (lw[2] + lw[3]) + tw,
+            s: (ls[0] + ls[1]) + (ls[2] + ls[3]) + ts,
+            n,
+            min: mn,
+            max: mx,
+        }
+    } else {
+        let half = (xs.len() / 2) / 4 * 4;
+        let a = wsums(&xs[..half], &ws[..half], val);
+        let b = wsums(&xs[half..], &ws[half..], val);
+        Sums {
+            w: a.w + b.w,
+            s: a.s + b.s,
+            n: a.n + b.n,
+            min: a.min.min(b.min),
+            max: a.max.max(b.max),
         }
     }
-    a.nan = nan;
-    a.n = v.len() as u64 - nan;
+}
+
+/// Weighted statistics of a row `xs` whose weights `ws` vary along it.
+fn weighted_row<T: Copy>(xs: &[T], ws: &[f64], val: &impl Fn(T) -> f64, want_m2: bool) -> WAcc {
+    let t = wsums(xs, ws, val);
+    let mut a = WAcc {
+        n: t.n,
+        nan: xs.len() as u64 - t.n,
+        w: t.w,
+        s: t.s,
+        min: t.min,
+        max: t.max,
+        ..WAcc::default()
+    };
     if a.n == 0 {
-        return a;
+        return WAcc {
+            nan: a.nan,
+            ..WAcc::default()
+        };
     }
-    let xv = |i: usize| if v[i].is_nan() { 0.0 } else { v[i] };
-    match w {
-        Ok(c) => {
-            let sx = psum(0, v.len(), &xv);
-            a.w = c * a.n as f64;
-            a.s = c * sx;
-            let m = sx / a.n as f64;
-            a.mean = m;
-            if want_m2 && c != 0.0 {
-                a.m2 = c * psum(0, v.len(), &|i| {
-                    if v[i].is_nan() {
-                        0.0
-                    } else {
-                        (v[i] - m) * (v[i] - m)
-                    }
-                });
-            }
-        }
-        Err(ws) => {
-            a.w = psum(0, v.len(), &|i| if v[i].is_nan() { 0.0 } else { ws[i] });
-            a.s = psum(0, v.len(), &|i| ws[i] * xv(i));
-            if a.w > 0.0 {
-                let m = a.s / a.w;
-                a.mean = m;
-                if want_m2 {
-                    a.m2 = psum(0, v.len(), &|i| {
-                        if v[i].is_nan() {
-                            0.0
-                        } else {
-                            ws[i] * (v[i] - m) * (v[i] - m)
-                        }
-                    });
+    if a.w > 0.0 {
+        let m = a.s / a.w;
+        a.mean = m;
+        if want_m2 {
+            a.m2 = psum(0, xs.len(), &|i| {
+                let v = val(xs[i]);
+                if v.is_nan() {
+                    0.0
+                } else {
+                    ws[i] * (v - m) * (v - m)
                 }
-            }
+            });
         }
     }
     a
@@ -300,6 +362,7 @@ pub fn reduce_block_weighted<T: Element>(
             decode.apply(x.to_f64())
         }
     };
+    let integer = !T::DTYPE.is_float();
     let mut cells = vec![WAcc::default(); n_cells];
     if reduced[n - 1] {
         // Each row feeds one cell; fixed tasks of rows, merged in order.
@@ -309,17 +372,23 @@ pub fn reduce_block_weighted<T: Element>(
             .enumerate()
             .map(|(t, chunk)| {
                 let mut out: Vec<(usize, WAcc)> = Vec::new();
-                let mut v = Vec::with_capacity(len);
+                // Decoded values of one row (scratch, refilled per row).
+                let mut dec: Vec<f64> = Vec::new();
                 for (k, &(cell, woff)) in chunk.iter().enumerate() {
                     let r = t * per_task + k;
-                    v.clear();
-                    v.extend(xs[r * len..(r + 1) * len].iter().map(|&x| value(x)));
-                    let w = if wlast == 0 {
-                        Ok(wts.values[woff])
+                    let row = &xs[r * len..(r + 1) * len];
+                    let a = if wlast != 0 && decode.is_identity() {
+                        let ws = &wts.values[woff..woff + len];
+                        weighted_row(row, ws, &|x: T| x.to_f64(), want_m2)
+                    } else if wlast != 0 {
+                        let ws = &wts.values[woff..woff + len];
+                        weighted_row(row, ws, &|x: T| decode.apply(x.to_f64()), want_m2)
+                    } else if decode.is_identity() {
+                        from_plain(&reduce_slice(row, want_m2), wts.values[woff], integer)
                     } else {
-                        Err(&wts.values[woff..woff + len])
+                        decode.apply_slice(row, &mut dec);
+                        from_plain(&reduce_slice(&dec, want_m2), wts.values[woff], false)
                     };
-                    let a = row_stats(&v, w, want_m2);
                     match out.last_mut() {
                         Some((c, p)) if *c == cell => *p = p.merge(&a),
                         _ => out.push((cell, a)),
