@@ -85,6 +85,8 @@ with h5py.File("q.h5", "w") as f:
     t = np.round(rng.normal(10, 3, (300, 500)), 1)
     t[rng.random(t.shape) < 0.03] = np.nan
     put("ties", t, chunks=(50, 100))
+    np.save("ties.npy", t)
+    cases["ties_sel"] = bits(np.nanquantile(t[10:200:3, 7:].ravel(), qs))
     put("equal", np.full((100, 100), 7.25))
     one = np.full((40, 50), np.nan); one[17, 3] = -3.5
     put("single", one, chunks=(10, 50))
@@ -142,6 +144,33 @@ fn whole_array_quantiles_equal_numpy_bit_for_bit() {
             );
         }
     }
+    // The same values from a .npy file, and a strided --select.
+    let ties = quantiles(1, 1, &[fs, "--var", "ties", "--block-bytes", "16KiB"], QS);
+    let npy = d.join("ties.npy");
+    let j = quantiles(2, 2, &[npy.to_str().unwrap(), "--block-bytes", "16KiB"], QS);
+    assert_eq!(j["results"], ties["results"], ".npy input");
+    let j = quantiles(
+        3,
+        1,
+        &[
+            fs,
+            "--var",
+            "ties",
+            "--select",
+            "dim_0=10:200:3",
+            "--select",
+            "dim_1=7:",
+            "--block-bytes",
+            "16KiB",
+        ],
+        QS,
+    );
+    let keys: Vec<String> = QS
+        .split(',')
+        .map(|q| format!("q{}", q.parse::<f64>().unwrap()))
+        .collect();
+    let got: Vec<f64> = keys.iter().map(|k| floats(&j["results"][k])[0]).collect();
+    same_bits("ties with --select", &got, &from_bits(&want["ties_sel"]));
     // The count is the number of valid values; plain statistics come along.
     let j = quantiles(2, 1, &[fs, "--var", "single", "--op", "count,max"], "0.5");
     assert_eq!(j["results"]["count"], 1);

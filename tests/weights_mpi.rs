@@ -96,6 +96,8 @@ wc = ds.tas.weighted(coslat)
 for op in ["mean", "sum", "var", "std"]:
     out["coslat_field_" + op] = bits(getattr(wc, op)(("lat", "lon")))
 out["coslat_all_mean"] = bits(wc.mean())
+nh = ds.tas.sel(lat=slice(0, 90))
+out["coslat_nh_mean"] = bits(nh.weighted(np.cos(np.deg2rad(nh.lat))).mean(("lat", "lon")))
 out["coslat_all_std"] = bits(wc.std())
 out["area_field_mean"] = bits(ds.tas.weighted(fx.areacella).mean(("lat", "lon")))
 out["area_field_var"] = bits(ds.tas.weighted(fx.areacella).var(("lat", "lon")))
@@ -160,6 +162,27 @@ fn weighted_statistics_match_xarray() {
         "coslat std",
         &floats(&j["results"]["std"]),
         &from_bits(&want["coslat_all_std"]),
+        1e-12,
+    );
+    // A --select: the northern hemisphere.
+    let j = run(
+        3,
+        1,
+        &with(&[
+            "--weights",
+            "coslat",
+            "--dim",
+            "lat,lon",
+            "--select",
+            "lat=0..90",
+            "--op",
+            "mean",
+        ]),
+    );
+    close_all(
+        "coslat NH mean",
+        &floats(&j["results"]["mean"]),
+        &from_bits(&want["coslat_nh_mean"]),
         1e-12,
     );
     // Cell areas: from lat_bnds/lon_bnds (area) and areacella in another file.
