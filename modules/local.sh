@@ -6,12 +6,12 @@
 #
 # Installs (only what is missing): OpenMPI, parallel HDF5 built against it,
 # libclang (for bindgen), the HDF5 command-line tools, pkg-config, and the
-# NetCDF tools (ncgen/ncdump) and xarray, which the tests use as independent
+# NetCDF tools (ncgen/ncdump), CDO and xarray, which the tests use as independent
 # writers and readers, and fontconfig + the DejaVu fonts, which the plots of
 # `scaling report` (plotters) draw their text with. Exports HDF5_DIR so the
 # `hdf5-metno-sys` build script links the *MPI* build of HDF5, not the serial one.
 
-_cw_pkgs="libopenmpi-dev openmpi-bin libhdf5-openmpi-dev libclang-dev hdf5-tools pkg-config netcdf-bin shellcheck python3-xarray python3-netcdf4 python3-h5py procps libfontconfig1-dev fonts-dejavu-core man-db groff-base"
+_cw_pkgs="libopenmpi-dev openmpi-bin libhdf5-openmpi-dev libclang-dev hdf5-tools pkg-config netcdf-bin cdo shellcheck python3-xarray python3-netcdf4 python3-h5py procps libfontconfig1-dev fonts-dejavu-core man-db groff-base"
 
 _cw_setup() {
     local missing="" p sudo=""
