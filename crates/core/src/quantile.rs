@@ -220,18 +220,6 @@ impl Group {
             !0u64 << (64 - self.bits)
         }
     }
-
-    /// True when `key` belongs to the group.
-    #[inline(always)]
-    pub fn contains(&self, key: u64) -> bool {
-        (key ^ self.prefix) & self.mask() == 0
-    }
-
-    /// Histogram bucket of a member key: its next 16 bits.
-    #[inline(always)]
-    pub fn bucket(&self, key: u64) -> usize {
-        ((key << self.bits) >> (64 - HIST_BITS)) as usize
-    }
 }
 
 /// One rank's (or thread's) counts for the groups of one pass.
