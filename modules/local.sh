@@ -6,7 +6,7 @@
 #
 # Installs (only what is missing): OpenMPI, parallel HDF5 built against it,
 # libclang (for bindgen), the HDF5 command-line tools, pkg-config, and the
-# NetCDF tools (ncgen/ncdump) and xarray, which the tests use as independent
+# NetCDF tools (ncgen/ncdump), CDO and xarray, which the tests use as independent
 # writers and readers, and fontconfig + the DejaVu fonts, which the plots of
 # `scaling report` (plotters) draw their text with. Exports HDF5_DIR so the
 # `hdf5-metno-sys` build script links the *MPI* build of HDF5, not the serial one.

@@ -131,9 +131,18 @@ pub struct ReduceArgs {
     /// Type and shape of raw binary input.
     #[command(flatten)]
     pub raw: RawInputArgs,
-    /// Statistics: any of sum,mean,min,max,var,std,count.
-    #[arg(long, default_value = "count,sum,mean,std,min,max")]
-    pub op: String,
+    /// Statistics: any of sum,mean,min,max,var,std,count (default:
+    /// count,sum,mean,std,min,max; none when --quantile is given).
+    #[arg(long)]
+    pub op: Option<String>,
+    /// Exact quantiles, e.g. `0.05,0.5,0.95` (each in [0, 1]; NumPy's
+    /// default linear interpolation, as np.nanquantile).
+    #[arg(long, value_name = "Q[,Q...]", allow_hyphen_values = true)]
+    pub quantile: Option<String>,
+    /// Weights for mean/sum/var/std (xarray's `weighted`): `coslat`, `area`
+    /// (lat-lon cell areas), a variable `VAR` of the input, or `FILE:VAR`.
+    #[arg(long, value_name = "coslat|area|VAR|FILE:VAR")]
+    pub weights: Option<String>,
     /// Delta degrees of freedom for var/std: 0 = population, 1 = sample.
     #[arg(long, default_value_t = 0)]
     pub ddof: u64,
@@ -417,7 +426,7 @@ impl TryFrom<&ReduceArgs> for ReduceRequest {
                 concat: a.concat.clone(),
                 ..a.raw.input(&a.files[0], a.var.as_deref())?
             },
-            &a.op,
+            a.op.as_deref().unwrap_or(crate::request::DEFAULT_OPS),
             a.block_bytes.as_deref(),
             a.dim.as_deref(),
             a.axis.as_deref(),
@@ -429,6 +438,17 @@ impl TryFrom<&ReduceArgs> for ReduceRequest {
         r.json = a.json;
         r.output = a.output.clone();
         r.force = a.force;
+        if let Some(q) = &a.quantile {
+            r.quantiles = crate::quantile::parse_quantiles(q)?;
+            if a.op.is_none() {
+                r.ops.clear();
+            }
+        }
+        r.weights = a
+            .weights
+            .as_deref()
+            .map(crate::weights::WeightSpec::parse)
+            .transpose()?;
         Ok(r)
     }
 }

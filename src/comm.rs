@@ -210,6 +210,14 @@ impl Comm {
         out
     }
 
+    /// Element-wise maximum over ranks of `local`, delivered on every rank.
+    pub fn max_all(&self, local: &[u64]) -> Vec<u64> {
+        let mut out = vec![0u64; local.len()];
+        self.world
+            .all_reduce_into(local, &mut out[..], SystemOperation::max());
+        out
+    }
+
     /// Element-wise sum over ranks of `local`, delivered on every rank.
     pub fn sum_all(&self, local: &[u64]) -> Vec<u64> {
         let mut out = vec![0u64; local.len()];

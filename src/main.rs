@@ -22,10 +22,10 @@ mod testhooks;
 // The library crates' modules under short names (`crate::decomp`, …).
 use chunkwise_core::{
     accum, axis_kernel, blocksize, cluster, decomp, element, encoding, generate_values, jobscript,
-    multi_var, parse, pieces, planner, reduce_layout, report, request, scaling, selection,
-    temp_name, variable, with_dtype,
+    multi_var, parse, pieces, planner, quantile, reduce_layout, report, request, scaling,
+    selection, temp_name, variable, weighted_kernel, weights, with_dtype,
 };
-use chunkwise_io::{h5io, h5meta, nc_out, source, zarr_out};
+use chunkwise_io::{aux_var, h5io, h5meta, nc_out, source, zarr_out};
 
 use clap::Parser;
 use cli::{Cli, Command};

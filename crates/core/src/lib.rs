@@ -30,6 +30,7 @@ pub mod number_format;
 pub mod parse;
 pub mod pieces;
 pub mod planner;
+pub mod quantile;
 pub mod reduce_layout;
 pub mod report;
 pub mod request;
@@ -40,5 +41,7 @@ pub mod time_groups;
 pub mod tree;
 pub mod utc;
 pub mod variable;
+pub mod weighted_kernel;
+pub mod weights;
 
 pub use error::CwError;

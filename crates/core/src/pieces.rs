@@ -3,7 +3,8 @@
 //! rank 0 as flat `u64` words, and how rank 0 completes every tile from them.
 //!
 //! Wire form of one piece: `[tile, lo, hi, cell₀ words…, cell₁ words…]`,
-//! each cell [`ACC_WORDS`] words ([`Acc::to_words`]). Pieces arrive
+//! each cell [`Partial::WORDS`] words ([`Acc::to_words`] for the plain
+//! statistics; weighted statistics carry their own [`Partial`]). Pieces arrive
 //! tile-ascending in rank order, because every rank owns a contiguous range
 //! of work positions ([`crate::decomp::split_range`]). The tree does not
 //! depend on where the ranges split, so the assembled result is
@@ -17,10 +18,36 @@ use crate::tree;
 /// Words before the cells of a piece: tile, lo, hi.
 pub const PIECE_HEADER: usize = 3;
 
+/// A partial result of one cell that the pieces protocol carries: merged
+/// in the fixed tree order, sent as a fixed number of `u64` words.
+pub trait Partial: Clone + Default {
+    /// Words of the wire form.
+    const WORDS: usize;
+    /// Combine `self` (the earlier part) with `later`.
+    fn merge_with(&self, later: &Self) -> Self;
+    /// Append the wire form to `out`.
+    fn put_words(&self, out: &mut Vec<u64>);
+    /// Inverse of [`Partial::put_words`] (`w` holds exactly `WORDS` words).
+    fn from_wire(w: &[u64]) -> Self;
+}
+
+impl Partial for Acc {
+    const WORDS: usize = ACC_WORDS;
+    fn merge_with(&self, later: &Acc) -> Acc {
+        self.merge(later)
+    }
+    fn put_words(&self, out: &mut Vec<u64>) {
+        out.extend(self.to_words());
+    }
+    fn from_wire(w: &[u64]) -> Acc {
+        Acc::from_words(w)
+    }
+}
+
 /// Element-wise merge of two partial results of the same cells (`a` earlier).
-pub fn merge_cells(mut a: Vec<Acc>, b: &[Acc]) -> Vec<Acc> {
+pub fn merge_cells<C: Partial>(mut a: Vec<C>, b: &[C]) -> Vec<C> {
     for (x, y) in a.iter_mut().zip(b) {
-        *x = x.merge(y);
+        *x = x.merge_with(y);
     }
     a
 }
@@ -28,14 +55,14 @@ pub fn merge_cells(mut a: Vec<Acc>, b: &[Acc]) -> Vec<Acc> {
 /// Fold work positions `first .. first + n` tile by tile along each tile's
 /// merge tree, pulling leaves (one block's kept cells each) in order;
 /// returns the pieces in wire form.
-pub fn fold_tiles<E>(
+pub fn fold_tiles<C: Partial, E>(
     t: &Tiling,
     first: usize,
     n: usize,
-    leaf: &mut impl FnMut(usize) -> Result<Vec<Acc>, E>,
+    leaf: &mut impl FnMut(usize) -> Result<Vec<C>, E>,
 ) -> Result<Vec<u64>, E> {
     let mut out = Vec::new();
-    let merge = |a: Vec<Acc>, b: Vec<Acc>| merge_cells(a, &b);
+    let merge = |a: Vec<C>, b: Vec<C>| merge_cells(a, &b);
     let (end, nl) = (first + n, t.n_leaves);
     if n == 0 {
         return Ok(out);
@@ -47,7 +74,7 @@ pub fn fold_tiles<E>(
             let cells = tree::fold(lo, hi, leaf, &merge)?;
             out.extend([tile as u64, lo as u64, hi as u64]);
             for c in &cells {
-                out.extend(c.to_words());
+                c.put_words(&mut out);
             }
         }
     }
@@ -62,20 +89,24 @@ pub fn tile_cells(d: &Decomposition, t: &Tiling, tile: usize) -> usize {
 /// Rank 0: complete every tile from the gathered pieces (tile-ascending, in
 /// rank order) and place it in the result array (C order over
 /// [`Tiling::result_shape`]).
-pub fn assemble(d: &Decomposition, t: &Tiling, words: &[u64]) -> Result<Vec<Acc>, CwError> {
+pub fn assemble<C: Partial>(
+    d: &Decomposition,
+    t: &Tiling,
+    words: &[u64],
+) -> Result<Vec<C>, CwError> {
     let shape = t.result_shape(d);
-    let mut cells = vec![Acc::default(); shape.iter().product()];
-    let merge = |a: Vec<Acc>, b: Vec<Acc>| merge_cells(a, &b);
+    let mut cells = vec![C::default(); shape.iter().product()];
+    let merge = |a: Vec<C>, b: Vec<C>| merge_cells(a, &b);
     let mut current: Option<usize> = None;
-    let mut pieces: Vec<(usize, usize, Vec<Acc>)> = Vec::new();
-    let mut finish_tile = |tile: usize, pieces: Vec<(usize, usize, Vec<Acc>)>| {
+    let mut pieces: Vec<(usize, usize, Vec<C>)> = Vec::new();
+    let mut finish_tile = |tile: usize, pieces: Vec<(usize, usize, Vec<C>)>| {
         let tile_cells = tree::complete(t.n_leaves, pieces, &merge)
             .ok_or_else(|| CwError::Internal(format!("tile {tile} is incomplete")))?;
         let (start, count) = t.tile_region(d, tile);
         let row = count.last().copied().unwrap_or(1);
         for_each_row(&shape, &start, &count, |r, off| {
             let off = off as usize;
-            cells[off..off + row].copy_from_slice(&tile_cells[r * row..(r + 1) * row]);
+            cells[off..off + row].clone_from_slice(&tile_cells[r * row..(r + 1) * row]);
         });
         Ok::<(), CwError>(())
     };
@@ -90,7 +121,7 @@ pub fn assemble(d: &Decomposition, t: &Tiling, words: &[u64]) -> Result<Vec<Acc>
             words[at + 2] as usize,
         );
         let n = tile_cells(d, t, tile);
-        let end = at + PIECE_HEADER + n * ACC_WORDS;
+        let end = at + PIECE_HEADER + n * C::WORDS;
         if end > words.len() {
             return Err(CwError::Internal(format!("truncated piece of tile {tile}")));
         }
@@ -100,11 +131,7 @@ pub fn assemble(d: &Decomposition, t: &Tiling, words: &[u64]) -> Result<Vec<Acc>
             finish_tile(c, std::mem::take(&mut pieces))?;
         }
         current = Some(tile);
-        pieces.push((
-            lo,
-            hi,
-            body.chunks(ACC_WORDS).map(Acc::from_words).collect(),
-        ));
+        pieces.push((lo, hi, body.chunks(C::WORDS).map(C::from_wire).collect()));
     }
     if let Some(c) = current {
         finish_tile(c, pieces)?;
@@ -169,7 +196,7 @@ mod tests {
                     };
                     words.extend(fold_tiles(&t, range.start, range.len(), &mut leaf).unwrap());
                 }
-                assemble(&d, &t, &words).unwrap()
+                assemble::<Acc>(&d, &t, &words).unwrap()
             };
             let one = run(1);
             assert_eq!(one.len(), t.result_shape(&d).iter().product::<usize>());
@@ -196,7 +223,7 @@ mod tests {
             Ok(c)
         };
         let words = fold_tiles(&t, 0, t.n_positions(), &mut leaf).unwrap();
-        assert!(assemble(&d, &t, &words[..words.len() - 1]).is_err());
-        assert!(assemble(&d, &t, &words[..2]).is_err());
+        assert!(assemble::<Acc>(&d, &t, &words[..words.len() - 1]).is_err());
+        assert!(assemble::<Acc>(&d, &t, &words[..2]).is_err());
     }
 }

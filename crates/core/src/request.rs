@@ -12,6 +12,7 @@ use crate::error::CwError;
 use crate::parse::{Op, parse_bytes, parse_ops, parse_shape};
 pub use crate::selection::ReduceOver;
 use crate::selection::{SelectSpec, parse_select};
+pub use crate::weights::WeightSpec;
 use std::path::PathBuf;
 
 /// Layout of a raw binary input (`--raw-dtype`, `--raw-shape`).
@@ -209,6 +210,10 @@ pub struct ReduceRequest {
     pub output: Option<PathBuf>,
     /// Replace an existing output.
     pub force: bool,
+    /// `--quantile`: exact quantiles (NumPy's linear method), each in `[0, 1]`.
+    pub quantiles: Vec<f64>,
+    /// `--weights`: weighted mean/sum/var/std.
+    pub weights: Option<WeightSpec>,
 }
 
 /// The default `--op` list of `reduce` and `plan`.
@@ -229,6 +234,8 @@ impl ReduceRequest {
             select: Vec::new(),
             output: None,
             force: false,
+            quantiles: Vec::new(),
+            weights: None,
         }
     }
 
@@ -258,14 +265,29 @@ impl ReduceRequest {
     pub fn to_argv(&self) -> Vec<String> {
         let mut v = vec!["reduce".to_string()];
         v.extend(self.input.to_argv());
-        v.extend([
-            "--op".into(),
-            self.ops
-                .iter()
-                .map(|o| o.name())
-                .collect::<Vec<_>>()
-                .join(","),
-        ]);
+        if !self.ops.is_empty() {
+            v.extend([
+                "--op".into(),
+                self.ops
+                    .iter()
+                    .map(|o| o.name())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ]);
+        }
+        if !self.quantiles.is_empty() {
+            v.extend([
+                "--quantile".into(),
+                self.quantiles
+                    .iter()
+                    .map(|q| format!("{q:?}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ]);
+        }
+        if let Some(w) = &self.weights {
+            v.extend(["--weights".into(), w.text()]);
+        }
         if self.ddof != 0 {
             v.extend(["--ddof".into(), self.ddof.to_string()]);
         }
@@ -459,6 +481,23 @@ mod tests {
         assert!(BlockBytes::parse(Some("lots")).is_err());
         let b = BlockBytes::Fixed(12345);
         assert_eq!(BlockBytes::parse(Some(&b.text())).unwrap(), b);
+    }
+
+    #[test]
+    fn quantiles_and_weights_render_back() {
+        let mut r = ReduceRequest::new(InputSpec::file("in.nc", Some("tas".into())));
+        r.ops.clear();
+        r.quantiles = vec![0.05, 0.5];
+        r.weights = Some(WeightSpec::parse("fx.nc:areacella").unwrap());
+        let argv = r.to_argv();
+        assert!(!argv.contains(&"--op".to_string()), "{argv:?}");
+        let at = argv.iter().position(|a| a == "--quantile").unwrap();
+        assert_eq!(
+            crate::quantile::parse_quantiles(&argv[at + 1]).unwrap(),
+            r.quantiles
+        );
+        let at = argv.iter().position(|a| a == "--weights").unwrap();
+        assert_eq!(argv[at + 1], "fx.nc:areacella");
     }
 
     #[test]

@@ -14,8 +14,12 @@
 //! results of one block's kept cells. Rank 0 also holds the result
 //! (120 bytes per result cell while combining).
 
+mod blocks;
+mod facts;
 mod output;
+mod quantiles;
 mod stream;
+mod weights;
 
 use crate::accum::{Acc, Finish};
 use crate::comm::Comm;
@@ -54,6 +58,10 @@ pub struct ReducePlan {
     pub threads: usize,
     /// NetCDF-4 output, if asked for.
     pub output: Option<PathBuf>,
+    /// `--quantile` (see [`quantiles`]).
+    pub quantiles: Vec<f64>,
+    /// `--weights`, laid over the selection (see [`weights`]).
+    pub weights: Option<crate::weights::Weights>,
 }
 
 impl ReducePlan {
@@ -86,8 +94,26 @@ pub fn validate_described(
     (source, meta): (Source, VariableMeta),
 ) -> anyhow::Result<ReducePlan> {
     let threads = super::resolve_threads(req.threads)?;
-    let layout =
+    let mut layout =
         crate::reduce_layout::layout(req, &meta, crate::blocksize::mem_per_rank_from_env())?;
+    if !req.quantiles.is_empty() && layout.tiling.reduced.iter().any(|&r| !r) {
+        // Quantiles along dimensions: whole series in every block.
+        let chunk_in_sel: Option<Vec<usize>> = meta.chunk.as_ref().map(|c| {
+            c.iter()
+                .zip(&layout.sel)
+                .map(|(&c, r)| (c / r.step).max(1))
+                .collect()
+        });
+        layout.decomp = crate::quantile::series_decomposition(
+            chunk_in_sel.as_deref(),
+            meta.dtype.size(),
+            &layout.decomp.shape,
+            &layout.tiling.reduced,
+            layout.block_bytes,
+        );
+        layout.tiling = crate::decomp::Tiling::new(&layout.decomp, &layout.tiling.reduced);
+    }
+    let weights = weights::resolve(req, &source, &meta, &layout.sel)?;
     let inputs: Vec<PathBuf> = match &source {
         Source::Multi { plan, .. } => plan.parts.iter().map(|p| PathBuf::from(&p.path)).collect(),
         _ => vec![req.input.path.clone()],
@@ -116,6 +142,8 @@ pub fn validate_described(
         layout,
         threads,
         output: req.output.clone(),
+        quantiles: req.quantiles.clone(),
+        weights,
     })
 }
 
@@ -140,14 +168,11 @@ pub fn run(comm: &Comm, req: &ReduceRequest) -> anyhow::Result<()> {
     }
 }
 
-/// Rank 0's outcome of one variable: the report and the result cells.
-type Reduced = (ReduceReport, Vec<Acc>);
-
 /// `--var A,B` or `--var all`: each variable reduced in turn (one read of
 /// its blocks), the results printed as one report and written as one file.
 /// With `all`, variables without the reduced dimensions are left out.
 fn run_many(comm: &Comm, req: &ReduceRequest, names: Vec<String>, all: bool) -> anyhow::Result<()> {
-    let mut done: Vec<(ReducePlan, Option<Reduced>)> = Vec::new();
+    let mut done: Vec<(ReducePlan, Option<ReduceReport>)> = Vec::new();
     for name in &names {
         let mut r = req.clone();
         r.input.var = Some(name.clone());
@@ -170,7 +195,7 @@ fn run_many(comm: &Comm, req: &ReduceRequest, names: Vec<String>, all: bool) -> 
             continue;
         }
         let plan = comm.agree(planned)?;
-        let result = execute(comm, &plan)?;
+        let result = execute_all(comm, &plan)?;
         done.push((plan, result));
     }
     if done.is_empty() {
@@ -184,10 +209,7 @@ fn run_many(comm: &Comm, req: &ReduceRequest, names: Vec<String>, all: bool) -> 
     }
     // Rank 0 combines; a mismatch of result dimensions is agreed like a write error.
     let combined = if comm.is_root() {
-        let reports: Vec<ReduceReport> = done
-            .iter()
-            .filter_map(|(_, r)| r.as_ref().map(|x| x.0.clone()))
-            .collect();
+        let reports: Vec<ReduceReport> = done.iter().filter_map(|(_, r)| r.clone()).collect();
         Some(crate::multi_var::combine_reports(reports))
     } else {
         None
@@ -200,9 +222,9 @@ fn run_many(comm: &Comm, req: &ReduceRequest, names: Vec<String>, all: bool) -> 
     if let Some(out) = &req.output {
         let written = match &report {
             Some(_) => {
-                let parts: Vec<(&ReducePlan, &ReduceReport, &[Acc])> = done
+                let parts: Vec<(&ReducePlan, &ReduceReport)> = done
                     .iter()
-                    .filter_map(|(p, r)| r.as_ref().map(|(rep, cells)| (p, rep, cells.as_slice())))
+                    .filter_map(|(p, r)| r.as_ref().map(|rep| (p, rep)))
                     .collect();
                 output::write_output_many(&parts, out, req.force).map_err(Into::into)
             }
@@ -230,13 +252,13 @@ fn run_one(comm: &Comm, req: &ReduceRequest) -> anyhow::Result<()> {
     // (a collective every rank reaches: nothing before it can fail).
     let described = super::describe_input(comm, &req.input);
     let plan = comm.agree(described.and_then(|d| validate_described(req, d)))?;
-    let result = execute(comm, &plan)?;
+    let result = execute_all(comm, &plan)?;
     if plan.output.is_some() {
         // Every rank has read its data; only rank 0's write of the (small)
         // result remains: a signal now waits for it (see `interrupt`).
         crate::interrupt::set_finishing();
     }
-    let Some((mut report, cells)) = result else {
+    let Some(mut report) = result else {
         // Non-root ranks only take part in agreeing on the output's fate.
         if plan.output.is_some() {
             comm.agree(Ok(()))?;
@@ -246,7 +268,7 @@ fn run_one(comm: &Comm, req: &ReduceRequest) -> anyhow::Result<()> {
     if let Some(out) = &plan.output {
         // Rank 0 writes; the others wait in the matching agree above, so a
         // write error is agreed (one message, every rank exits non-zero).
-        let written = output::write_output(&plan, &report, &cells, out, req.force);
+        let written = output::write_output(&plan, &report, out, req.force);
         comm.agree(written.map_err(Into::into))?;
         report.output = Some(out.display().to_string());
     }
@@ -256,6 +278,31 @@ fn run_one(comm: &Comm, req: &ReduceRequest) -> anyhow::Result<()> {
         print!("{}", report.to_text());
     }
     Ok(())
+}
+
+/// Every statistic `plan` asks for: the plain ones ([`execute`]) or the
+/// weighted ones ([`weights`]), then the quantiles ([`quantiles`]); the
+/// report on rank 0.
+pub fn execute_all(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<ReduceReport>> {
+    let mut report = if plan.weights.is_some() {
+        weights::execute(comm, plan)?
+    } else if !plan.ops.is_empty() {
+        execute(comm, plan)?.map(|(r, _)| r)
+    } else {
+        None
+    };
+    if !plan.quantiles.is_empty() {
+        let q = quantiles::execute(comm, plan)?;
+        report = match (report, q) {
+            (Some(mut r), Some(q)) => {
+                facts::combine(&mut r, q);
+                Some(r)
+            }
+            (None, q) => q,
+            (r, None) => r,
+        };
+    }
+    Ok(report)
 }
 
 /// Read, reduce and combine; returns the report and the result cells on rank 0.

@@ -3,38 +3,35 @@
 //! rank 0 under a temporary name and renamed.
 
 use super::ReducePlan;
-use crate::accum::Acc;
 use crate::error::CwError;
 use crate::nc_out::{OutDim, OutVar, Values};
 use crate::parse::Op;
 use crate::reduce_layout::{cell_method, result_coords};
-use crate::report::ReduceReport;
+use crate::report::{ReduceReport, Stat};
 
-/// Rank 0: write the result as NetCDF-4 under a temporary name, then rename.
+/// Rank 0: write the result as NetCDF-4 under a temporary name, then
+/// rename: one variable per statistic of the report (quantiles too, as
+/// `tas_q0.95`).
 pub fn write_output(
     plan: &ReducePlan,
     report: &ReduceReport,
-    cells: &[Acc],
     out: &std::path::Path,
     force: bool,
 ) -> Result<(), CwError> {
-    write_output_many(&[(plan, report, cells)], out, force)
+    write_output_many(&[(plan, report)], out, force)
 }
 
 /// Rank 0: the results of one or more variables (over the same result
 /// dimensions) as one NetCDF-4 file, written under a temporary name, then
 /// renamed.
 pub fn write_output_many(
-    parts: &[(&ReducePlan, &ReduceReport, &[Acc])],
+    parts: &[(&ReducePlan, &ReduceReport)],
     out: &std::path::Path,
     force: bool,
 ) -> Result<(), CwError> {
-    let (plan, _, _) = parts[0];
+    let (plan, _) = parts[0];
     let meta = &plan.meta;
-    let vars: Vec<OutVar> = parts
-        .iter()
-        .flat_map(|&(p, r, c)| out_vars(p, r, c))
-        .collect();
+    let vars: Vec<OutVar> = parts.iter().flat_map(|&(p, r)| out_vars(p, r)).collect();
     let kept: Vec<usize> = (0..plan.decomp().shape.len())
         .filter(|&a| !plan.tiling().reduced[a])
         .collect();
@@ -46,7 +43,6 @@ pub fn write_output_many(
             attrs: meta.coord_attrs[a].clone(),
         })
         .collect();
-
     let line = format!(
         "{}: {}",
         crate::nc_out::utc_timestamp(),
@@ -76,31 +72,43 @@ pub fn write_output_many(
     tmp.commit()
 }
 
-/// The output variables of one reduced variable: one per statistic, named
-/// `VAR` for a single statistic and `VAR_OP` for several.
-fn out_vars(plan: &ReducePlan, report: &ReduceReport, cells: &[Acc]) -> Vec<OutVar> {
+/// The output variables of one reduced variable: one per statistic of its
+/// report, named `VAR` for a single statistic and `VAR_KEY` for several.
+fn out_vars(plan: &ReducePlan, report: &ReduceReport) -> Vec<OutVar> {
     let meta = &plan.meta;
     let base = plan.var.rsplit('/').next().unwrap_or(&plan.var).to_string();
     let methods = format!("{}:", report.reduced_dims.join(": "));
-    plan.ops
+    report
+        .results
         .iter()
-        .map(|&op| {
-            let name = if plan.ops.len() == 1 {
+        .map(|(key, stat)| {
+            let op = Op::ALL.iter().copied().find(|o| o.name() == key);
+            let name = if report.results.len() == 1 {
                 base.clone()
             } else {
-                format!("{base}_{}", op.name())
+                format!("{base}_{key}")
+            };
+            let values_f64: Vec<f64> = match stat {
+                Stat::Scalar(v) => vec![v.as_f64()],
+                Stat::Array(vs) => vs.iter().map(|v| v.as_f64()).collect(),
             };
             let mut attrs: Vec<(String, String)> = meta
                 .attrs
                 .iter()
                 .filter(|(k, _)| match op {
-                    Op::Count => false,
-                    Op::Var => k != "units",
+                    Some(Op::Count) => false,
+                    Some(Op::Var) => k != "units",
                     _ => true,
                 })
                 .cloned()
                 .collect();
-            if op == Op::Count {
+            if let Some(q) = key.strip_prefix('q') {
+                attrs.push(("quantile".into(), q.to_string()));
+                attrs.push((
+                    "cell_methods".into(),
+                    format!("{methods} quantile {q} (NumPy linear method)"),
+                ));
+            } else if op == Some(Op::Count) {
                 attrs.push((
                     "long_name".into(),
                     format!(
@@ -108,26 +116,21 @@ fn out_vars(plan: &ReducePlan, report: &ReduceReport, cells: &[Acc]) -> Vec<OutV
                         report.reduced_dims.join(", ")
                     ),
                 ));
-            } else {
+            } else if let Some(op) = op {
+                let weighted = if plan.weights.is_some() && op != Op::Min && op != Op::Max {
+                    " (weighted)"
+                } else {
+                    ""
+                };
                 attrs.push((
                     "cell_methods".into(),
-                    format!("{methods} {}", cell_method(op)),
+                    format!("{methods} {}{weighted}", cell_method(op)),
                 ));
             }
-            let values = if op == Op::Count {
-                Values::I64(
-                    cells
-                        .iter()
-                        .map(|c| c.value(op, plan.finish()).as_f64() as i64)
-                        .collect(),
-                )
+            let values = if op == Some(Op::Count) {
+                Values::I64(values_f64.iter().map(|&v| v as i64).collect())
             } else {
-                Values::F64(
-                    cells
-                        .iter()
-                        .map(|c| c.value(op, plan.finish()).as_f64())
-                        .collect(),
-                )
+                Values::F64(values_f64)
             };
             OutVar {
                 name,

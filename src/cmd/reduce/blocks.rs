@@ -1,0 +1,92 @@
+//! A rank's blocks, read in order by one reader thread into two reused
+//! buffers (double buffering) and handed to the caller one at a time: the
+//! read loop of the passes that are not the plain statistics (weighted
+//! statistics, quantile passes). Memory: two block buffers.
+
+use crate::decomp::Block;
+use crate::element::Element;
+use crate::error::CwError;
+use crate::selection::AxisRange;
+use crate::source::Reader;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::time::Instant;
+
+/// The caller's side of the double buffer: [`Feed::next`] gives the next
+/// block's values, [`Feed::give_back`] returns the buffer for the next read.
+pub struct Feed<'a, T> {
+    blocks: &'a [Block],
+    at: usize,
+    full: Receiver<Result<Vec<T>, CwError>>,
+    free: SyncSender<Vec<T>>,
+}
+
+impl<'a, T> Feed<'a, T> {
+    /// The next block and its values (the buffer's first `block.len()`
+    /// elements), or `None` after the last.
+    pub fn next(&mut self) -> Result<Option<(&'a Block, Vec<T>)>, CwError> {
+        let Some(b) = self.blocks.get(self.at) else {
+            return Ok(None);
+        };
+        self.at += 1;
+        match self.full.recv() {
+            Ok(r) => Ok(Some((b, r?))),
+            Err(_) => Err(CwError::Internal(
+                "reader thread stopped unexpectedly".into(),
+            )),
+        }
+    }
+
+    /// Return a buffer so the reader can fill it with a later block.
+    pub fn give_back(&mut self, buf: Vec<T>) {
+        let _ = self.free.send(buf);
+    }
+}
+
+/// Read `blocks` (of the selection `sel`, buffers of `buf_elems`) in order
+/// on a reader thread while `body` consumes them. Returns `body`'s result
+/// and the seconds spent reading.
+pub fn with_blocks<T: Element, R>(
+    reader: &Reader,
+    sel: &[AxisRange],
+    buf_elems: usize,
+    blocks: &[Block],
+    progress: &crate::progress::Progress,
+    body: impl FnOnce(&mut Feed<'_, T>) -> Result<R, CwError>,
+) -> Result<(R, f64), CwError> {
+    let n_bufs = blocks.len().clamp(1, 2);
+    let (free_tx, free_rx) = sync_channel::<Vec<T>>(n_bufs);
+    let (full_tx, full_rx) = sync_channel::<Result<Vec<T>, CwError>>(n_bufs);
+    for _ in 0..n_bufs.min(blocks.len()) {
+        free_tx
+            .send(vec![T::default(); buf_elems])
+            .expect("channel has room");
+    }
+    std::thread::scope(|s| {
+        let rd = s.spawn(move || {
+            let mut read_s = 0.0;
+            for (i, b) in blocks.iter().enumerate() {
+                let Ok(mut buf) = free_rx.recv() else { break };
+                let t = Instant::now();
+                let r = crate::testhooks::before_block(i + 1)
+                    .and_then(|()| Ok(reader.read_block(b, sel, &mut buf)?));
+                read_s += t.elapsed().as_secs_f64();
+                progress.add((b.len() * std::mem::size_of::<T>()) as u64);
+                let failed = r.is_err();
+                if full_tx.send(r.map(|()| buf)).is_err() || failed {
+                    break;
+                }
+            }
+            read_s
+        });
+        let mut feed = Feed {
+            blocks,
+            at: 0,
+            full: full_rx,
+            free: free_tx,
+        };
+        let result = body(&mut feed);
+        drop(feed);
+        let read_s = rd.join().unwrap_or(0.0);
+        result.map(|r| (r, read_s))
+    })
+}
