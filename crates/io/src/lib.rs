@@ -6,6 +6,7 @@
 //! `MPI_Comm` handle of the caller's communicator, and agreeing on errors
 //! across ranks is the caller's job.
 
+pub mod chunk_direct;
 pub mod error;
 pub mod h5io;
 pub mod h5meta;

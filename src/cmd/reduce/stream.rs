@@ -52,7 +52,7 @@ pub fn reduce_blocks<T: Element>(
                 let Ok(mut buf) = free_rx.recv() else { break };
                 let t = Instant::now();
                 let r = crate::testhooks::before_block(i + 1)
-                    .and_then(|()| Ok(reader.read_block(b, sel, &mut buf)?));
+                    .and_then(|()| Ok(reader.read_block_in(b, sel, &mut buf, Some(pool))?));
                 read_s += t.elapsed().as_secs_f64();
                 // This thread makes the rank's MPI calls during block work,
                 // so it is the one that reports progress (serialized MPI).
