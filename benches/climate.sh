@@ -57,11 +57,11 @@ for rep in $(seq "$R"); do
   for w in "${WORKLOADS[@]}"; do
     read -r name key dims kind op <<< "$w"
     F=${FILE[$key]}
-    t0=$(now); j=$(mpirun -n 2 --oversubscribe $BIN reduce "$F" --var t2m --dim "$dims" --op mean,std,min,max --json); t1=$(now)
+    t0=$(now); j=$(mpirun -n 2 --oversubscribe "$BIN" reduce "$F" --var t2m --dim "$dims" --op mean,std,min,max --json); t1=$(now)
     add "$name,cw2" "$(elapsed "$t0" "$t1")"
     add "$name,cw2_phase" "$(echo "$j" | field 'j["timings"]["total_s"]')"
     add "$name,cw2_rss" "$(echo "$j" | field 'j["peak_rss_mib"]')"
-    t0=$(now); j=$(mpirun -n 1 $BIN reduce "$F" --var t2m --dim "$dims" --op mean,std,min,max --threads 2 --json); t1=$(now)
+    t0=$(now); j=$(mpirun -n 1 "$BIN" reduce "$F" --var t2m --dim "$dims" --op mean,std,min,max --threads 2 --json); t1=$(now)
     add "$name,cw1t2" "$(elapsed "$t0" "$t1")"
     add "$name,cw1t2_phase" "$(echo "$j" | field 'j["timings"]["total_s"]')"
     t0=$(now); mpirun -n 2 --oversubscribe $PY benches/baseline/h5py_climate.py "$F" t2m "$kind" > /dev/null; t1=$(now)

@@ -157,6 +157,8 @@ pub fn execute(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<(ReduceR
     // gather below (see `crate::progress`); counted as communication.
     progress.finish();
     let gathered = comm.gather_varlen(&pieces);
+    // Rank 0 has its own pieces in `gathered`: free them before assembling.
+    drop(pieces);
     let my_bytes = (mine.iter().map(|b| b.len()).sum::<usize>() * plan.dtype.size()) as u64;
     let bytes_read = comm.sum_all(&[my_bytes])[0];
     let hosts = comm.hosts();
