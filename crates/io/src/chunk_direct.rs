@@ -168,9 +168,8 @@ impl ChunkDirect {
         let dst = Dst(bytes.as_mut_ptr(), n);
         let name = || format!("'{}' in '{}'", ds.name(), ds.filename());
         let run = || {
-            jobs.par_iter().try_for_each_init(
-                || (libdeflater::Decompressor::new(), Vec::new(), Vec::new()),
-                |(dec, a, b), job| {
+            jobs.par_iter().try_for_each(|job| {
+                SCRATCH.with_borrow_mut(|(dec, a, b)| {
                     let data = match &job.raw {
                         Some((raw, mask)) => {
                             Some(self.decode(raw, *mask, dec, a, b).map_err(|why| {
@@ -186,8 +185,8 @@ impl ChunkDirect {
                     };
                     self.place(data, &job.origin, &slab, &dst);
                     Ok(())
-                },
-            )
+                })
+            })
         };
         match pool {
             Some(p) => p.install(run),
@@ -400,6 +399,13 @@ fn allocated(ds: &Dataset, off: &[hsize_t]) -> Result<bool, IoError> {
         )));
     }
     Ok(addr != HADDR_UNDEF)
+}
+
+thread_local! {
+    /// Each pool thread's decoder and two scratch buffers of a chunk's size,
+    /// kept from chunk to chunk and block to block (no allocation per chunk).
+    static SCRATCH: std::cell::RefCell<(libdeflater::Decompressor, Vec<u8>, Vec<u8>)> =
+        std::cell::RefCell::new((libdeflater::Decompressor::new(), Vec::new(), Vec::new()));
 }
 
 /// One chunk of a block: its origin and raw bytes with filter mask (`None`:
