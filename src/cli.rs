@@ -146,9 +146,8 @@ pub struct ReduceArgs {
     /// Delta degrees of freedom for var/std: 0 = population, 1 = sample.
     #[arg(long, default_value_t = 0)]
     pub ddof: u64,
-    /// Target bytes per block read at a time, or `auto` (the default: 4 MiB for
-    /// uncompressed data, 32 MiB of whole chunks for compressed data, capped
-    /// by Slurm's memory per rank).
+    /// Target bytes per block read at a time, or `auto` (the default: 4 MiB,
+    /// whole chunks for compressed data, capped by Slurm's memory per rank).
     #[arg(long)]
     pub block_bytes: Option<String>,
     /// Reduction threads per rank (default: SLURM_CPUS_PER_TASK, else the cores available).

@@ -8,14 +8,20 @@
 //!   reduced with the whole-array kernels (pairwise sums) and merged into
 //!   their cell in segment order.
 //! * **Last axis kept** (e.g. a time mean): each row of `W` contiguous
-//!   elements feeds `W` consecutive cells. Column accumulators per cell:
-//!   TwoSum-compensated float sum (exact i128 for integers), count, NaN
-//!   count, min, max; then a second pass over the block for
-//!   `M2 = Σ(x − mean)²` around the block's own cell mean. Threads split
-//!   the columns; each cell is always accumulated in row order.
+//!   elements feeds `W` consecutive cells. Float (and CF-decoded) data go
+//!   through [`LeafAcc`]: the cells are cut into column tiles of [`TILE`]
+//!   cells whose state is a structure of arrays; for each tile, one pass
+//!   over the block's rows keeps per-cell TwoSum-compensated sums, counts,
+//!   NaN counts, min and max in contiguous branch-free loops (which the
+//!   compiler vectorises), a second pass over the same cache-resident rows
+//!   gives `M2 = Σ(x − mean)²` around the block's cell mean, and the
+//!   block's per-cell result is merged into the leaf's with the same
+//!   arithmetic as [`Acc::merge`] (TwoSum for the sum, Chan et al. for M2).
+//!   Integers keep a per-cell exact i128 accumulator.
 //!
-//! Both are independent of the thread count, so results are bit-identical
-//! for any `--threads`. With CF decoding (fill values, packing) values are
+//! Each cell is always accumulated in row order and blocks are merged in
+//! block order, whatever the thread count: results are bit-identical for
+//! any `--threads`. With CF decoding (fill values, packing) values are
 //! decoded to f64 first and reduced as floats.
 
 use crate::accum::{Acc, two_sum};
@@ -123,15 +129,19 @@ pub fn reduce_block_axes<T: Element>(
     let w = inner;
     let rows: Vec<usize> = (0..n_runs).map(|r| base_cell(r) / w).collect();
     let n_prefix = n_cells / w;
+    if !decode.is_identity() || T::DTYPE.is_float() {
+        let mut leaf = LeafAcc::default();
+        leaf.add_rows(xs, w, &rows, n_prefix, decode, want_m2);
+        return leaf.finish();
+    }
     let threads = rayon::current_num_threads().max(1);
     let width = w.div_ceil(threads * 4).max(64).min(w);
-    let float = !decode.is_identity() || T::DTYPE.is_float();
     let parts: Vec<(usize, Vec<Acc>)> = (0..w.div_ceil(width))
         .into_par_iter()
         .map(|t| {
             let w0 = t * width;
             let w1 = (w0 + width).min(w);
-            let cols = Columns::accumulate(xs, w, w0, w1, &rows, n_prefix, decode, float, want_m2);
+            let cols = Columns::accumulate(xs, w, w0, w1, &rows, n_prefix, want_m2);
             (w0, cols)
         })
         .collect();
@@ -147,13 +157,13 @@ pub fn reduce_block_axes<T: Element>(
     cells
 }
 
-/// Column accumulators for the last-axis-kept layout.
+/// Column accumulators of integer data in the last-axis-kept layout (exact
+/// i128 sums; floats go through [`LeafAcc`]).
 struct Columns;
 
 impl Columns {
     /// Accumulate columns `w0..w1` of every row (`rows[r]` = prefix cell of
     /// row r); returns `Acc`s indexed `prefix * (w1 - w0) + column`.
-    #[allow(clippy::too_many_arguments)]
     fn accumulate<T: Element>(
         xs: &[T],
         w: usize,
@@ -161,72 +171,27 @@ impl Columns {
         w1: usize,
         rows: &[usize],
         n_prefix: usize,
-        decode: &Decode,
-        float: bool,
         want_m2: bool,
     ) -> Vec<Acc> {
-        const DOWN: f64 = 1.0 / 18446744073709551616.0;
         let wd = w1 - w0;
         let m = n_prefix * wd;
         let mut out = vec![Acc::default(); m];
-        let value = |x: T| {
-            if decode.is_identity() {
-                x.to_f64()
-            } else {
-                decode.apply(x.to_f64())
+        for (r, &p) in rows.iter().enumerate() {
+            let row = &xs[r * w + w0..r * w + w1];
+            let cells = &mut out[p * wd..(p + 1) * wd];
+            for (a, &x) in cells.iter_mut().zip(row) {
+                let v = x.to_i128();
+                a.n += 1;
+                a.isum += v;
+                a.imin = a.imin.min(v);
+                a.imax = a.imax.max(v);
             }
-        };
-        if float {
-            let mut scaled = vec![0.0f64; m];
-            for (r, &p) in rows.iter().enumerate() {
-                let row = &xs[r * w + w0..r * w + w1];
-                let cells = &mut out[p * wd..(p + 1) * wd];
-                let sc = &mut scaled[p * wd..(p + 1) * wd];
-                for ((a, s), &x) in cells.iter_mut().zip(sc.iter_mut()).zip(row) {
-                    let v = value(x);
-                    if v.is_nan() {
-                        a.nan += 1;
-                        continue;
-                    }
-                    a.n += 1;
-                    let (sum, e) = two_sum(a.sum, v);
-                    a.sum = sum;
-                    a.sum_c += e;
-                    *s += v * DOWN;
-                    a.min = if v < a.min { v } else { a.min };
-                    a.max = if v > a.max { v } else { a.max };
-                }
-            }
-            for (a, s) in out.iter_mut().zip(&scaled) {
-                if a.n > 0 {
-                    let total = a.sum + a.sum_c;
-                    a.mean = if total.is_finite() {
-                        total / a.n as f64
-                    } else {
-                        s / a.n as f64 / DOWN
-                    };
-                    // In [min, max] (see `kernels`: equal huge values).
-                    a.mean = a.mean.clamp(a.min, a.max);
-                }
-            }
-        } else {
-            for (r, &p) in rows.iter().enumerate() {
-                let row = &xs[r * w + w0..r * w + w1];
-                let cells = &mut out[p * wd..(p + 1) * wd];
-                for (a, &x) in cells.iter_mut().zip(row) {
-                    let v = x.to_i128();
-                    a.n += 1;
-                    a.isum += v;
-                    a.imin = a.imin.min(v);
-                    a.imax = a.imax.max(v);
-                }
-            }
-            for a in out.iter_mut() {
-                if a.n > 0 {
-                    a.min = a.imin as f64;
-                    a.max = a.imax as f64;
-                    a.mean = a.isum as f64 / a.n as f64;
-                }
+        }
+        for a in out.iter_mut() {
+            if a.n > 0 {
+                a.min = a.imin as f64;
+                a.max = a.imax as f64;
+                a.mean = a.isum as f64 / a.n as f64;
             }
         }
         if want_m2 {
@@ -234,13 +199,297 @@ impl Columns {
                 let row = &xs[r * w + w0..r * w + w1];
                 let cells = &mut out[p * wd..(p + 1) * wd];
                 for (a, &x) in cells.iter_mut().zip(row) {
-                    let v = value(x);
-                    if !v.is_nan() {
-                        let d = v - a.mean;
-                        a.m2 += d * d;
-                    }
+                    let d = x.to_f64() - a.mean;
+                    a.m2 += d * d;
                 }
             }
+        }
+        out
+    }
+}
+
+/// Cells per column tile of [`LeafAcc`]: 256 cells of state (12 KiB) and
+/// the block's rows of those cells stay in L1/L2 for both passes.
+pub const TILE: usize = 256;
+
+/// Per-cell partial statistics of [`TILE`] consecutive cells (structure of
+/// arrays, the fields of [`Acc`] that float data use).
+#[derive(Clone)]
+struct ColTile {
+    n: [u64; TILE],
+    nan: [u64; TILE],
+    sum: [f64; TILE],
+    sum_c: [f64; TILE],
+    mean: [f64; TILE],
+    m2: [f64; TILE],
+    min: [f64; TILE],
+    max: [f64; TILE],
+}
+
+impl Default for ColTile {
+    fn default() -> Self {
+        ColTile {
+            n: [0; TILE],
+            nan: [0; TILE],
+            sum: [0.0; TILE],
+            sum_c: [0.0; TILE],
+            mean: [0.0; TILE],
+            m2: [0.0; TILE],
+            min: [f64::INFINITY; TILE],
+            max: [f64::NEG_INFINITY; TILE],
+        }
+    }
+}
+
+/// Scale for sums that overflow f64 (a power of two: exact).
+const DOWN: f64 = 1.0 / 18446744073709551616.0;
+
+impl ColTile {
+    /// Add columns `c0..c0 + wd` of `rows` (row `r` starts at `xs[r * w]`),
+    /// values given by `value`: a block's statistics per cell (one pass for
+    /// count/NaN/min/max/TwoSum sum, one for M2 around the block's cell
+    /// mean), then merged into this tile's state as [`Acc::merge`] does.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn add<T: Element>(
+        &mut self,
+        xs: &[T],
+        w: usize,
+        c0: usize,
+        wd: usize,
+        rows: &[usize],
+        value: impl Fn(T) -> f64,
+        want_m2: bool,
+    ) {
+        let mut bn = [0u64; TILE];
+        let mut bs = [0.0f64; TILE];
+        let mut bc = [0.0f64; TILE];
+        let mut bmin = [f64::INFINITY; TILE];
+        let mut bmax = [f64::NEG_INFINITY; TILE];
+        for &r in rows {
+            let row = &xs[r * w + c0..r * w + c0 + wd];
+            let lanes = bn[..wd]
+                .iter_mut()
+                .zip(&mut bs[..wd])
+                .zip(&mut bc[..wd])
+                .zip(&mut bmin[..wd])
+                .zip(&mut bmax[..wd])
+                .zip(row);
+            for (((((n, s), c), mn), mx), &x) in lanes {
+                let v = value(x);
+                let ok = !v.is_nan();
+                let y = if ok { v } else { 0.0 };
+                // TwoSum: s + y = t + e exactly.
+                let t = *s + y;
+                let bb = t - *s;
+                let e = (*s - (t - bb)) + (y - bb);
+                *s = t;
+                *c += e;
+                *n += u64::from(ok);
+                // NaN compares false: never becomes min or max.
+                *mn = if v < *mn { v } else { *mn };
+                *mx = if v > *mx { v } else { *mx };
+            }
+        }
+        let mut bmean = [0.0f64; TILE];
+        for k in 0..wd {
+            if bn[k] > 0 {
+                let total = bs[k] + bc[k];
+                bmean[k] = if total.is_finite() {
+                    total / bn[k] as f64
+                } else {
+                    // The sum overflowed: sum values scaled by 2^-64 instead.
+                    let mut sc = 0.0;
+                    for &r in rows {
+                        let v = value(xs[r * w + c0 + k]);
+                        if !v.is_nan() {
+                            sc += v * DOWN;
+                        }
+                    }
+                    sc / bn[k] as f64 / DOWN
+                };
+                // In [min, max] (see `kernels`: equal huge values).
+                bmean[k] = bmean[k].clamp(bmin[k], bmax[k]);
+            }
+        }
+        let mut bm2 = [0.0f64; TILE];
+        if want_m2 {
+            for &r in rows {
+                let row = &xs[r * w + c0..r * w + c0 + wd];
+                for ((m2, &m), &x) in bm2[..wd].iter_mut().zip(&bmean[..wd]).zip(row) {
+                    let v = value(x);
+                    let d = v - m;
+                    *m2 += if v.is_nan() { 0.0 } else { d * d };
+                }
+            }
+        }
+        let n_rows = rows.len() as u64;
+        for k in 0..wd {
+            let (na, nb) = (self.n[k], bn[k]);
+            let (s, e) = two_sum(self.sum[k], bs[k]);
+            self.sum[k] = s;
+            self.sum_c[k] = self.sum_c[k] + bc[k] + e;
+            if na == 0 {
+                self.mean[k] = bmean[k];
+                self.m2[k] = bm2[k];
+            } else if nb > 0 {
+                let (fa, fb, f) = (na as f64, nb as f64, (na + nb) as f64);
+                let delta = bmean[k] - self.mean[k];
+                self.mean[k] = if delta.is_finite() {
+                    self.mean[k] + delta * (fb / f)
+                } else {
+                    self.mean[k] * (fa / f) + bmean[k] * (fb / f)
+                };
+                self.m2[k] = self.m2[k] + bm2[k] + delta * delta * (fa / f) * fb;
+            }
+            self.n[k] = na + nb;
+            self.nan[k] += n_rows - nb;
+            self.min[k] = self.min[k].min(bmin[k]);
+            self.max[k] = self.max[k].max(bmax[k]);
+            if self.n[k] > 0 {
+                self.mean[k] = self.mean[k].clamp(self.min[k], self.max[k]);
+            }
+        }
+    }
+
+    /// Cell `k` as an [`Acc`].
+    fn acc(&self, k: usize) -> Acc {
+        Acc {
+            n: self.n[k],
+            nan: self.nan[k],
+            sum: self.sum[k],
+            sum_c: self.sum_c[k],
+            mean: self.mean[k],
+            m2: self.m2[k],
+            min: self.min[k],
+            max: self.max[k],
+            ..Acc::default()
+        }
+    }
+}
+
+/// Partial statistics of the kept cells of one *leaf* — one or more blocks
+/// of a tile, added in order — for the last-axis-kept layout of float (or
+/// decoded) data; other layouts merge the blocks' [`reduce_block_axes`]
+/// results in order. Reused from leaf to leaf (no allocation per block).
+#[derive(Default)]
+pub struct LeafAcc {
+    tiles: Vec<ColTile>,
+    /// Cells per prefix (the last kept run's extent) of the tiled layout.
+    w: usize,
+    n_prefix: usize,
+    /// Blocks added in another layout, merged per cell.
+    cells: Option<Vec<Acc>>,
+}
+
+impl LeafAcc {
+    /// Add one block (`xs`, C order, extents `count`; the same kept extents
+    /// for every block of the leaf).
+    pub fn add<T: Element>(
+        &mut self,
+        xs: &[T],
+        count: &[usize],
+        reduced: &[bool],
+        decode: &Decode,
+        want_m2: bool,
+    ) {
+        let n = count.len();
+        let tiled = n > 0 && !reduced[n - 1] && (!decode.is_identity() || T::DTYPE.is_float());
+        if !tiled {
+            let part = reduce_block_axes(xs, count, reduced, decode, want_m2);
+            self.cells = Some(match self.cells.take() {
+                None => part,
+                Some(acc) => crate::pieces::merge_cells(acc, &part),
+            });
+            return;
+        }
+        // Rows: runs of the trailing kept axes; prefix = cell of the row's
+        // first element ÷ row length.
+        let mut j = n;
+        while j > 0 && !reduced[j - 1] {
+            j -= 1;
+        }
+        let w: usize = count[j..].iter().product();
+        let n_runs: usize = count[..j].iter().product();
+        let mut cstride = vec![0usize; j];
+        let mut acc = 1;
+        for a in (0..j).rev() {
+            if !reduced[a] {
+                cstride[a] = acc;
+                acc *= count[a];
+            }
+        }
+        let rows: Vec<usize> = (0..n_runs)
+            .map(|mut r| {
+                let mut cell = 0;
+                for a in (0..j).rev() {
+                    cell += (r % count[a]) * cstride[a];
+                    r /= count[a];
+                }
+                cell
+            })
+            .collect();
+        self.add_rows(xs, w, &rows, acc, decode, want_m2);
+    }
+
+    /// Add a block given as rows of `w` values (`prefix[r]` = prefix cell of
+    /// row r, `n_prefix` prefixes).
+    fn add_rows<T: Element>(
+        &mut self,
+        xs: &[T],
+        w: usize,
+        prefix: &[usize],
+        n_prefix: usize,
+        decode: &Decode,
+        want_m2: bool,
+    ) {
+        let per = w.div_ceil(TILE);
+        if self.tiles.len() != n_prefix * per || self.w != w {
+            self.tiles = vec![ColTile::default(); n_prefix * per];
+        }
+        self.w = w;
+        self.n_prefix = n_prefix;
+        // Rows of each prefix, in row order.
+        let mut order: Vec<usize> = (0..prefix.len()).collect();
+        order.sort_by_key(|&r| prefix[r]);
+        let mut starts = vec![0usize; n_prefix + 1];
+        for &p in prefix {
+            starts[p + 1] += 1;
+        }
+        for p in 0..n_prefix {
+            starts[p + 1] += starts[p];
+        }
+        self.tiles.par_iter_mut().enumerate().for_each(|(i, tile)| {
+            let (p, c0) = (i / per, (i % per) * TILE);
+            let wd = TILE.min(w - c0);
+            let rows = &order[starts[p]..starts[p + 1]];
+            if decode.is_identity() {
+                tile.add(xs, w, c0, wd, rows, |x: T| x.to_f64(), want_m2);
+            } else {
+                tile.add(
+                    xs,
+                    w,
+                    c0,
+                    wd,
+                    rows,
+                    |x: T| decode.apply(x.to_f64()),
+                    want_m2,
+                );
+            }
+        });
+    }
+
+    /// The leaf's cells (C order over the kept extents); resets for the next leaf.
+    pub fn finish(&mut self) -> Vec<Acc> {
+        if let Some(cells) = self.cells.take() {
+            return cells;
+        }
+        let (w, per) = (self.w, self.w.div_ceil(TILE));
+        let mut out = Vec::with_capacity(self.n_prefix * w);
+        for (i, t) in self.tiles.iter_mut().enumerate() {
+            let wd = TILE.min(w - (i % per) * TILE);
+            out.extend((0..wd).map(|k| t.acc(k)));
+            *t = ColTile::default();
         }
         out
     }
@@ -357,5 +606,119 @@ mod tests {
             })
         };
         assert_eq!(run(1), run(3));
+    }
+
+    /// Exact sum of f64 values (Shewchuk's partials, as Python's math.fsum).
+    fn fsum(xs: impl IntoIterator<Item = f64>) -> f64 {
+        let mut partials: Vec<f64> = Vec::new();
+        for mut x in xs {
+            let mut i = 0;
+            for j in 0..partials.len() {
+                let mut y = partials[j];
+                if x.abs() < y.abs() {
+                    std::mem::swap(&mut x, &mut y);
+                }
+                let hi = x + y;
+                let lo = y - (hi - x);
+                if lo != 0.0 {
+                    partials[i] = lo;
+                    i += 1;
+                }
+                x = hi;
+            }
+            partials.truncate(i);
+            partials.push(x);
+        }
+        partials.iter().sum()
+    }
+
+    /// A leaf of several blocks (time steps of maps), added block by block,
+    /// against exact (fsum) mean and variance per cell; NaN skipped; the
+    /// same bits for 1 and 3 threads and for a block split of the rows.
+    #[test]
+    fn leaf_of_blocks_matches_an_exact_reference() {
+        let (nt, ny, nx) = (37usize, 5usize, 300usize);
+        let xs: Vec<f32> = (0..nt * ny * nx)
+            .map(|i| {
+                if i % 23 == 7 {
+                    f32::NAN
+                } else {
+                    // Mean ≫ std: the case naive formulas get wrong.
+                    (1e4 + crate::generate_values::uniform01(11, i as u64) * 3.0) as f32
+                }
+            })
+            .collect();
+        let cells = ny * nx;
+        let run = |threads: usize, step: usize| -> Vec<Acc> {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut leaf = LeafAcc::default();
+                for t0 in (0..nt).step_by(step) {
+                    let t1 = (t0 + step).min(nt);
+                    leaf.add(
+                        &xs[t0 * cells..t1 * cells],
+                        &[t1 - t0, ny, nx],
+                        &[true, false, false],
+                        &Decode::default(),
+                        true,
+                    );
+                }
+                leaf.finish()
+            })
+        };
+        let got = run(1, 8);
+        let bits = |v: &[Acc]| v.iter().map(|a| a.to_words()).collect::<Vec<_>>();
+        assert_eq!(bits(&got), bits(&run(3, 8)));
+        for c in 0..cells {
+            let col: Vec<f64> = (0..nt)
+                .map(|t| f64::from(xs[t * cells + c]))
+                .filter(|v| !v.is_nan())
+                .collect();
+            let n = col.len() as f64;
+            let mean = fsum(col.iter().copied()) / n;
+            let var = fsum(col.iter().map(|x| (x - mean) * (x - mean))) / n;
+            let a = &got[c];
+            assert_eq!(a.n as usize, col.len());
+            assert_eq!(a.nan as usize, nt - col.len());
+            let m = a.value(Op::Mean, &FIN).as_f64();
+            assert!((m - mean).abs() <= 1e-15 * mean, "cell {c}: {m} vs {mean}");
+            let v = a.value(Op::Var, &FIN).as_f64();
+            assert!((v - var).abs() <= 1e-12 * var, "cell {c}: {v} vs {var}");
+            let mn = col.iter().copied().fold(f64::INFINITY, f64::min);
+            assert_eq!(a.value(Op::Min, &FIN).as_f64(), mn);
+        }
+        // One block per leaf gives the same statistics up to rounding.
+        let whole = run(2, nt);
+        for (a, b) in got.iter().zip(&whole) {
+            let (x, y) = (
+                a.value(Op::Var, &FIN).as_f64(),
+                b.value(Op::Var, &FIN).as_f64(),
+            );
+            assert!((x - y).abs() <= 1e-12 * x);
+        }
+    }
+
+    /// A middle axis reduced (kept time and lon, reduced lat) through a leaf:
+    /// rows of a prefix are not contiguous in the block.
+    #[test]
+    fn middle_axis_through_a_leaf_matches_the_reference() {
+        let count = [4usize, 6, 70];
+        let xs: Vec<f64> = (0..count.iter().product::<usize>())
+            .map(|i| crate::generate_values::uniform01(4, i as u64) * 50.0 - 20.0)
+            .collect();
+        let reduced = [false, true, false];
+        let mut leaf = LeafAcc::default();
+        leaf.add(&xs, &count, &reduced, &Decode::default(), true);
+        let got = leaf.finish();
+        let want = reference(&xs, &count, &reduced);
+        assert_eq!(got.len(), want.len());
+        for (g, (m, v, n)) in got.iter().zip(&want) {
+            assert_eq!(g.n as usize, *n);
+            assert!((g.value(Op::Mean, &FIN).as_f64() - m).abs() < 1e-12);
+            assert!((g.value(Op::Var, &FIN).as_f64() - v).abs() < 1e-10);
+        }
     }
 }

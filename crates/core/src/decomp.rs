@@ -132,19 +132,39 @@ impl Decomposition {
 
 /// Order of the blocks for a reduction over some axes. Blocks sharing their
 /// position along the kept axes form a *tile* (they feed the same output
-/// cells); a tile's blocks are its *leaves*, in C order over the reduced
-/// axes. Work positions run tile-major: `pos = tile × n_leaves + leaf`, and
-/// ranks own contiguous ranges of positions. With every axis reduced there is
-/// one tile and the leaves are the blocks in index order.
+/// cells), in C order over the reduced axes. A tile's *leaves* are runs of
+/// `group` consecutive blocks (the last may be shorter): a leaf is reduced
+/// into one partial result, its blocks accumulated in order, and leaves are
+/// merged along the tile's fixed tree. Work positions are leaves, tile-major:
+/// `pos = tile × n_leaves + leaf`, and ranks own contiguous ranges of them.
+/// With every axis reduced there is one tile.
+///
+/// `group` is 1 (a leaf is a block) unless the last axis is kept and a block
+/// holds fewer than [`LEAF_ROWS`] values per kept cell (a time mean of maps):
+/// then leaves take enough blocks to reach it — but keep at least
+/// [`MIN_LEAVES`] leaves per tile — so the per-cell partial results, which
+/// are larger than the values, are made and merged rarely.
+/// It depends on the decomposition only, never on the number of ranks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tiling {
     /// Reduced flag per axis.
     pub reduced: Vec<bool>,
     /// Number of tiles.
     pub n_tiles: usize,
-    /// Blocks per tile.
+    /// Leaves per tile.
     pub n_leaves: usize,
+    /// Blocks per tile.
+    pub tile_blocks: usize,
+    /// Blocks per leaf (the last leaf of a tile may have fewer).
+    pub group: usize,
 }
+
+/// Values per kept cell a leaf gathers, at most, when the last axis is kept.
+pub const LEAF_ROWS: usize = 1024;
+
+/// Leaves per tile, at least, when blocks are grouped into leaves (so
+/// that up to this many ranks share a tile's work evenly).
+pub const MIN_LEAVES: usize = 16;
 
 impl Tiling {
     /// Tiling of `d` for a reduction over the axes flagged in `reduced`.
@@ -158,21 +178,51 @@ impl Tiling {
                 .product()
         };
         let empty = d.n_blocks() == 0;
+        let tile_blocks = if empty { 0 } else { prod(true) };
+        let rows: usize = d
+            .block_shape
+            .iter()
+            .zip(reduced)
+            .filter(|(_, r)| **r)
+            .map(|(b, _)| *b)
+            .product();
+        let last_kept = reduced.last() == Some(&false);
+        // Leaves of LEAF_ROWS values per cell, but at least MIN_LEAVES per
+        // tile where there are that many blocks (work for every rank).
+        let group = if last_kept && rows < LEAF_ROWS {
+            LEAF_ROWS
+                .div_ceil(rows.max(1))
+                .min((tile_blocks / MIN_LEAVES).max(1))
+        } else {
+            1
+        };
         Tiling {
             reduced: reduced.to_vec(),
             n_tiles: if empty { 0 } else { prod(false) },
-            n_leaves: if empty { 0 } else { prod(true) },
+            n_leaves: tile_blocks.div_ceil(group),
+            tile_blocks,
+            group,
         }
     }
 
-    /// Total work positions (= number of blocks).
+    /// Total work positions (leaves of all tiles).
     pub fn n_positions(&self) -> usize {
         self.n_tiles * self.n_leaves
     }
 
-    /// Block index (C order over the block grid) of work position `pos`.
-    pub fn block_index(&self, d: &Decomposition, pos: usize) -> usize {
-        let (mut tile, mut leaf) = (pos / self.n_leaves, pos % self.n_leaves);
+    /// Block positions (`tile × tile_blocks + block of the tile`) of the
+    /// blocks of work position (leaf) `pos`, in order.
+    pub fn leaf_blocks(&self, pos: usize) -> Range<usize> {
+        let (tile, leaf) = (pos / self.n_leaves, pos % self.n_leaves);
+        let lo = leaf * self.group;
+        let hi = (lo + self.group).min(self.tile_blocks);
+        tile * self.tile_blocks + lo..tile * self.tile_blocks + hi
+    }
+
+    /// Block index (C order over the block grid) of block position `bpos`
+    /// (`tile × tile_blocks + block of the tile`).
+    pub fn block_index(&self, d: &Decomposition, bpos: usize) -> usize {
+        let (mut tile, mut leaf) = (bpos / self.tile_blocks, bpos % self.tile_blocks);
         let n = d.grid.len();
         let mut coords = vec![0; n];
         for a in (0..n).rev() {
@@ -193,7 +243,7 @@ impl Tiling {
     /// Where tile `tile` lands in the result: start and extent along each
     /// kept axis.
     pub fn tile_region(&self, d: &Decomposition, tile: usize) -> (Vec<usize>, Vec<usize>) {
-        let b = d.block(self.block_index(d, tile * self.n_leaves));
+        let b = d.block(self.block_index(d, tile * self.tile_blocks));
         let keep = |v: &[usize]| -> Vec<usize> {
             v.iter()
                 .zip(&self.reduced)
@@ -271,6 +321,27 @@ mod tests {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         *state >> 33
+    }
+
+    #[test]
+    fn time_mean_blocks_are_grouped_into_leaves() {
+        // 100 maps of 3 × 4, one per block: rows per block 1 < LEAF_ROWS, so
+        // leaves of 100 / MIN_LEAVES = 6 blocks (17 leaves, the last of 4).
+        let d = Decomposition::new(&[100, 3, 4], Some(&[1, 3, 4]), 8, 96);
+        let t = Tiling::new(&d, &[true, false, false]);
+        assert_eq!((t.tile_blocks, t.group, t.n_leaves), (100, 6, 17));
+        let mut seen = vec![0; 100];
+        for pos in 0..t.n_positions() {
+            for b in t.leaf_blocks(pos) {
+                seen[t.block_index(&d, b)] += 1;
+            }
+        }
+        assert!(seen.iter().all(|&k| k == 1));
+        assert_eq!(t.leaf_blocks(16), 96..100);
+        // Last axis reduced (field mean) or few blocks: one block per leaf.
+        assert_eq!(Tiling::new(&d, &[false, true, true]).group, 1);
+        let few = Decomposition::new(&[10, 3, 4], Some(&[1, 3, 4]), 8, 96);
+        assert_eq!(Tiling::new(&few, &[true, false, false]).group, 1);
     }
 
     #[test]

@@ -78,7 +78,7 @@ pub fn layout(
     let finish = Finish {
         ddof: req.ddof,
         keep_nan: req.keep_nan,
-        integer: !meta.dtype.is_float() && meta.decode.is_identity(),
+        integer: !meta.dtype.is_float() && meta.decode.effective(meta.dtype).is_identity(),
     };
     Ok(ReduceLayout {
         sel,

@@ -7,6 +7,7 @@
 //! across ranks is the caller's job.
 
 pub mod aux_var;
+pub mod chunk_direct;
 pub mod error;
 pub mod h5io;
 pub mod h5meta;

@@ -314,9 +314,11 @@ pub fn execute(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<(ReduceR
 
     let (d, t) = (plan.decomp(), plan.tiling());
     let range = split_range(t.n_positions(), comm.rank(), comm.size());
+    // Work positions are leaves (runs of blocks of a tile, see `Tiling`).
     let mine: Vec<Block> = range
         .clone()
-        .map(|p| d.block(t.block_index(d, p)))
+        .flat_map(|p| t.leaf_blocks(p))
+        .map(|b| d.block(t.block_index(d, b)))
         .collect();
     let want_m2 = wants_m2(&plan.ops);
     let pool = rayon::ThreadPoolBuilder::new()
@@ -328,7 +330,7 @@ pub fn execute(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<(ReduceR
     let total = d.shape.iter().product::<usize>() as u64 * plan.dtype.size() as u64;
     let progress = crate::progress::Progress::start(comm, "reduce", total);
     let (pieces, read_s, compute_s) = with_dtype!(plan.dtype, T => {
-        comm.or_abort(stream::reduce_blocks::<T>(&reader, plan, &mine, range.start, &pool, want_m2, &progress))
+        comm.or_abort(stream::reduce_blocks::<T>(&reader, plan, &mine, range.clone(), &pool, want_m2, &progress))
     });
 
     // Collectives from here on: every rank arrives, because a failure in the
@@ -338,6 +340,8 @@ pub fn execute(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<(ReduceR
     // gather below (see `crate::progress`); counted as communication.
     progress.finish();
     let gathered = comm.gather_varlen(&pieces);
+    // Rank 0 has its own pieces in `gathered`: free them before assembling.
+    drop(pieces);
     let my_bytes = (mine.iter().map(|b| b.len()).sum::<usize>() * plan.dtype.size()) as u64;
     let bytes_read = comm.sum_all(&[my_bytes])[0];
     let hosts = comm.hosts();

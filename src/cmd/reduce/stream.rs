@@ -1,11 +1,12 @@
 //! The rank-local phase of `reduce`: one reader thread owns every read call
 //! and fills one of two reused buffers while the rayon pool reduces the
-//! other (double buffering); blocks are folded along each tile's merge tree
+//! other (double buffering); the blocks of each leaf are accumulated in
+//! order ([`LeafAcc`]) and leaves are folded along each tile's merge tree
 //! into the wire pieces of [`crate::pieces`].
 
 use super::ReducePlan;
 use crate::accum::Acc;
-use crate::axis_kernel::{kept_cells, reduce_block_axes};
+use crate::axis_kernel::LeafAcc;
 use crate::decomp::Block;
 use crate::element::Element;
 use crate::error::CwError;
@@ -13,7 +14,7 @@ use crate::source::Reader;
 use std::sync::mpsc::sync_channel;
 use std::time::Instant;
 
-/// Reduce this rank's `blocks` (work positions `first..`) in order. One
+/// Reduce this rank's `blocks` (those of work positions — leaves — `leaves`) in order. One
 /// reader thread owns every read call (HDF5 or `pread`) and fills one of two reusable buffers
 /// while the pool reduces the other; blocks are folded along each tile's
 /// merge tree. Returns the tree pieces (wire form, see [`crate::pieces`]) and
@@ -22,7 +23,7 @@ pub fn reduce_blocks<T: Element>(
     reader: &Reader,
     plan: &ReducePlan,
     blocks: &[Block],
-    first: usize,
+    leaves: std::ops::Range<usize>,
     pool: &rayon::ThreadPool,
     want_m2: bool,
     progress: &crate::progress::Progress,
@@ -41,6 +42,9 @@ pub fn reduce_blocks<T: Element>(
             .expect("channel has room");
     }
     let sel = plan.sel();
+    // What the file's CF attributes change, for this element type (a NaN
+    // fill value on floats: nothing).
+    let decode = plan.meta.decode.effective(T::DTYPE);
     std::thread::scope(|s| {
         let reader = s.spawn(move || {
             let mut read_s = 0.0;
@@ -48,7 +52,7 @@ pub fn reduce_blocks<T: Element>(
                 let Ok(mut buf) = free_rx.recv() else { break };
                 let t = Instant::now();
                 let r = crate::testhooks::before_block(i + 1)
-                    .and_then(|()| Ok(reader.read_block(b, sel, &mut buf)?));
+                    .and_then(|()| Ok(reader.read_block_in(b, sel, &mut buf, Some(pool))?));
                 read_s += t.elapsed().as_secs_f64();
                 // This thread makes the rank's MPI calls during block work,
                 // so it is the one that reports progress (serialized MPI).
@@ -62,35 +66,44 @@ pub fn reduce_blocks<T: Element>(
         });
         let mut compute_s = 0.0;
         let mut next = 0usize;
-        // The next leaf: reduce the next block read into its kept cells.
+        let mut next_leaf = leaves.start;
+        let mut acc = LeafAcc::default();
+        // The next leaf: accumulate its blocks, as they are read, into its kept cells.
         let mut leaf = |_: usize| -> Result<Vec<Acc>, CwError> {
-            let b = &blocks[next];
-            next += 1;
-            let buf = match full_rx.recv() {
-                Ok(r) => r?,
-                Err(_) => {
-                    return Err(CwError::Internal(
-                        "reader thread stopped unexpectedly".into(),
-                    ));
-                }
-            };
+            let n_blocks = plan.tiling().leaf_blocks(next_leaf).len();
+            next_leaf += 1;
+            for _ in 0..n_blocks {
+                let b = &blocks[next];
+                next += 1;
+                let buf = match full_rx.recv() {
+                    Ok(r) => r?,
+                    Err(_) => {
+                        return Err(CwError::Internal(
+                            "reader thread stopped unexpectedly".into(),
+                        ));
+                    }
+                };
+                let t = Instant::now();
+                pool.install(|| {
+                    acc.add(
+                        &buf[..b.len()],
+                        &b.count,
+                        &plan.tiling().reduced,
+                        &decode,
+                        want_m2,
+                    )
+                });
+                compute_s += t.elapsed().as_secs_f64();
+                crate::interrupt::tick();
+                let _ = free_tx.send(buf);
+            }
             let t = Instant::now();
-            let cells = pool.install(|| {
-                reduce_block_axes(
-                    &buf[..b.len()],
-                    &b.count,
-                    &plan.tiling().reduced,
-                    &plan.meta.decode,
-                    want_m2,
-                )
-            });
-            debug_assert_eq!(cells.len(), kept_cells(&b.count, &plan.tiling().reduced));
+            let cells = acc.finish();
             compute_s += t.elapsed().as_secs_f64();
-            crate::interrupt::tick();
-            let _ = free_tx.send(buf);
             Ok(cells)
         };
-        let result = crate::pieces::fold_tiles(plan.tiling(), first, blocks.len(), &mut leaf);
+        let result =
+            crate::pieces::fold_tiles(plan.tiling(), leaves.start, leaves.len(), &mut leaf);
         drop(free_tx);
         drop(full_rx);
         let read_s = reader.join().unwrap_or(0.0);

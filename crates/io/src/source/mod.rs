@@ -23,6 +23,7 @@ pub mod zarr;
 
 use crate::IoError;
 use crate::cf::Decode;
+use crate::chunk_direct::ChunkDirect;
 use crate::decomp::Block;
 use crate::element::Element;
 use crate::h5io;
@@ -348,6 +349,8 @@ pub enum Reader {
         ds: hdf5::Dataset,
         /// The file.
         file: hdf5::File,
+        /// Chunk-direct decoding, when the filter pipeline allows it.
+        direct: Option<Box<ChunkDirect>>,
     },
     /// Zarr array opened by this rank (boxed: it is large).
     Zarr(Box<zarr::ZarrArray>),
@@ -380,7 +383,19 @@ impl Reader {
                     file.dataset(var)
                         .map_err(|e| anyhow::anyhow!("cannot open '{var}': {e}")),
                 )?;
-                Ok(Reader::Hdf5 { ds, file })
+                // Deflate/shuffle/fletcher32 chunks are decoded outside
+                // libhdf5 (chunk_direct); CHUNKWISE_NO_CHUNK_DIRECT=1 keeps
+                // libhdf5's own path, for comparison.
+                let off = std::env::var("CHUNKWISE_NO_CHUNK_DIRECT").is_ok_and(|v| v == "1");
+                let direct = if off {
+                    None
+                } else {
+                    h5io::dataset_dtype(&ds, var)
+                        .ok()
+                        .and_then(|t| ChunkDirect::plan(&ds, t))
+                        .map(Box::new)
+                };
+                Ok(Reader::Hdf5 { ds, file, direct })
             }
             Source::Zarr(m) => Ok(Reader::Zarr(Box::new(
                 agree.agree(zarr::ZarrArray::open(m).map_err(Into::into))?,
@@ -410,7 +425,24 @@ impl Reader {
         sel: &[AxisRange],
         buf: &mut [T],
     ) -> Result<(), IoError> {
+        self.read_block_in(block, sel, buf, None)
+    }
+
+    /// As [`Reader::read_block`]; compressed HDF5 chunks read chunk-direct
+    /// are decoded by `pool` (else by the current rayon context).
+    pub fn read_block_in<T: Element>(
+        &self,
+        block: &Block,
+        sel: &[AxisRange],
+        buf: &mut [T],
+        pool: Option<&rayon::ThreadPool>,
+    ) -> Result<(), IoError> {
         match self {
+            Reader::Hdf5 {
+                ds,
+                direct: Some(d),
+                ..
+            } if d.handles(sel) => d.read_block(ds, block, sel, buf, pool),
             Reader::Hdf5 { ds, .. } => h5io::read_block(ds, block, sel, buf),
             Reader::Zarr(z) => z.read_block(block, sel, buf),
             Reader::Flat { layout, file } => layout.read_block(file, block, sel, buf),
@@ -420,7 +452,7 @@ impl Reader {
 
     /// Close the input (HDF5: the dataset, then the file).
     pub fn close(self) {
-        if let Reader::Hdf5 { ds, file } = self {
+        if let Reader::Hdf5 { ds, file, .. } = self {
             drop(ds);
             drop(file);
         }
