@@ -170,9 +170,9 @@ pub fn run(comm: &Comm, a: &FormatsArgs) -> anyhow::Result<()> {
     crate::interrupt::set_temp_dir(None);
     let Some(report) = r? else { return Ok(()) };
     if a.json {
-        println!("{}", serde_json::to_string(&report)?);
+        crate::outln!("{}", serde_json::to_string(&report)?)?;
     } else {
-        print!("{}", to_text(&report));
+        crate::out!("{}", to_text(&report))?;
     }
     Ok(())
 }

@@ -68,7 +68,7 @@ pub fn run(a: &JobscriptArgs) -> anyhow::Result<()> {
     raw.extend_from_slice(&all[split..]);
     let text = render_args(a, raw)?;
     match &a.output {
-        None => print!("{text}"),
+        None => crate::out!("{text}")?,
         Some(out) => {
             output::check_output(out, a.force, &[])?;
             let tmp = output::temp_path(out);

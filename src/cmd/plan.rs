@@ -132,12 +132,12 @@ pub fn run(a: &PlanArgs) -> anyhow::Result<()> {
             "node_read_gbs": cluster.node_read_gbs,
             "fs_read_gbs": cluster.fs_read_gbs,
         }});
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&v)?)?;
     } else if let Some(s) = script {
-        print!("{s}");
-        eprint!("{}", p.to_text());
+        crate::out!("{s}")?;
+        crate::error::say(p.to_text().trim_end());
     } else {
-        print!("{}", p.to_text());
+        crate::out!("{}", p.to_text())?;
     }
     Ok(())
 }

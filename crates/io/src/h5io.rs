@@ -19,7 +19,8 @@ use hdf5_sys::h5d::{H5Dget_space, H5Dread, H5Dwrite};
 use hdf5_sys::h5i::hid_t;
 use hdf5_sys::h5p::{H5FD_mpio_xfer_t, H5Pclose, H5Pcreate, H5Pset_dxpl_mpio};
 use hdf5_sys::h5s::{
-    H5S_seloper_t, H5Sclose, H5Screate_simple, H5Sselect_hyperslab, H5Sselect_none,
+    H5S_class_t, H5S_seloper_t, H5Sclose, H5Screate, H5Screate_simple, H5Sget_simple_extent_ndims,
+    H5Sselect_hyperslab, H5Sselect_none,
 };
 use std::path::Path;
 
@@ -33,8 +34,7 @@ const HDF5_SIGNATURE: [u8; 8] = [0x89, b'H', b'D', b'F', b'\r', b'\n', 0x1a, b'\
 pub fn precheck_input(path: &Path) -> Result<(), IoError> {
     use std::io::{Read, Seek, SeekFrom};
     let shown = path.display();
-    let meta = std::fs::metadata(path)
-        .map_err(|e| IoError::Input(format!("cannot open input file '{shown}': {e}")))?;
+    let meta = crate::input_file::metadata(path)?;
     if meta.is_dir() {
         return Err(IoError::Input(format!(
             "input '{shown}' is a directory, not an HDF5/NetCDF-4 file"
@@ -115,12 +115,8 @@ pub fn variable_meta(path: &Path, var: &str) -> Result<VariableMeta, IoError> {
     let file = open_serial(path)?;
     let ds = open_dataset(&file, var, &file_name)?;
     let dtype = dataset_dtype(&ds, var)?;
+    // A 0-d (scalar) variable has shape [] and one value; it reduces to itself.
     let shape = ds.shape();
-    if shape.is_empty() {
-        return Err(IoError::Input(format!(
-            "variable '{var}' in '{file_name}' is a scalar; nothing to reduce"
-        )));
-    }
     if shape.contains(&0) {
         return Err(IoError::Input(format!(
             "variable '{var}' in '{file_name}' is empty (shape {shape:?})"
@@ -339,6 +335,18 @@ fn spaces(
             return Err(IoError::Hdf5Call("H5Dget_space failed".into()));
         }
         let fspace = Id(fspace, H5Sclose);
+        if H5Sget_simple_extent_ndims(fspace.0) == 0 {
+            // A scalar dataspace (0-d variable): its one element, or nothing.
+            let mspace = Id(H5Screate(H5S_class_t::H5S_SCALAR), H5Sclose);
+            if mspace.0 < 0 {
+                return Err(IoError::Hdf5Call("H5Screate(SCALAR) failed".into()));
+            }
+            if block.is_none() {
+                check(H5Sselect_none(fspace.0), "H5Sselect_none")?;
+                check(H5Sselect_none(mspace.0), "H5Sselect_none")?;
+            }
+            return Ok((fspace, mspace));
+        }
         let mspace = match block {
             Some(b) => {
                 // Block coordinates are in the selected index space.
@@ -535,10 +543,29 @@ pub fn dimension_names(ds: &hdf5::Dataset) -> Option<Vec<String>> {
     })
 }
 
-/// Full paths of the dimension-scale datasets attached to each axis of `ds`
-/// (the `DIMENSION_LIST` attribute NetCDF-4 and `h5py.dims` write); `None`
-/// for an axis without a scale, and `None` overall without the attribute.
+/// Full paths of the dimension-scale datasets of each axis of `ds`: the
+/// `DIMENSION_LIST` attribute NetCDF-4 and `h5py.dims` write, or — for a
+/// 1-D dimension scale itself (a coordinate variable such as `lat`) — its
+/// own path, since a coordinate variable is indexed by its own dimension.
+/// `None` for an axis without a scale, and `None` overall when the dataset
+/// has neither. The one source of axis names for `inspect`, `reduce`,
+/// `convert` and `plan`.
 pub fn dimension_scale_paths(ds: &hdf5::Dataset) -> Option<Vec<Option<String>>> {
+    attached_scale_paths(ds).or_else(|| is_own_scale(ds).then(|| vec![Some(ds.name())]))
+}
+
+/// True for a 1-D dataset marked as a dimension scale (`CLASS =
+/// "DIMENSION_SCALE"`, as `H5DSset_scale`, netCDF-C and h5py write it).
+fn is_own_scale(ds: &hdf5::Dataset) -> bool {
+    ds.ndim() == 1
+        && ds
+            .attr("CLASS")
+            .ok()
+            .is_some_and(|a| attr_text(&a) == "DIMENSION_SCALE")
+}
+
+/// The scales attached through `DIMENSION_LIST` (see [`dimension_scale_paths`]).
+fn attached_scale_paths(ds: &hdf5::Dataset) -> Option<Vec<Option<String>>> {
     use hdf5_sys::h5a::{H5Aget_space, H5Aread};
     use hdf5_sys::h5d::H5Dvlen_reclaim;
     use hdf5_sys::h5i::H5Iget_name;
@@ -631,4 +658,89 @@ pub fn create_dataset(
         b = b.deflate(level);
     }
     b.create(parts[parts.len() - 1])
+}
+
+/// True when values of `desc` are plain bytes (no pointers: no
+/// variable-length parts, no references), so they can be read into a
+/// buffer and shown without following anything.
+fn plain_type(desc: &TypeDescriptor) -> bool {
+    match desc {
+        TypeDescriptor::Compound(c) => c.fields.iter().all(|f| plain_type(&f.ty)),
+        TypeDescriptor::FixedArray(t, _) => plain_type(t),
+        TypeDescriptor::VarLenArray(_)
+        | TypeDescriptor::VarLenAscii
+        | TypeDescriptor::VarLenUnicode
+        | TypeDescriptor::Reference(_) => false,
+        _ => true,
+    }
+}
+
+/// A dataset's fill value as text: numbers converted by HDF5 (integers
+/// exactly, floats in the shortest round-trip form), other plain types
+/// (enum, bool, compound, fixed strings) as the `hdf5` crate shows them;
+/// `None` when undefined or of a type holding pointers (variable-length
+/// data or references, whose fill value cannot be shown).
+pub fn fill_value_text(ds: &Dataset) -> Option<String> {
+    let desc = ds.dtype().ok()?.to_descriptor().ok()?;
+    let dcpl = ds.dcpl().ok()?;
+    match &desc {
+        TypeDescriptor::Integer(_) => Some(dcpl.get_fill_value_as::<i64>().ok()??.to_string()),
+        TypeDescriptor::Unsigned(_) => Some(dcpl.get_fill_value_as::<u64>().ok()??.to_string()),
+        TypeDescriptor::Float(_) => Some(chunkwise_core::number_format::fmt_float(
+            dcpl.get_fill_value_as::<f64>().ok()??,
+        )),
+        d if plain_type(d) => dcpl.get_fill_value(d).ok()?.map(|v| format!("{v}")),
+        _ => None,
+    }
+}
+
+/// Where the link `name` in `g` points, for messages: `soft link to PATH`
+/// or `external link to FILE:PATH` (`None` for hard links or on failure).
+pub fn link_target(g: &hdf5::Group, name: &str) -> Option<String> {
+    #[allow(deprecated)] // H5Lget_info2 needs HDF5 1.12; Debian 12 has 1.10
+    use hdf5_sys::h5l::{H5L_info1_t, H5L_type_t, H5Lget_info1, H5Lget_val, H5Lunpack_elink_val};
+    let c = std::ffi::CString::new(name).ok()?;
+    unsafe {
+        let mut info: H5L_info1_t = std::mem::zeroed();
+        #[allow(deprecated)]
+        if H5Lget_info1(g.id(), c.as_ptr(), &mut info, hdf5_sys::h5p::H5P_DEFAULT) < 0 {
+            return None;
+        }
+        let size = match info.type_ {
+            H5L_type_t::H5L_TYPE_SOFT | H5L_type_t::H5L_TYPE_EXTERNAL => *info.u.val_size(),
+            _ => return None,
+        };
+        let mut buf = vec![0u8; size.max(1)];
+        if H5Lget_val(
+            g.id(),
+            c.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            hdf5_sys::h5p::H5P_DEFAULT,
+        ) < 0
+        {
+            return None;
+        }
+        let text =
+            |p: *const std::ffi::c_char| std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned();
+        if info.type_ == H5L_type_t::H5L_TYPE_SOFT {
+            return Some(format!("soft link to {}", text(buf.as_ptr().cast())));
+        }
+        let mut flags = 0u32;
+        let mut file: *const std::ffi::c_char = std::ptr::null();
+        let mut obj: *const std::ffi::c_char = std::ptr::null();
+        if H5Lunpack_elink_val(
+            buf.as_ptr().cast(),
+            buf.len(),
+            &mut flags,
+            &mut file,
+            &mut obj,
+        ) < 0
+            || file.is_null()
+            || obj.is_null()
+        {
+            return None;
+        }
+        Some(format!("external link to {}:{}", text(file), text(obj)))
+    }
 }

@@ -9,6 +9,7 @@
 pub mod error;
 pub mod h5io;
 pub mod h5meta;
+pub mod input_file;
 pub mod nc_out;
 pub mod source;
 pub mod zarr_out;

@@ -115,9 +115,9 @@ pub fn run(comm: &Comm, req: &ReduceRequest) -> anyhow::Result<()> {
         report.output = Some(out.display().to_string());
     }
     if req.json {
-        println!("{}", serde_json::to_string(&report)?);
+        crate::outln!("{}", serde_json::to_string(&report)?)?;
     } else {
-        print!("{}", report.to_text());
+        crate::out!("{}", report.to_text())?;
     }
     Ok(())
 }

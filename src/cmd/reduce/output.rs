@@ -50,15 +50,16 @@ pub fn write_output(
                 })
                 .cloned()
                 .collect();
+            // A 0-d variable reduces over no dimension: no cell_methods.
+            let over = report.reduced_dims.join(", ");
             if op == Op::Count {
-                attrs.push((
-                    "long_name".into(),
-                    format!(
-                        "number of valid values of {base} over {}",
-                        report.reduced_dims.join(", ")
-                    ),
-                ));
-            } else {
+                let long_name = if over.is_empty() {
+                    format!("number of valid values of {base}")
+                } else {
+                    format!("number of valid values of {base} over {over}")
+                };
+                attrs.push(("long_name".into(), long_name));
+            } else if !over.is_empty() {
                 attrs.push((
                     "cell_methods".into(),
                     format!("{methods} {}", cell_method(op)),

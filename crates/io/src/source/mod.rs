@@ -164,8 +164,7 @@ fn stem(p: &Path) -> String {
 /// What kind of input `path` is, from its first bytes (or `zarr.json`).
 pub fn detect_format(path: &Path) -> Result<Format, IoError> {
     let shown = path.display();
-    let meta = std::fs::metadata(path)
-        .map_err(|e| IoError::Input(format!("cannot open input file '{shown}': {e}")))?;
+    let meta = crate::input_file::metadata(path)?;
     if meta.is_dir() {
         if path.join("zarr.json").is_file() {
             return Ok(Format::Zarr);
@@ -240,11 +239,6 @@ pub fn describe(spec: &InputSpec) -> Result<(Source, VariableMeta), IoError> {
         }
     };
     let (kind, layout) = layout;
-    if layout.shape.is_empty() {
-        return Err(IoError::Input(format!(
-            "'{shown}' holds a scalar (0-d array); nothing to reduce"
-        )));
-    }
     if layout.shape.contains(&0) {
         return Err(IoError::Input(format!(
             "'{shown}' is empty (shape {:?})",
