@@ -565,3 +565,124 @@ fn scaling_refuses_rank_counts_that_cannot_run() {
     assert_eq!(r.code, Some(1), "{}\n{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("2 tasks"), "{}", r.stderr);
 }
+
+/// Item 17: a `--dim` result of 10^11 cells (a fill-value-only dataset) is
+/// refused before any read, with the figures, at P = 1 and 2, with and
+/// without `-o`; `plan` carries the same estimate.
+#[test]
+fn results_too_big_for_memory_are_refused_up_front() {
+    let d = scratch("huge-result");
+    let f = d.join("huge.h5");
+    py(
+        "import h5py, sys\n\
+         with h5py.File(sys.argv[1], 'w') as f:\n\
+         \x20   f.create_dataset('a', shape=(2, 10**11), dtype='f4', chunks=(1, 2**20))\n",
+        &[s(&f)],
+    );
+    let out = d.join("out.nc");
+    for p in [1, 2] {
+        expect_error_p(
+            p,
+            &["reduce", s(&f), "--var", "a", "--dim", "dim_0"],
+            "100000000000 cells",
+        );
+        expect_error_p(
+            p,
+            &[
+                "reduce",
+                s(&f),
+                "--var",
+                "a",
+                "--dim",
+                "dim_0",
+                "-o",
+                s(&out),
+            ],
+            "GiB on rank 0",
+        );
+    }
+    assert!(!out.exists());
+    // Selecting less fits: 10 cells of fill value (NaN-free zeros).
+    let j = reduce_json(
+        2,
+        &[
+            s(&f),
+            "--var",
+            "a",
+            "--dim",
+            "dim_0",
+            "--select",
+            "dim_1=0:10",
+            "--op",
+            "sum",
+        ],
+    );
+    assert_eq!(j["results"]["sum"], serde_json::json!(vec![0.0; 10]));
+    let j = direct(&[
+        "plan",
+        "--file",
+        s(&f),
+        "--var",
+        "a",
+        "--dim",
+        "dim_0",
+        "--cluster",
+        "local",
+        "--json",
+    ])
+    .ok()
+    .json();
+    assert_eq!(j["result_memory"]["cells"], 100_000_000_000u64);
+    let warned = j["plan"]["warnings"].as_array().unwrap();
+    assert!(
+        warned
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("does not fit")),
+        "{j}"
+    );
+}
+
+/// Item 15: 300×300 f32 in 1×1 chunks (90 000 chunks, written by h5py):
+/// `reduce` stays within 2 blocks + 64 MiB per rank and agrees with NumPy;
+/// `convert --chunks 1,1` completes, and h5py reads back the same values.
+#[test]
+fn many_tiny_chunks_keep_memory_bounded() {
+    let d = scratch("tiny-chunks");
+    let f = d.join("tiny.h5");
+    py(
+        "import h5py, numpy as np, sys\n\
+         with h5py.File(sys.argv[1], 'w') as f:\n\
+         \x20   f.create_dataset('b', data=np.arange(90000, dtype='f4').reshape(300, 300), chunks=(1, 1))\n",
+        &[s(&f)],
+    );
+    for p in [1, 2] {
+        let j = reduce_json(p, &[s(&f), "--var", "b", "--op", "mean,max"]);
+        // arange(90000): mean 44999.5 and max 89999, exact in f64.
+        assert_eq!(j["results"]["mean"].as_f64(), Some(44999.5), "{j}");
+        assert_eq!(j["results"]["max"].as_f64(), Some(89999.0), "{j}");
+        let block: u64 = j["block_shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap())
+            .product();
+        assert!(block <= 1024, "block of {block} chunks: {j}");
+        let peak = j["peak_rss_mib"].as_f64().unwrap();
+        let bound = 2.0 * (block * 4) as f64 / 1048576.0 + 64.0;
+        assert!(peak <= bound, "P={p}: peak {peak} MiB > {bound} MiB");
+    }
+    let out = d.join("c11.h5");
+    mpirun(
+        2,
+        &["convert", s(&f), s(&out), "--var", "b", "--chunks", "1,1"],
+    )
+    .ok();
+    let got = py(
+        "import h5py, numpy as np, sys\n\
+         with h5py.File(sys.argv[1], 'r') as f:\n\
+         \x20   v = f['b']\n\
+         \x20   print(v.chunks, bool((v[...] == np.arange(90000, dtype='f4').reshape(300, 300)).all()))\n",
+        &[s(&out)],
+    );
+    assert_eq!(got.trim(), "(1, 1) True");
+}

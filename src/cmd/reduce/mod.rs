@@ -78,8 +78,17 @@ impl ReducePlan {
 pub fn validate(req: &ReduceRequest) -> anyhow::Result<ReducePlan> {
     let threads = super::resolve_threads(req.threads)?;
     let (source, meta) = crate::source::describe(&req.input)?;
-    let layout =
-        crate::reduce_layout::layout(req, &meta, crate::blocksize::mem_per_rank_from_env())?;
+    let mem_per_rank = crate::blocksize::mem_per_rank_from_env();
+    let layout = crate::reduce_layout::layout(req, &meta, mem_per_rank)?;
+    // A result too big for memory is refused before any read.
+    let (limit, from) = match mem_per_rank {
+        Some(m) => (m, "of memory per rank Slurm grants"),
+        None => (crate::procinfo::physical_memory(), "of RAM on this machine"),
+    };
+    if limit > 0 {
+        let mem = crate::reduce_layout::result_memory(&layout, req.ops.len());
+        crate::reduce_layout::check_result_memory(&mem, &layout, limit, from)?;
+    }
     if let Some(out) = &req.output {
         super::output::check_output(out, req.force, &[&req.input.path])?;
     }
