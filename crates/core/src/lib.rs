@@ -13,6 +13,7 @@ pub mod accum;
 pub mod axis_kernel;
 pub mod blocksize;
 pub mod cf;
+pub mod chunk_index;
 pub mod cluster;
 pub mod decomp;
 pub mod element;

@@ -7,6 +7,7 @@
 //! across ranks is the caller's job.
 
 pub mod error;
+pub mod h5check;
 pub mod h5io;
 pub mod h5meta;
 pub mod input_file;
