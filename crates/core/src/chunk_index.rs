@@ -14,6 +14,10 @@ pub struct ChunkEntry {
     pub addr: u64,
     /// Stored (possibly compressed) size in bytes.
     pub size: u64,
+    /// What a lookup of `offset` by coordinate finds (address, size); a
+    /// damaged key (HDF5 keys hold one more coordinate than the API shows)
+    /// makes the chunk unreachable there although it is listed.
+    pub by_coord: Option<(u64, u64)>,
 }
 
 /// Check extents: every current extent at most its maximum (`None`:
@@ -88,6 +92,12 @@ pub fn check_entries(
                 e.offset
             ));
         }
+        if e.by_coord != Some((e.addr, e.size)) {
+            return Err(format!(
+                "{what} is damaged: chunk at {:?} is listed in the chunk index but not found at its coordinates (a damaged index key)",
+                e.offset
+            ));
+        }
         if e.size == 0 || e.addr.checked_add(e.size).is_none_or(|end| end > file_len) {
             return Err(format!(
                 "{what} is damaged: chunk at {:?} ({} bytes at byte {}) lies outside the file of {file_len} bytes",
@@ -132,6 +142,7 @@ mod tests {
             offset: offset.to_vec(),
             addr,
             size,
+            by_coord: Some((addr, size)),
         }
     }
 

@@ -15,7 +15,9 @@ use crate::IoError;
 use chunkwise_core::chunk_index::{ChunkEntry, check_entries, check_extents};
 use hdf5::Dataset;
 use hdf5_sys::h5::{HADDR_UNDEF, haddr_t, hsize_t};
-use hdf5_sys::h5d::{H5Dget_chunk_info, H5Dget_num_chunks, H5Dget_space};
+use hdf5_sys::h5d::{
+    H5Dget_chunk_info, H5Dget_chunk_info_by_coord, H5Dget_num_chunks, H5Dget_space,
+};
 use hdf5_sys::h5i::hid_t;
 use hdf5_sys::h5s::{H5S_UNLIMITED, H5Sclose, H5Sget_simple_extent_dims};
 
@@ -94,7 +96,16 @@ pub fn check_dataset(
                     "{what} is damaged: entry {i} of its chunk index cannot be read"
                 )));
             }
-            entries.push(ChunkEntry { offset, addr, size });
+            let (mut m2, mut a2, mut s2) = (0u32, HADDR_UNDEF, 0 as hsize_t);
+            let found = unsafe {
+                H5Dget_chunk_info_by_coord(ds.id(), offset.as_ptr(), &mut m2, &mut a2, &mut s2)
+            };
+            entries.push(ChunkEntry {
+                offset,
+                addr,
+                size,
+                by_coord: (found >= 0 && a2 != HADDR_UNDEF).then_some((a2, s2)),
+            });
         }
     }
     check_entries(&what, &shape, &chunk, file_len, stored, &entries).map_err(fail)

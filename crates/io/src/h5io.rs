@@ -29,9 +29,28 @@ use std::path::Path;
 const HDF5_SIGNATURE: [u8; 8] = [0x89, b'H', b'D', b'F', b'\r', b'\n', 0x1a, b'\n'];
 
 /// Check, without HDF5 and without any collective call, that `path` is a
-/// readable regular file that starts like an HDF5 file. Gives clear messages
-/// for the common mistakes before the collective MPI-IO open.
+/// readable regular file that starts like an HDF5 file with a sound
+/// superblock. Gives clear messages for the common mistakes before the
+/// collective MPI-IO open.
 pub fn precheck_input(path: &Path) -> Result<(), IoError> {
+    let shown = path.display().to_string();
+    let (mut f, off) = signature_at(path)?;
+    let Some(off) = off else {
+        return Err(IoError::Input(format!(
+            "'{shown}' is not an HDF5 or NetCDF-4 file (no HDF5 signature)"
+        )));
+    };
+    check_superblock_flags(&mut f, off, &shown)
+}
+
+/// True when `path` is a regular file with the HDF5 signature (at 0, 512,
+/// 1024, ...), sound or not.
+pub fn has_signature(path: &Path) -> bool {
+    signature_at(path).is_ok_and(|(_, off)| off.is_some())
+}
+
+/// The open file and where its HDF5 signature is, if it has one.
+fn signature_at(path: &Path) -> Result<(std::fs::File, Option<u64>), IoError> {
     use std::io::{Read, Seek, SeekFrom};
     let shown = path.display();
     let meta = crate::input_file::metadata(path)?;
@@ -50,13 +69,36 @@ pub fn precheck_input(path: &Path) -> Result<(), IoError> {
         f.read_exact(&mut sig)
             .map_err(|e| IoError::Input(format!("cannot read '{shown}': {e}")))?;
         if sig == HDF5_SIGNATURE {
-            return Ok(());
+            return Ok((f, Some(off)));
         }
         off = if off == 0 { 512 } else { off * 2 };
     }
-    Err(IoError::Input(format!(
-        "'{shown}' is not an HDF5 or NetCDF-4 file (no HDF5 signature)"
-    )))
+    Ok((f, None))
+}
+
+/// The superblock's status flags (at byte 20 of a version 0/1 superblock,
+/// byte 11 of version 2/3) may only hold HDF5's three defined bits (write
+/// access, file OK, SWMR write access); anything else is a damaged
+/// superblock, which HDF5 2.0 refuses and 1.10 reads on regardless.
+fn check_superblock_flags(f: &mut std::fs::File, sig_at: u64, shown: &str) -> Result<(), IoError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut head = [0u8; 24];
+    let ok = f.seek(SeekFrom::Start(sig_at)).is_ok() && f.read_exact(&mut head).is_ok();
+    if !ok {
+        return Err(IoError::Input(format!(
+            "'{shown}' is damaged or truncated: its superblock cannot be read"
+        )));
+    }
+    let flags = match head[8] {
+        0 | 1 => u32::from_le_bytes([head[20], head[21], head[22], head[23]]),
+        _ => head[11] as u32,
+    };
+    if flags & !0x7 != 0 {
+        return Err(IoError::Input(format!(
+            "'{shown}' is damaged: its superblock status flags ({flags:#x}) are not valid"
+        )));
+    }
+    Ok(())
 }
 
 /// Open a file read-only with the default (POSIX) driver, for metadata only.
@@ -260,15 +302,52 @@ pub fn list_datasets(file: &File) -> Vec<String> {
 }
 
 /// The element type of a dataset, or an error naming the unsupported type.
+/// Numbers must have their standard layout (IEEE 754 binary32/binary64
+/// fields, integers using all their bits): any other layout is a damaged or
+/// exotic type that would be converted into different values.
 pub fn dataset_dtype(ds: &Dataset, var: &str) -> Result<Dtype, IoError> {
-    let desc = ds.dtype()?.to_descriptor().map_err(|e| {
+    let t = ds.dtype()?;
+    let desc = t.to_descriptor().map_err(|e| {
         IoError::Input(format!(
             "variable '{var}' has an unsupported datatype ({e}); only numeric types can be reduced"
         ))
     })?;
-    dtype_of_descriptor(&desc).ok_or_else(|| {
+    let dtype = dtype_of_descriptor(&desc).ok_or_else(|| {
         IoError::Input(format!("variable '{var}' has an unsupported datatype ({desc}); only integer and float types can be reduced"))
-    })
+    })?;
+    if !standard_layout(t.id(), dtype) {
+        return Err(IoError::Input(format!(
+            "variable '{var}' has a {} type with a non-standard bit layout (damaged, or not IEEE 754); it cannot be reduced",
+            dtype.name()
+        )));
+    }
+    Ok(dtype)
+}
+
+/// True when the HDF5 type `t` of element type `dtype` has the standard
+/// bit layout: precision = all bits, offset 0, and for floats the IEEE 754
+/// sign, exponent and mantissa positions and exponent bias.
+fn standard_layout(t: hid_t, dtype: Dtype) -> bool {
+    use hdf5_sys::h5t::{H5Tget_ebias, H5Tget_fields, H5Tget_offset, H5Tget_precision};
+    let bits = dtype.size() * 8;
+    unsafe {
+        if H5Tget_precision(t) != bits || H5Tget_offset(t) != 0 {
+            return false;
+        }
+        if !dtype.is_float() {
+            return true;
+        }
+        let (mut spos, mut epos, mut esize, mut mpos, mut msize) = (0, 0, 0, 0, 0);
+        if H5Tget_fields(t, &mut spos, &mut epos, &mut esize, &mut mpos, &mut msize) < 0 {
+            return false;
+        }
+        let want = if bits == 32 {
+            (31, 23, 8, 0, 23, 127)
+        } else {
+            (63, 52, 11, 0, 52, 1023)
+        };
+        (spos, epos, esize, mpos, msize, H5Tget_ebias(t)) == want
+    }
 }
 
 /// Map an HDF5 type descriptor to a supported `Dtype`.

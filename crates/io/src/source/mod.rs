@@ -180,7 +180,7 @@ pub fn detect_format(path: &Path) -> Result<Format, IoError> {
     if n == 6 && &head == npy::MAGIC {
         return Ok(Format::Npy);
     }
-    if h5io::precheck_input(path).is_ok() {
+    if h5io::has_signature(path) {
         return Ok(Format::Hdf5);
     }
     Ok(Format::Raw)
