@@ -81,6 +81,12 @@ fn coordinate_variable_is_named_by_its_own_dimension() {
         let j = reduce_json(p, &[f, "--var", "time", "--dim", "time", "--op", "sum"]);
         assert_eq!(j["results"]["sum"].as_f64(), Some(451.0), "{j}");
     }
+    // Item 2 (partly): lon = 0, 72, ..., 288 spans the globe; -100..10 also
+    // means 288 (= -72): refused, never the silent subset 0..10.
+    expect_error(
+        &["reduce", f, "--var", "tas", "--select", "lon=-100..10"],
+        "crosses the seam",
+    );
     let j = direct(&["inspect", f, "--json"]).ok().json();
     let lat = j["datasets"]
         .as_array()
