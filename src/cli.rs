@@ -221,6 +221,15 @@ pub struct PlanArgs {
     /// Statistics the job will compute (passed to the rendered reduce).
     #[arg(long, default_value = "count,sum,mean,std,min,max")]
     pub op: String,
+    /// The job's `reduce --dim` (with --file): sizes the result's memory.
+    #[arg(long, conflicts_with = "axis", requires = "file")]
+    pub dim: Option<String>,
+    /// The job's `reduce --axis` (with --file).
+    #[arg(long, allow_hyphen_values = true, requires = "file")]
+    pub axis: Option<String>,
+    /// The job's `reduce --select` (with --file). Repeatable.
+    #[arg(long, value_name = "SPEC", requires = "file")]
+    pub select: Vec<String>,
     /// Threads per rank (default 4).
     #[arg(long)]
     pub threads: Option<u32>,

@@ -17,6 +17,7 @@ mod interrupt;
 mod procinfo;
 mod progress;
 mod scaling_args;
+mod stdout;
 mod testhooks;
 
 // The library crates' modules under short names (`crate::decomp`, …).
@@ -34,7 +35,7 @@ use mpi::Threading;
 
 /// Rank of this process as told by the launcher, before MPI is started
 /// (0 when not launched by mpirun/srun).
-fn launcher_rank() -> usize {
+pub(crate) fn launcher_rank() -> usize {
     [
         "OMPI_COMM_WORLD_RANK",
         "PMI_RANK",
@@ -66,9 +67,36 @@ fn mpi_io_settings() {
     }
 }
 
+/// Parse the command line. Under a launcher every rank parses the same
+/// arguments, so a usage error (or `--help`) would be printed once per rank,
+/// interleaved; only the launcher's rank 0 prints it, in one write, and
+/// every rank exits with clap's status.
+fn parse_command_line() -> Cli {
+    match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            if launcher_rank() == 0 {
+                let text = e.render().to_string();
+                let text = text.trim_end();
+                if e.use_stderr() {
+                    error::say(text);
+                } else {
+                    let _ = stdout::println(text);
+                }
+            } else if e.exit_code() != 0 {
+                // mpirun ends the job when the first rank exits non-zero,
+                // possibly before rank 0 has printed: let rank 0 go first
+                // (its exit ends this rank; the wait is bounded).
+                std::thread::sleep(std::time::Duration::from_secs(10));
+            }
+            std::process::exit(e.exit_code());
+        }
+    }
+}
+
 fn main() {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let cli = Cli::parse();
+    let cli = parse_command_line();
     match &cli.command {
         Command::Generate(a) => progress::configure(a.progress.settings()),
         Command::Reduce(a) => progress::configure(a.progress.settings()),

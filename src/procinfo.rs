@@ -1,4 +1,30 @@
-//! Facts about this process that reports include: its peak resident memory.
+//! Facts about this process that reports include: its peak resident memory,
+//! and the CPUs of the machine it runs on.
+
+/// Physical memory of this machine in bytes (`sysconf`; 0 if unknown).
+pub fn physical_memory() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let (pages, size) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    if pages < 1 || size < 1 {
+        0
+    } else {
+        (pages as u64).saturating_mul(size as u64)
+    }
+}
+
+/// CPUs online on this machine (`sysconf(_SC_NPROCESSORS_ONLN)`; at least 1).
+/// Unlike `available_parallelism`, not narrowed by the CPU affinity a
+/// launcher binds the rank to.
+pub fn online_cpus() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    if n < 1 { 1 } else { n as usize }
+}
 
 /// Peak resident set size of this process so far, in bytes (`getrusage`;
 /// Linux reports it in KiB). 0 if the call fails.

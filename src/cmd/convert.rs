@@ -206,7 +206,7 @@ pub fn run(comm: &Comm, a: &ConvertRequest) -> anyhow::Result<()> {
             OutFormat::Npy => ".npy".into(),
             OutFormat::Raw => "raw little-endian".into(),
         };
-        println!(
+        crate::outln!(
             "converted {} ({} {} {:?}) to {} ({what}; {}) in {secs:.3} s with {} rank(s)",
             plan.source.path().display(),
             plan.source.format().name(),
@@ -215,7 +215,7 @@ pub fn run(comm: &Comm, a: &ConvertRequest) -> anyhow::Result<()> {
             plan.out.display(),
             crate::parse::human_bytes(bytes),
             comm.size()
-        );
+        )?;
     }
     Ok(())
 }

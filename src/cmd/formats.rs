@@ -177,9 +177,9 @@ pub fn run(comm: &Comm, a: &FormatsArgs) -> anyhow::Result<()> {
     drop(work);
     let Some(report) = r? else { return Ok(()) };
     if a.json {
-        println!("{}", serde_json::to_string(&report)?);
+        crate::outln!("{}", serde_json::to_string(&report)?)?;
     } else {
-        print!("{}", to_text(&report));
+        crate::out!("{}", to_text(&report))?;
     }
     Ok(())
 }

@@ -120,7 +120,7 @@ pub fn run(comm: &Comm, args: &GenerateRequest) -> anyhow::Result<()> {
     comm.agree(committed.map_err(Into::into))?;
     if comm.is_root() {
         let bytes = plan.shape.iter().product::<usize>() as u64 * plan.dtype.size() as u64;
-        println!(
+        crate::outln!(
             "wrote {} ({} {:?}, {}) in {:.3} s with {} rank(s)",
             plan.out.display(),
             plan.dtype,
@@ -128,7 +128,7 @@ pub fn run(comm: &Comm, args: &GenerateRequest) -> anyhow::Result<()> {
             crate::parse::human_bytes(bytes),
             t0.elapsed().as_secs_f64(),
             comm.size()
-        );
+        )?;
     }
     Ok(())
 }

@@ -65,6 +65,19 @@ pub struct GroupInfo {
     pub attributes: Vec<AttrInfo>,
 }
 
+/// A link that is not a plain tree edge: a broken soft or external link, or
+/// a second hard link to an object already described (e.g. a cycle back to
+/// `/`). Each object is described once, under the first path that reaches it.
+#[derive(Debug, Serialize)]
+pub struct LinkNote {
+    /// Full path of the link.
+    pub path: String,
+    /// `hard`, `soft` or `external`.
+    pub kind: String,
+    /// What is wrong or special about it (`broken: ...`, `same object as /`).
+    pub note: String,
+}
+
 /// The whole file's description.
 #[derive(Debug, Serialize)]
 pub struct FileInfo {
@@ -78,6 +91,8 @@ pub struct FileInfo {
     pub groups: Vec<GroupInfo>,
     /// Datasets, depth first.
     pub datasets: Vec<DatasetInfo>,
+    /// Broken links and repeated links to objects described elsewhere.
+    pub links: Vec<LinkNote>,
 }
 
 /// Run `inspect` (no MPI needed; under a launcher only rank 0 prints).
@@ -86,9 +101,9 @@ pub fn run(args: &InspectArgs, print: bool) -> anyhow::Result<()> {
     let info = describe_input(&spec)?;
     if print {
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&info)?);
+            crate::outln!("{}", serde_json::to_string_pretty(&info)?)?;
         } else {
-            print!("{}", to_text(&info));
+            crate::out!("{}", to_text(&info))?;
         }
     }
     Ok(())
@@ -109,6 +124,7 @@ pub fn describe_input(spec: &InputSpec) -> Result<FileInfo, CwError> {
         file_bytes: tree_bytes(path, false),
         groups: Vec::new(),
         datasets: Vec::new(),
+        links: Vec::new(),
     };
     if format == Format::Zarr
         && let Some(g) = zarr::group_arrays(path)?
@@ -249,30 +265,98 @@ pub fn describe(path: &std::path::Path) -> Result<FileInfo, CwError> {
         file_bytes: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
         groups: Vec::new(),
         datasets: Vec::new(),
+        links: Vec::new(),
     };
-    walk(&file, &mut info)?;
+    let root = file.loc_info().map_err(chunkwise_io::IoError::from)?;
+    let mut seen = vec![(root.fileno, format!("{:?}", root.token))];
+    walk(&file, "/", &mut seen, &mut info)?;
     Ok(info)
 }
 
-fn walk(g: &hdf5::Group, info: &mut FileInfo) -> Result<(), CwError> {
+/// Visit `g` (reached as `path`) and everything below it, depth first in
+/// name order. Each object is described once: `seen` holds the objects
+/// already visited (file number and address), so hard-link cycles end, and a
+/// link that resolves to nothing (dangling soft link, missing external file)
+/// is listed as broken instead of failing the walk.
+fn walk(
+    g: &hdf5::Group,
+    path: &str,
+    seen: &mut Vec<(u64, String)>,
+    info: &mut FileInfo,
+) -> Result<(), CwError> {
     info.groups.push(GroupInfo {
-        path: g.name(),
+        path: path.to_string(),
         attributes: attributes(g),
     });
-    let mut dsets = g.datasets().map_err(chunkwise_io::IoError::from)?;
-    dsets.sort_by_key(|d| d.name());
-    for ds in dsets {
-        info.datasets.push(describe_dataset(&ds));
+    let mut links: Vec<(String, hdf5::LinkType)> = Vec::new();
+    g.iter_visit_default(|name, l| {
+        links.push((name.to_string(), l.link_type));
+        Ok(())
+    })
+    .map_err(chunkwise_io::IoError::from)?;
+    links.sort_by(|a, b| a.0.cmp(&b.0));
+    let join = |name: &str| {
+        if path == "/" {
+            format!("/{name}")
+        } else {
+            format!("{path}/{name}")
+        }
+    };
+    let mut subgroups = Vec::new();
+    for (name, kind) in links {
+        let full = join(&name);
+        let kind_text = format!("{kind:?}").to_lowercase();
+        let obj = match g.loc_info_by_name(&name) {
+            Ok(o) => o,
+            Err(e) => {
+                info.links.push(LinkNote {
+                    path: full,
+                    kind: kind_text,
+                    note: format!(
+                        "broken: {}",
+                        h5io::link_target(g, &name).unwrap_or_else(|| e.to_string())
+                    ),
+                });
+                continue;
+            }
+        };
+        let key = (obj.fileno, format!("{:?}", obj.token));
+        if seen.contains(&key) {
+            info.links.push(LinkNote {
+                path: full,
+                kind: kind_text,
+                note: "an object already listed (not visited again)".into(),
+            });
+            continue;
+        }
+        seen.push(key);
+        match obj.loc_type {
+            hdf5::LocationType::Dataset => match g.dataset(&name) {
+                Ok(ds) => info.datasets.push(describe_dataset(&ds, &full)),
+                Err(e) => info.links.push(LinkNote {
+                    path: full,
+                    kind: kind_text,
+                    note: format!("broken: cannot open the dataset ({e})"),
+                }),
+            },
+            hdf5::LocationType::Group => match g.group(&name) {
+                Ok(sub) => subgroups.push((sub, full)),
+                Err(e) => info.links.push(LinkNote {
+                    path: full,
+                    kind: kind_text,
+                    note: format!("broken: cannot open the group ({e})"),
+                }),
+            },
+            _ => {}
+        }
     }
-    let mut groups = g.groups().map_err(chunkwise_io::IoError::from)?;
-    groups.sort_by_key(|x| x.name());
-    for sub in groups {
-        walk(&sub, info)?;
+    for (sub, full) in subgroups {
+        walk(&sub, &full, seen, info)?;
     }
     Ok(())
 }
 
-fn describe_dataset(ds: &hdf5::Dataset) -> DatasetInfo {
+fn describe_dataset(ds: &hdf5::Dataset, path: &str) -> DatasetInfo {
     let shape = ds.shape();
     let (dtype, elem) = match ds.dtype() {
         Ok(t) => (
@@ -297,9 +381,9 @@ fn describe_dataset(ds: &hdf5::Dataset) -> DatasetInfo {
             other => format!("{other:?}").to_lowercase(),
         })
         .collect();
-    let fill_value = ds.fill_value().ok().flatten().map(|v| format!("{v}"));
+    let fill_value = h5io::fill_value_text(ds);
     DatasetInfo {
-        path: ds.name(),
+        path: path.to_string(),
         logical_bytes: shape.iter().product::<usize>() as u64 * elem as u64,
         shape,
         dtype,
@@ -308,7 +392,7 @@ fn describe_dataset(ds: &hdf5::Dataset) -> DatasetInfo {
         filters,
         storage_bytes: ds.storage_size(),
         fill_value,
-        dims: h5io::dimension_names(ds).or_else(|| own_scale_name(ds)),
+        dims: h5io::dimension_names(ds),
         netcdf_dimid: h5io::attr_f64s(ds, "_Netcdf4Dimid")
             .and_then(|v| v.first().copied())
             .map(|v| v as i64),
@@ -336,15 +420,6 @@ fn attributes(loc: &hdf5::Location) -> Vec<AttrInfo> {
             AttrInfo { name, value }
         })
         .collect()
-}
-
-/// A 1-D dimension-scale dataset (a coordinate variable) is indexed by itself.
-fn own_scale_name(ds: &hdf5::Dataset) -> Option<Vec<String>> {
-    let class = ds.attr("CLASS").ok().map(|a| h5io::attr_text(&a))?;
-    (class == "DIMENSION_SCALE" && ds.ndim() == 1).then(|| {
-        let name = ds.name();
-        vec![name.rsplit('/').next().unwrap_or(&name).to_string()]
-    })
 }
 
 /// Text rendering, one block per dataset.
@@ -425,6 +500,9 @@ pub fn to_text(info: &FileInfo) -> String {
         for a in &d.attributes {
             s += &format!("    :{} = {}\n", a.name, a.value);
         }
+    }
+    for l in &info.links {
+        s += &format!("link {} ({}): {}\n", l.path, l.kind, l.note);
     }
     s
 }

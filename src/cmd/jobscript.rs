@@ -68,7 +68,7 @@ pub fn run(a: &JobscriptArgs) -> anyhow::Result<()> {
     raw.extend_from_slice(&all[split..]);
     let text = render_args(a, raw)?;
     match &a.output {
-        None => print!("{text}"),
+        None => crate::out!("{text}")?,
         Some(out) => {
             output::check_output(out, a.force, &[])?;
             output::write_atomic(out, text.as_bytes(), a.force)?;

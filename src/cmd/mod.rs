@@ -46,16 +46,47 @@ pub fn describe_input(
 
 /// Reduction threads per rank: `--threads`, else `SLURM_CPUS_PER_TASK`, else
 /// the cores this process may run on (its CPU affinity / cgroup quota).
+///
+/// More threads than the machine has CPUs can never run at once and only
+/// add start-up and switching cost (ten thousand threads took minutes on a
+/// small file), so a larger value from either source is capped at the
+/// machine's online CPUs with a warning (a value between the rank's bound
+/// cores and the machine's CPUs is kept: oversubscribing a binding can be
+/// deliberate). A `SLURM_CPUS_PER_TASK` that is not a positive integer is
+/// ignored with a warning. Warnings come from the launcher's rank 0 only.
 pub fn resolve_threads(flag: Option<usize>) -> Result<usize, crate::error::CwError> {
-    match flag {
-        Some(0) => Err(crate::error::CwError::Parse(
-            "--threads must be at least 1".into(),
-        )),
-        Some(t) => Ok(t),
-        None => Ok(std::env::var("SLURM_CPUS_PER_TASK")
-            .ok()
-            .and_then(|v| v.trim().parse::<usize>().ok())
-            .filter(|&t| t > 0)
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))),
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpus = crate::procinfo::online_cpus().max(cores);
+    let warn = |msg: String| {
+        if crate::launcher_rank() == 0 {
+            crate::error::say(&format!("chunkwise: warning: {msg}"));
+        }
+    };
+    let (wanted, from) = match flag {
+        Some(0) => {
+            return Err(crate::error::CwError::Parse(
+                "--threads must be at least 1".into(),
+            ));
+        }
+        Some(t) => (t, "--threads"),
+        None => match std::env::var("SLURM_CPUS_PER_TASK") {
+            Err(_) => return Ok(cores),
+            Ok(v) => match v.trim().parse::<usize>() {
+                Ok(t) if t > 0 => (t, "SLURM_CPUS_PER_TASK"),
+                _ => {
+                    warn(format!(
+                        "SLURM_CPUS_PER_TASK='{v}' is not a positive integer; ignored (using the {cores} cores available)"
+                    ));
+                    return Ok(cores);
+                }
+            },
+        },
+    };
+    if wanted > cpus {
+        warn(format!(
+            "{from} {wanted} is more than the {cpus} CPUs of this machine; using {cpus} threads"
+        ));
+        return Ok(cpus);
     }
+    Ok(wanted)
 }

@@ -7,7 +7,53 @@ use crate::error::CwError;
 use crate::parse::{parse_bytes, parse_duration, parse_ops, slurm_time};
 use crate::planner;
 use crate::planner::{PlanInput, recommend};
+use crate::reduce_layout::ResultMemory;
 use crate::request::{InputSpec, ReduceRequest};
+
+/// The request the planned job runs: `reduce FILE` with the plan's
+/// `--op`, `--dim`/`--axis` and `--select`.
+fn job_request(a: &PlanArgs, file: &std::path::Path) -> Result<ReduceRequest, CwError> {
+    let input = InputSpec {
+        path: file.into(),
+        var: a.var.clone(),
+        raw: crate::request::RawSpec::parse(
+            a.raw.raw_dtype.as_deref(),
+            a.raw.raw_shape.as_deref(),
+        )?,
+        ..InputSpec::default()
+    };
+    ReduceRequest::parse_parts(
+        input,
+        &a.op,
+        None,
+        a.dim.as_deref(),
+        a.axis.as_deref(),
+        &a.select,
+    )
+}
+
+/// The memory of the job's result (see `reduce_layout::result_memory`),
+/// with a file; `None` for a size alone (whole-array statistics, one cell).
+fn result_memory(a: &PlanArgs) -> Result<Option<ResultMemory>, CwError> {
+    let Some(f) = &a.file else { return Ok(None) };
+    let req = job_request(a, f)?;
+    let meta = describe_meta(&req.input)?;
+    let layout = crate::reduce_layout::layout(&req, &meta, None)?;
+    Ok(Some(crate::reduce_layout::result_memory(
+        &layout,
+        req.ops.len(),
+    )))
+}
+
+/// The same description `reduce` makes, for every input format and for a
+/// quoted pattern of many files (one dataset).
+fn describe_meta(spec: &InputSpec) -> Result<crate::variable::VariableMeta, CwError> {
+    Ok(if spec.is_multi() {
+        crate::source::multi::describe_many(spec)?.meta
+    } else {
+        crate::source::describe(spec)?.1
+    })
+}
 
 /// Build the planner's input from a file's variable or a size.
 fn input(a: &PlanArgs) -> Result<PlanInput, CwError> {
@@ -20,12 +66,7 @@ fn input(a: &PlanArgs) -> Result<PlanInput, CwError> {
         (Some(f), _) => {
             // The same description `reduce` makes, for every input format
             // and for a quoted pattern of many files (one dataset).
-            let spec = a.raw.input(f, a.var.as_deref())?;
-            let m = if spec.is_multi() {
-                crate::source::multi::describe_many(&spec)?.meta
-            } else {
-                crate::source::describe(&spec)?.1
-            };
+            let m = describe_meta(&a.raw.input(f, a.var.as_deref())?)?;
             let dtype = m.dtype;
             Ok(PlanInput {
                 data_bytes: (m.shape.iter().product::<usize>() * dtype.size()) as u64,
@@ -62,7 +103,30 @@ fn input(a: &PlanArgs) -> Result<PlanInput, CwError> {
 pub fn run(a: &PlanArgs) -> anyhow::Result<()> {
     parse_ops(&a.op)?;
     let cluster = Cluster::load(&a.cluster)?;
-    let p = recommend(&cluster, a.node.as_deref(), &input(a)?)?;
+    let mut p = recommend(&cluster, a.node.as_deref(), &input(a)?)?;
+    let result = result_memory(a)?;
+    if let Some(r) = &result {
+        let node = cluster.node_or_default(Some(&p.node_type))?;
+        let node_bytes = node.mem_gib as u64 * (1 << 30);
+        let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+        if r.cells > 1 {
+            p.reasoning.push(format!(
+                "The result has {} cells: rank 0 needs about {:.2} GiB to combine them, every rank {:.2} GiB of partial results.",
+                r.cells,
+                gib(r.rank0_bytes),
+                gib(r.per_rank_bytes)
+            ));
+        }
+        if r.rank0_bytes > node_bytes {
+            p.warnings.push(format!(
+                "The result ({} cells, about {:.1} GiB on rank 0) does not fit the {} GiB of a {} node: reduce refuses it; select less or reduce over more dimensions.",
+                r.cells,
+                gib(r.rank0_bytes),
+                node.mem_gib,
+                node.name
+            ));
+        }
+    }
     let node = cluster.node_or_default(Some(&p.node_type))?;
     let script = if a.jobscript {
         let file = a
@@ -73,18 +137,7 @@ pub fn run(a: &PlanArgs) -> anyhow::Result<()> {
             .to_string();
         // The job's reduce: no --block-bytes, so it applies the same
         // automatic block policy the plan predicted its blocks with.
-        let request = ReduceRequest {
-            ops: parse_ops(&a.op)?,
-            ..ReduceRequest::new(InputSpec {
-                path: file.into(),
-                var: a.var.clone(),
-                raw: crate::request::RawSpec::parse(
-                    a.raw.raw_dtype.as_deref(),
-                    a.raw.raw_shape.as_deref(),
-                )?,
-                ..InputSpec::default()
-            })
-        };
+        let request = job_request(a, std::path::Path::new(&file))?;
         let args = request.to_argv();
         let account = a.account.clone().expect("clap requires --account");
         let time = slurm_time(p.time_request_s);
@@ -130,7 +183,7 @@ pub fn run(a: &PlanArgs) -> anyhow::Result<()> {
         None
     };
     if a.json {
-        let v = serde_json::json!({ "plan": p, "jobscript": script, "model": {
+        let v = serde_json::json!({ "plan": p, "jobscript": script, "result_memory": result, "model": {
             "rank_overhead_bytes": planner::RANK_OVERHEAD_BYTES,
             "buffers_per_rank": planner::BUFFERS_PER_RANK,
             "kernel_gbs_per_core": planner::KERNEL_GBS_PER_CORE,
@@ -139,12 +192,12 @@ pub fn run(a: &PlanArgs) -> anyhow::Result<()> {
             "node_read_gbs": cluster.node_read_gbs,
             "fs_read_gbs": cluster.fs_read_gbs,
         }});
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&v)?)?;
     } else if let Some(s) = script {
-        print!("{s}");
-        eprint!("{}", p.to_text());
+        crate::out!("{s}")?;
+        crate::error::say(p.to_text().trim_end());
     } else {
-        print!("{}", p.to_text());
+        crate::out!("{}", p.to_text())?;
     }
     Ok(())
 }

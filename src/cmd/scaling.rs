@@ -108,6 +108,13 @@ fn validate(a: &ScalingRunArgs) -> Result<Study, CwError> {
             .unwrap_or(1),
     };
     let slurm_job_id = std::env::var("SLURM_JOB_ID").ok().filter(|s| !s.is_empty());
+    // Refused before the first launch: counts that cannot run here.
+    let slurm_tasks = slurm_job_id.as_ref().and_then(|_| {
+        std::env::var("SLURM_NTASKS")
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+    });
+    scaling::check_rank_counts(&ranks, slurm_tasks, crate::procinfo::online_cpus())?;
     Ok(Study {
         params: StudyParams {
             version: FORMAT_VERSION,
@@ -190,10 +197,10 @@ fn open_study(s: &Study, force: bool) -> Result<(std::fs::File, Vec<RunRecord>),
                 dir.display()
             )));
         }
-        eprintln!(
+        crate::error::say(&format!(
             "chunkwise: --force: removing the earlier study in '{}'",
             dir.display()
-        );
+        ));
         for f in [&results, &study] {
             let _ = std::fs::remove_file(f);
         }
@@ -210,10 +217,10 @@ fn open_study(s: &Study, force: bool) -> Result<(std::fs::File, Vec<RunRecord>),
     };
     let parsed = scaling::parse_results(&text)?;
     if parsed.partial_tail {
-        eprintln!(
+        crate::error::say(&format!(
             "chunkwise: dropping the unfinished last line of '{}' (an interrupted write)",
             results.display()
-        );
+        ));
         let f = std::fs::OpenOptions::new()
             .write(true)
             .open(&results)
@@ -446,13 +453,13 @@ fn input_for(s: &Study, p: usize) -> Result<String, CwError> {
         false,
     );
     let size = (shape[0] * shape[1] * s.dtype.size()) as u64;
-    println!(
+    crate::outln!(
         "generating {file}: {}x{} {} ({}) on {p} rank(s)",
         shape[0],
         shape[1],
         s.dtype.name(),
         human_bytes(size)
-    );
+    )?;
     let o = launch(&argv, s.timeout)?;
     stopped(&s.dir)?;
     if o.code != Some(0) {
@@ -472,7 +479,7 @@ fn run_study(a: &ScalingRunArgs) -> anyhow::Result<()> {
     let done = scaling::done_runs(&records, mode);
     let todo = scaling::pending_runs(&s.params.ranks, s.params.repeat, !a.no_warmup, &done);
     let measured_todo = todo.iter().filter(|r| r.repeat > 0).count();
-    println!(
+    crate::outln!(
         "{} scaling study in '{}': ranks {:?} x {} thread(s), {} run(s) already done, {} to run, launcher {:?}",
         mode.name(),
         s.dir.display(),
@@ -481,7 +488,7 @@ fn run_study(a: &ScalingRunArgs) -> anyhow::Result<()> {
         s.params.ranks.len() * s.params.repeat - measured_todo,
         measured_todo,
         s.launcher
-    );
+    )?;
     let exe = exe()?;
     install_stop_handlers();
     let (n_runs, t_study) = (todo.len(), std::time::Instant::now());
@@ -539,7 +546,7 @@ fn run_study(a: &ScalingRunArgs) -> anyhow::Result<()> {
             .into());
         }
         let t = rec.timings();
-        println!(
+        crate::outln!(
             "P={p:<4} {:<8} reduce {:>9.4} s   whole process {:>8.3} s",
             if run.repeat == 0 {
                 "warm-up".to_string()
@@ -548,7 +555,7 @@ fn run_study(a: &ScalingRunArgs) -> anyhow::Result<()> {
             },
             t.map_or(f64::NAN, |m| m.total_s),
             rec.wall_s
-        );
+        )?;
         crate::progress::run_line(
             k + 1,
             n_runs,
@@ -556,11 +563,11 @@ fn run_study(a: &ScalingRunArgs) -> anyhow::Result<()> {
             t_study.elapsed(),
         );
     }
-    println!(
+    crate::outln!(
         "results: {}   report: chunkwise scaling report {}",
         s.dir.join(RESULTS_FILE).display(),
         s.dir.display()
-    );
+    )?;
     Ok(())
 }
 
@@ -591,18 +598,18 @@ fn report(a: &ScalingReportArgs) -> anyhow::Result<()> {
     let failed = results.records.iter().filter(|r| !r.ok).count();
     match a.format {
         ReportFormat::Md => {
-            print!("{}", scaling::render_md(&tables));
+            crate::out!("{}", scaling::render_md(&tables))?;
             if failed > 0 {
-                println!(
+                crate::outln!(
                     "({failed} failed run(s) in {} are not counted)\n",
                     path.display()
-                );
+                )?;
             }
             for p in &plots {
-                println!("plot: {}", p.display());
+                crate::outln!("plot: {}", p.display())?;
             }
         }
-        ReportFormat::Csv => print!("{}", scaling::render_csv(&tables)),
+        ReportFormat::Csv => crate::out!("{}", scaling::render_csv(&tables))?,
         ReportFormat::Json => {
             let j = serde_json::json!({
                 "results": path,
@@ -611,7 +618,7 @@ fn report(a: &ScalingReportArgs) -> anyhow::Result<()> {
                 "tables": tables,
                 "plots": plots,
             });
-            println!("{j}");
+            crate::outln!("{j}")?;
         }
     }
     Ok(())

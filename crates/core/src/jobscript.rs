@@ -34,16 +34,115 @@ pub struct JobSpec<'a> {
     pub rendered_from: Vec<String>,
 }
 
-/// Quote a word for bash, only when needed.
+/// Quote a word for bash, only when needed, so that it stays one word with
+/// exactly this text whatever it holds (newlines, quotes, `$(...)`). Single
+/// quotes in general; double quotes, with backslash, dollar, double quote
+/// and backquote escaped, for words holding `$`, a backquote or a
+/// backslash, which shellcheck would otherwise flag as an expansion or an
+/// escape that was meant (SC2016, SC1003).
 pub fn shell_quote(s: &str) -> String {
     if !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
     {
         s.to_string()
+    } else if s.contains(['$', '`', '\\']) {
+        let mut q = String::from("\"");
+        for c in s.chars() {
+            if matches!(c, '\\' | '$' | '"' | '`') {
+                q.push('\\');
+            }
+            q.push(c);
+        }
+        q.push('"');
+        q
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
     }
+}
+
+/// Check a Slurm account (`-A`) or job name (`-J`) against the characters
+/// Slurm accepts there without surprises: 1–128 of ASCII letters, digits
+/// and `_ - . +`, not starting with `-`. Slurm stores account names
+/// lowercased from such a set (`sacctmgr`), and the job name also becomes
+/// the log file name (`-o NAME-%j.out`), where `/`, `%` and blanks would
+/// change its meaning; a newline would end the `#SBATCH` comment and make
+/// the rest of the value a command of the job. So every value that reaches
+/// an `#SBATCH` line is one plain word.
+pub fn check_slurm_word(value: &str, flag: &str) -> Result<(), CwError> {
+    let ok = !value.is_empty()
+        && value.len() <= 128
+        && !value.starts_with('-')
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.+".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(CwError::Parse(format!(
+            "{flag} {}: Slurm names here may hold only ASCII letters, digits and _ - . + (1 to 128 of them, not starting with -)",
+            serde_json::to_string(value).expect("a string")
+        )))
+    }
+}
+
+/// Check the profile's values that are written into the script: text in
+/// comments must be one line, `#SBATCH` values one word, the modules name
+/// and every launcher word plain (safe unquoted), the scratch variable a
+/// shell identifier. A user's own `.toml` profile gets the same checks as
+/// the built-in ones, so no profile can add a command to the job.
+fn check_profile(c: &Cluster, node: &NodeType) -> Result<(), CwError> {
+    let bad = |what: &str, v: &str, rule: &str| {
+        Err(CwError::Parse(format!(
+            "cluster profile {}: {what} {} {rule}",
+            c.name,
+            serde_json::to_string(v).expect("a string")
+        )))
+    };
+    for (what, v) in [
+        ("name", &c.name),
+        ("site", &c.site),
+        ("description", &c.description),
+    ] {
+        if v.chars().any(char::is_control) {
+            return bad(what, v, "must be one line without control characters");
+        }
+    }
+    for (what, v) in [
+        ("partition", &node.partition),
+        ("constraint", &node.constraint),
+    ] {
+        if let Some(v) = v
+            && (v.is_empty() || v.chars().any(|ch| ch.is_control() || ch.is_whitespace()))
+        {
+            return bad(what, v, "must be one word");
+        }
+    }
+    let plain = |v: &str| !v.is_empty() && shell_quote(v) == v;
+    if !plain(&c.modules) || c.modules.contains('/') {
+        return bad("modules", &c.modules, "must be a plain file name");
+    }
+    if !c.launcher.split_whitespace().all(plain) || c.launcher.trim().is_empty() {
+        return bad(
+            "launcher",
+            &c.launcher,
+            "must be plain words (letters, digits, - _ . / = : , + @ %)",
+        );
+    }
+    let ident = |v: &str| {
+        v.chars()
+            .next()
+            .is_some_and(|ch| ch.is_ascii_alphabetic() || ch == '_')
+            && v.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+    };
+    if !c.scratch_var.is_empty() && !ident(&c.scratch_var) {
+        return bad(
+            "scratch_var",
+            &c.scratch_var,
+            "must be a shell variable name",
+        );
+    }
+    Ok(())
 }
 
 /// The launcher line prefix for `spec`: the site's launcher, with thread-aware
@@ -60,6 +159,9 @@ fn launcher(spec: &JobSpec) -> String {
 /// Render the script.
 pub fn render(spec: &JobSpec) -> Result<String, CwError> {
     let c = spec.cluster;
+    check_profile(c, spec.node)?;
+    check_slurm_word(&spec.account, "--account")?;
+    check_slurm_word(&spec.job_name, "--job-name")?;
     if spec.nodes == 0 || spec.ntasks_per_node == 0 || spec.cpus_per_task == 0 {
         return Err(CwError::Parse(
             "--nodes, --ntasks-per-node and --cpus-per-task must be at least 1".into(),
@@ -98,8 +200,8 @@ pub fn render(spec: &JobSpec) -> Result<String, CwError> {
         "# chunkwise-jobscript-args: {}\n",
         serde_json::to_string(&spec.rendered_from).expect("strings")
     );
-    s += &format!("#SBATCH -A {}\n", shell_quote(&spec.account));
-    s += &format!("#SBATCH -J {}\n", shell_quote(&spec.job_name));
+    s += &format!("#SBATCH -A {}\n", spec.account);
+    s += &format!("#SBATCH -J {}\n", spec.job_name);
     if let Some(p) = &spec.node.partition {
         s += &format!("#SBATCH -p {p}\n");
     }
@@ -120,7 +222,7 @@ pub fn render(spec: &JobSpec) -> Result<String, CwError> {
         s += &format!("#SBATCH --mem-per-cpu={m}M\n");
     }
     s += &format!("#SBATCH -t {}\n", spec.time);
-    s += &format!("#SBATCH -o {}-%j.out\n", shell_quote(&spec.job_name));
+    s += &format!("#SBATCH -o {}-%j.out\n", spec.job_name);
     s += "\nset -euo pipefail\n";
     s += "# The chunkwise checkout (default: where sbatch was run) and its binary.\n";
     s += "CHUNKWISE_HOME=\"${CHUNKWISE_HOME:-$SLURM_SUBMIT_DIR}\"\n";
@@ -267,5 +369,6 @@ mod tests {
         assert_eq!(shell_quote("a.h5"), "a.h5");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
         assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("$(id) `x` \\ \""), r#""\$(id) \`x\` \\ \"""#);
     }
 }

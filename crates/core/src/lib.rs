@@ -14,6 +14,7 @@ pub mod axis_kernel;
 pub mod blocksize;
 pub mod cf;
 pub mod cftime;
+pub mod chunk_index;
 pub mod cluster;
 pub mod concat;
 pub mod date_select;

@@ -89,6 +89,70 @@ pub fn layout(
     })
 }
 
+/// What the result of a reduction costs in memory, known before any read.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct ResultMemory {
+    /// Cells of the result (the product of the kept, selected extents).
+    pub cells: u64,
+    /// Bytes rank 0 holds while it combines the tiles: per cell one
+    /// accumulator, its gathered wire form (as large), and one `f64` per
+    /// statistic for the report or output.
+    pub rank0_bytes: u64,
+    /// Bytes every rank holds for partial results: per level of a tile's
+    /// merge tree (log2 of its blocks, plus two) one accumulator per kept
+    /// cell of a block.
+    pub per_rank_bytes: u64,
+}
+
+/// The result memory of `layout` with `n_ops` statistics (see
+/// [`ResultMemory`]; sizes saturate instead of overflowing).
+pub fn result_memory(layout: &ReduceLayout, n_ops: usize) -> ResultMemory {
+    let acc = std::mem::size_of::<crate::accum::Acc>() as u64;
+    let kept = |v: &[usize]| -> u64 {
+        v.iter()
+            .zip(&layout.tiling.reduced)
+            .filter(|(_, r)| !**r)
+            .fold(1u64, |p, (&x, _)| p.saturating_mul(x as u64))
+    };
+    let cells = kept(&layout.decomp.shape);
+    let levels = (usize::BITS - layout.tiling.n_leaves.max(1).leading_zeros()) as u64 + 2;
+    ResultMemory {
+        cells,
+        rank0_bytes: cells.saturating_mul(2 * acc + 8 * n_ops as u64),
+        per_rank_bytes: kept(&layout.decomp.block_shape)
+            .saturating_mul(acc)
+            .saturating_mul(levels),
+    }
+}
+
+/// Refuse a result that cannot fit: rank 0's share of `mem` (plus the
+/// blocks) above `limit` bytes, which `limit_from` describes (Slurm's memory
+/// per rank, or the machine's RAM). Checked before any read, so a huge
+/// `--dim` result is one clear message instead of a run that never ends.
+pub fn check_result_memory(
+    mem: &ResultMemory,
+    layout: &ReduceLayout,
+    limit: u64,
+    limit_from: &str,
+) -> Result<(), CwError> {
+    let need = mem
+        .rank0_bytes
+        .saturating_add(mem.per_rank_bytes)
+        .saturating_add(2 * layout.block_bytes);
+    if need <= limit {
+        return Ok(());
+    }
+    let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
+    Err(CwError::Input(format!(
+        "the result has {} cells (shape {:?}), which need about {:.1} GiB on rank 0 to combine ({:.1} GiB of partial results on every rank), more than the {:.1} GiB {limit_from}; select less (--select), reduce over more dimensions (--dim), or split the job",
+        mem.cells,
+        layout.tiling.result_shape(&layout.decomp),
+        gib(mem.rank0_bytes),
+        gib(mem.per_rank_bytes),
+        gib(limit)
+    )))
+}
+
 /// True when the statistics need the second moment.
 pub fn wants_m2(ops: &[Op]) -> bool {
     ops.iter().any(|o| matches!(o, Op::Var | Op::Std))
@@ -116,5 +180,52 @@ pub fn cell_method(op: Op) -> &'static str {
         Op::Var => "variance",
         Op::Std => "standard_deviation",
         Op::Count => "point",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::element::Dtype;
+    use crate::request::{InputSpec, ReduceRequest};
+    use crate::selection::{Dims, ReduceOver};
+
+    fn meta(shape: &[usize]) -> VariableMeta {
+        let n = shape.len();
+        VariableMeta {
+            dtype: Dtype::F32,
+            shape: shape.to_vec(),
+            chunk: None,
+            filtered: false,
+            dims: Dims {
+                names: (0..n).map(|i| format!("dim_{i}")).collect(),
+                shape: shape.to_vec(),
+                coords: vec![None; n],
+            },
+            decode: Default::default(),
+            attrs: vec![],
+            globals: vec![],
+            coord_attrs: vec![vec![]; n],
+        }
+    }
+
+    #[test]
+    fn result_memory_counts_kept_cells_and_refuses_huge_results() {
+        let mut req = ReduceRequest::new(InputSpec::file("x", None));
+        // All reduced: one cell.
+        let l = layout(&req, &meta(&[1000, 300]), None).unwrap();
+        let m = result_memory(&l, 2);
+        assert_eq!(m.cells, 1);
+        assert!(check_result_memory(&m, &l, 1 << 30, "x").is_ok());
+        // --dim dim_0 of a 2 × 10^12 array: 10^12 cells, 2 × Acc + 16 B each.
+        req.over = ReduceOver::Dims(vec!["dim_0".into()]);
+        let l = layout(&req, &meta(&[2, 1_000_000_000_000]), None).unwrap();
+        let m = result_memory(&l, 2);
+        assert_eq!(m.cells, 1_000_000_000_000);
+        let acc = std::mem::size_of::<crate::accum::Acc>() as u64;
+        assert_eq!(m.rank0_bytes, m.cells * (2 * acc + 16));
+        let e = check_result_memory(&m, &l, 64 << 30, "of RAM here").unwrap_err();
+        assert!(e.to_string().contains("1000000000000 cells"), "{e}");
+        assert!(e.to_string().contains("64.0 GiB of RAM here"), "{e}");
     }
 }

@@ -155,7 +155,11 @@ impl ReduceReport {
             self.file,
             self.var,
             self.dtype,
-            dims.join(", ")
+            if dims.is_empty() {
+                "scalar".to_string()
+            } else {
+                dims.join(", ")
+            }
         );
         for (d, [a, b, st]) in &self.selection {
             s += &format!("select    {d} = {a}:{b}:{st}\n");

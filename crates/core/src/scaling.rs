@@ -103,6 +103,38 @@ impl std::str::FromStr for Launcher {
     }
 }
 
+/// Ranks per CPU beyond which a local (`mpirun`, no allocation) study is
+/// refused: `--oversubscribe` makes a few ranks per core work, but a
+/// hundred thousand processes on a laptop only runs until killed.
+pub const MAX_RANKS_PER_CPU: usize = 16;
+
+/// Check, before the first launch, that every rank count in `ranks` can run
+/// here. Inside a Slurm allocation (`slurm_tasks`: its `SLURM_NTASKS`) no
+/// count may exceed the allocation's tasks, whatever the launcher; outside
+/// one, `mpirun` oversubscribes the `cpus` of this machine, up to
+/// [`MAX_RANKS_PER_CPU`] ranks per CPU. The error names the limit that
+/// applies and how to get past it.
+pub fn check_rank_counts(
+    ranks: &[usize],
+    slurm_tasks: Option<usize>,
+    cpus: usize,
+) -> Result<(), CwError> {
+    let Some(&most) = ranks.iter().max() else {
+        return Ok(());
+    };
+    match slurm_tasks {
+        Some(n) if most > n => Err(CwError::Parse(format!(
+            "--ranks {most} exceeds this Slurm allocation's {n} tasks (SLURM_NTASKS); ask sbatch/salloc for more tasks or study at most {n} ranks"
+        ))),
+        Some(_) => Ok(()),
+        None if most > MAX_RANKS_PER_CPU * cpus.max(1) => Err(CwError::Parse(format!(
+            "--ranks {most} cannot run on this machine: {cpus} CPUs allow at most {} ranks ({MAX_RANKS_PER_CPU} per CPU, oversubscribed); run larger studies inside a Slurm allocation",
+            MAX_RANKS_PER_CPU * cpus.max(1)
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The full command line for `p` ranks × `threads` threads running `exe args…`.
 /// `mpirun` gets `--bind-to none` (threads must not share one core) and
 /// `--oversubscribe` when P exceeds `cores`; `srun` gets `-c threads` and
@@ -822,6 +854,17 @@ mod tests {
         assert_eq!(c3, c1);
         assert_eq!(generated_shape(2_000_000_000, 8, 1).1, [128, 1024]);
         assert_eq!(generated_shape(10, 8, 2).0, [2, 1]);
+    }
+
+    #[test]
+    fn rank_counts_beyond_what_can_run_are_refused() {
+        assert!(check_rank_counts(&[1, 2, 4], None, 2).is_ok());
+        assert!(check_rank_counts(&[1, 32], None, 2).is_ok());
+        let e = check_rank_counts(&[1, 100_000], None, 2).unwrap_err();
+        assert!(e.to_string().contains("at most 32 ranks"), "{e}");
+        assert!(check_rank_counts(&[4, 8], Some(8), 1).is_ok());
+        let e = check_rank_counts(&[4, 16], Some(8), 1000).unwrap_err();
+        assert!(e.to_string().contains("8 tasks"), "{e}");
     }
 
     #[test]

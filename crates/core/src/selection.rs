@@ -340,11 +340,43 @@ fn resolve_value(dim: &str, coords: &[f64], lo: f64, hi: f64) -> Result<AxisRang
             "--select {dim}={lo}..{hi}: coordinate '{dim}' is not monotonic, the values in range are not contiguous; select by index"
         )));
     }
+    check_seam(dim, coords, lo, hi)?;
     Ok(AxisRange {
         start: first,
         count: inside.len(),
         step: 1,
     })
+}
+
+/// A coordinate that is evenly spaced and spans the globe in degrees (its
+/// span plus one step is 360, as a 0..358 longitude) is periodic: a range
+/// such as `-10..10` also means the points at 350..358. Reading such a
+/// wrapped range (two hyperslabs) is not supported yet, so it is refused
+/// with the points it would miss, never taken as the silent subset 0..10.
+fn check_seam(dim: &str, coords: &[f64], lo: f64, hi: f64) -> Result<(), CwError> {
+    let n = coords.len();
+    if n < 2 {
+        return Ok(());
+    }
+    let (mn, mx) = (coords[0].min(coords[n - 1]), coords[0].max(coords[n - 1]));
+    let step = (mx - mn) / (n - 1) as f64;
+    let even = coords
+        .windows(2)
+        .all(|w| ((w[1] - w[0]).abs() - step).abs() <= 1e-6 * step.max(1.0));
+    if !even || step <= 0.0 || ((mx - mn + step) - 360.0).abs() > 0.5 * step {
+        return Ok(());
+    }
+    let wrapped = coords
+        .iter()
+        .filter(|&&c| !(lo..=hi).contains(&c))
+        .filter(|&&c| (lo..=hi).contains(&(c + 360.0)) || (lo..=hi).contains(&(c - 360.0)))
+        .count();
+    if wrapped == 0 {
+        return Ok(());
+    }
+    Err(CwError::Input(format!(
+        "--select {dim}={lo}..{hi} crosses the seam of the periodic coordinate '{dim}' ({mn}..{mx}): it also means {wrapped} point(s) at the other end, and reading a wrapped range is not supported yet; select the two parts in separate runs"
+    )))
 }
 
 /// Which axes `reduce` reduces over: `--dim` names or `--axis` indices
@@ -387,6 +419,22 @@ pub fn resolve_reduced(dims: &Dims, over: &ReduceOver) -> Result<Vec<bool>, CwEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ranges_across_a_periodic_seam_are_refused_not_cut() {
+        let lon: Vec<f64> = (0..180).map(|i| i as f64 * 2.0).collect(); // 0..358
+        // Inside the coordinate's own range: as before.
+        assert_eq!(resolve_value("lon", &lon, 0.0, 10.0).unwrap().count, 6);
+        // -10..10 also means 350..358 (5 points): refused, not 0..10.
+        let e = resolve_value("lon", &lon, -10.0, 10.0)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("seam") && e.contains("5 point(s)"), "{e}");
+        assert!(resolve_value("lon", &lon, 350.0, 370.0).is_err());
+        // Not periodic (a regional grid): a range beyond it is just clipped.
+        let reg: Vec<f64> = (0..50).map(|i| i as f64).collect();
+        assert_eq!(resolve_value("x", &reg, -10.0, 10.0).unwrap().count, 11);
+    }
 
     fn dims() -> Dims {
         Dims {

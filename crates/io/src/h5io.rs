@@ -21,7 +21,8 @@ use hdf5_sys::h5d::{H5Dget_space, H5Dread, H5Dwrite};
 use hdf5_sys::h5i::hid_t;
 use hdf5_sys::h5p::{H5FD_mpio_xfer_t, H5Pclose, H5Pcreate, H5Pset_dxpl_mpio};
 use hdf5_sys::h5s::{
-    H5S_seloper_t, H5Sclose, H5Screate_simple, H5Sselect_hyperslab, H5Sselect_none,
+    H5S_class_t, H5S_seloper_t, H5Sclose, H5Screate, H5Screate_simple, H5Sget_simple_extent_ndims,
+    H5Sselect_hyperslab, H5Sselect_none,
 };
 use std::path::Path;
 
@@ -30,13 +31,31 @@ use std::path::Path;
 const HDF5_SIGNATURE: [u8; 8] = [0x89, b'H', b'D', b'F', b'\r', b'\n', 0x1a, b'\n'];
 
 /// Check, without HDF5 and without any collective call, that `path` is a
-/// readable regular file that starts like an HDF5 file. Gives clear messages
-/// for the common mistakes before the collective MPI-IO open.
+/// readable regular file that starts like an HDF5 file with a sound
+/// superblock. Gives clear messages for the common mistakes before the
+/// collective MPI-IO open.
 pub fn precheck_input(path: &Path) -> Result<(), IoError> {
+    let shown = path.display().to_string();
+    let (mut f, off) = signature_at(path)?;
+    let Some(off) = off else {
+        return Err(IoError::Input(format!(
+            "'{shown}' is not an HDF5 or NetCDF-4 file (no HDF5 signature)"
+        )));
+    };
+    check_superblock_flags(&mut f, off, &shown)
+}
+
+/// True when `path` is a regular file with the HDF5 signature (at 0, 512,
+/// 1024, ...), sound or not.
+pub fn has_signature(path: &Path) -> bool {
+    signature_at(path).is_ok_and(|(_, off)| off.is_some())
+}
+
+/// The open file and where its HDF5 signature is, if it has one.
+fn signature_at(path: &Path) -> Result<(std::fs::File, Option<u64>), IoError> {
     use std::io::{Read, Seek, SeekFrom};
     let shown = path.display();
-    let meta = std::fs::metadata(path)
-        .map_err(|e| IoError::Input(format!("cannot open input file '{shown}': {e}")))?;
+    let meta = crate::input_file::metadata(path)?;
     if meta.is_dir() {
         return Err(IoError::Input(format!(
             "input '{shown}' is a directory, not an HDF5/NetCDF-4 file"
@@ -52,13 +71,36 @@ pub fn precheck_input(path: &Path) -> Result<(), IoError> {
         f.read_exact(&mut sig)
             .map_err(|e| IoError::Input(format!("cannot read '{shown}': {e}")))?;
         if sig == HDF5_SIGNATURE {
-            return Ok(());
+            return Ok((f, Some(off)));
         }
         off = if off == 0 { 512 } else { off * 2 };
     }
-    Err(IoError::Input(format!(
-        "'{shown}' is not an HDF5 or NetCDF-4 file (no HDF5 signature)"
-    )))
+    Ok((f, None))
+}
+
+/// The superblock's status flags (at byte 20 of a version 0/1 superblock,
+/// byte 11 of version 2/3) may only hold HDF5's three defined bits (write
+/// access, file OK, SWMR write access); anything else is a damaged
+/// superblock, which HDF5 2.0 refuses and 1.10 reads on regardless.
+fn check_superblock_flags(f: &mut std::fs::File, sig_at: u64, shown: &str) -> Result<(), IoError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut head = [0u8; 24];
+    let ok = f.seek(SeekFrom::Start(sig_at)).is_ok() && f.read_exact(&mut head).is_ok();
+    if !ok {
+        return Err(IoError::Input(format!(
+            "'{shown}' is damaged or truncated: its superblock cannot be read"
+        )));
+    }
+    let flags = match head[8] {
+        0 | 1 => u32::from_le_bytes([head[20], head[21], head[22], head[23]]),
+        _ => head[11] as u32,
+    };
+    if flags & !0x7 != 0 {
+        return Err(IoError::Input(format!(
+            "'{shown}' is damaged: its superblock status flags ({flags:#x}) are not valid"
+        )));
+    }
+    Ok(())
 }
 
 /// Open a file read-only with the default (POSIX) driver, for metadata only.
@@ -167,18 +209,16 @@ pub fn variable_meta(path: &Path, var: &str) -> Result<VariableMeta, IoError> {
     let file = open_serial(path)?;
     let ds = open_dataset(&file, var, &file_name)?;
     let dtype = dataset_dtype(&ds, var)?;
+    // A 0-d (scalar) variable has shape [] and one value; it reduces to itself.
     let shape = ds.shape();
-    if shape.is_empty() {
-        return Err(IoError::Input(format!(
-            "variable '{var}' in '{file_name}' is a scalar; nothing to reduce"
-        )));
-    }
     if shape.contains(&0) {
         return Err(IoError::Input(format!(
             "variable '{var}' in '{file_name}' is empty (shape {shape:?})"
         )));
     }
     check_filters(&ds, var, &file_name)?;
+    let file_len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(u64::MAX);
+    crate::h5check::check_dataset(&ds, var, &file_name, file_len)?;
     let decode = Decode {
         missing: ["_FillValue", "missing_value"]
             .iter()
@@ -375,15 +415,52 @@ pub fn list_datasets(file: &File) -> Vec<String> {
 }
 
 /// The element type of a dataset, or an error naming the unsupported type.
+/// Numbers must have their standard layout (IEEE 754 binary32/binary64
+/// fields, integers using all their bits): any other layout is a damaged or
+/// exotic type that would be converted into different values.
 pub fn dataset_dtype(ds: &Dataset, var: &str) -> Result<Dtype, IoError> {
-    let desc = ds.dtype()?.to_descriptor().map_err(|e| {
+    let t = ds.dtype()?;
+    let desc = t.to_descriptor().map_err(|e| {
         IoError::Input(format!(
             "variable '{var}' has an unsupported datatype ({e}); only numeric types can be reduced"
         ))
     })?;
-    dtype_of_descriptor(&desc).ok_or_else(|| {
+    let dtype = dtype_of_descriptor(&desc).ok_or_else(|| {
         IoError::Input(format!("variable '{var}' has an unsupported datatype ({desc}); only integer and float types can be reduced"))
-    })
+    })?;
+    if !standard_layout(t.id(), dtype) {
+        return Err(IoError::Input(format!(
+            "variable '{var}' has a {} type with a non-standard bit layout (damaged, or not IEEE 754); it cannot be reduced",
+            dtype.name()
+        )));
+    }
+    Ok(dtype)
+}
+
+/// True when the HDF5 type `t` of element type `dtype` has the standard
+/// bit layout: precision = all bits, offset 0, and for floats the IEEE 754
+/// sign, exponent and mantissa positions and exponent bias.
+fn standard_layout(t: hid_t, dtype: Dtype) -> bool {
+    use hdf5_sys::h5t::{H5Tget_ebias, H5Tget_fields, H5Tget_offset, H5Tget_precision};
+    let bits = dtype.size() * 8;
+    unsafe {
+        if H5Tget_precision(t) != bits || H5Tget_offset(t) != 0 {
+            return false;
+        }
+        if !dtype.is_float() {
+            return true;
+        }
+        let (mut spos, mut epos, mut esize, mut mpos, mut msize) = (0, 0, 0, 0, 0);
+        if H5Tget_fields(t, &mut spos, &mut epos, &mut esize, &mut mpos, &mut msize) < 0 {
+            return false;
+        }
+        let want = if bits == 32 {
+            (31, 23, 8, 0, 23, 127)
+        } else {
+            (63, 52, 11, 0, 52, 1023)
+        };
+        (spos, epos, esize, mpos, msize, H5Tget_ebias(t)) == want
+    }
 }
 
 /// Map an HDF5 type descriptor to a supported `Dtype`.
@@ -452,6 +529,18 @@ fn spaces(
             return Err(IoError::Hdf5Call("H5Dget_space failed".into()));
         }
         let fspace = Id(fspace, H5Sclose);
+        if H5Sget_simple_extent_ndims(fspace.0) == 0 {
+            // A scalar dataspace (0-d variable): its one element, or nothing.
+            let mspace = Id(H5Screate(H5S_class_t::H5S_SCALAR), H5Sclose);
+            if mspace.0 < 0 {
+                return Err(IoError::Hdf5Call("H5Screate(SCALAR) failed".into()));
+            }
+            if block.is_none() {
+                check(H5Sselect_none(fspace.0), "H5Sselect_none")?;
+                check(H5Sselect_none(mspace.0), "H5Sselect_none")?;
+            }
+            return Ok((fspace, mspace));
+        }
         let mspace = match block {
             Some(b) => {
                 // Block coordinates are in the selected index space.
@@ -656,10 +745,29 @@ pub fn dimension_names(ds: &hdf5::Dataset) -> Option<Vec<String>> {
     })
 }
 
-/// Full paths of the dimension-scale datasets attached to each axis of `ds`
-/// (the `DIMENSION_LIST` attribute NetCDF-4 and `h5py.dims` write); `None`
-/// for an axis without a scale, and `None` overall without the attribute.
+/// Full paths of the dimension-scale datasets of each axis of `ds`: the
+/// `DIMENSION_LIST` attribute NetCDF-4 and `h5py.dims` write, or — for a
+/// 1-D dimension scale itself (a coordinate variable such as `lat`) — its
+/// own path, since a coordinate variable is indexed by its own dimension.
+/// `None` for an axis without a scale, and `None` overall when the dataset
+/// has neither. The one source of axis names for `inspect`, `reduce`,
+/// `convert` and `plan`.
 pub fn dimension_scale_paths(ds: &hdf5::Dataset) -> Option<Vec<Option<String>>> {
+    attached_scale_paths(ds).or_else(|| is_own_scale(ds).then(|| vec![Some(ds.name())]))
+}
+
+/// True for a 1-D dataset marked as a dimension scale (`CLASS =
+/// "DIMENSION_SCALE"`, as `H5DSset_scale`, netCDF-C and h5py write it).
+fn is_own_scale(ds: &hdf5::Dataset) -> bool {
+    ds.ndim() == 1
+        && ds
+            .attr("CLASS")
+            .ok()
+            .is_some_and(|a| attr_text(&a) == "DIMENSION_SCALE")
+}
+
+/// The scales attached through `DIMENSION_LIST` (see [`dimension_scale_paths`]).
+fn attached_scale_paths(ds: &hdf5::Dataset) -> Option<Vec<Option<String>>> {
     use hdf5_sys::h5a::{H5Aget_space, H5Aread};
     use hdf5_sys::h5d::H5Dvlen_reclaim;
     use hdf5_sys::h5i::H5Iget_name;
@@ -753,4 +861,89 @@ pub fn create_dataset(
         b = b.deflate(level);
     }
     b.create(parts[parts.len() - 1])
+}
+
+/// True when values of `desc` are plain bytes (no pointers: no
+/// variable-length parts, no references), so they can be read into a
+/// buffer and shown without following anything.
+fn plain_type(desc: &TypeDescriptor) -> bool {
+    match desc {
+        TypeDescriptor::Compound(c) => c.fields.iter().all(|f| plain_type(&f.ty)),
+        TypeDescriptor::FixedArray(t, _) => plain_type(t),
+        TypeDescriptor::VarLenArray(_)
+        | TypeDescriptor::VarLenAscii
+        | TypeDescriptor::VarLenUnicode
+        | TypeDescriptor::Reference(_) => false,
+        _ => true,
+    }
+}
+
+/// A dataset's fill value as text: numbers converted by HDF5 (integers
+/// exactly, floats in the shortest round-trip form), other plain types
+/// (enum, bool, compound, fixed strings) as the `hdf5` crate shows them;
+/// `None` when undefined or of a type holding pointers (variable-length
+/// data or references, whose fill value cannot be shown).
+pub fn fill_value_text(ds: &Dataset) -> Option<String> {
+    let desc = ds.dtype().ok()?.to_descriptor().ok()?;
+    let dcpl = ds.dcpl().ok()?;
+    match &desc {
+        TypeDescriptor::Integer(_) => Some(dcpl.get_fill_value_as::<i64>().ok()??.to_string()),
+        TypeDescriptor::Unsigned(_) => Some(dcpl.get_fill_value_as::<u64>().ok()??.to_string()),
+        TypeDescriptor::Float(_) => Some(chunkwise_core::number_format::fmt_float(
+            dcpl.get_fill_value_as::<f64>().ok()??,
+        )),
+        d if plain_type(d) => dcpl.get_fill_value(d).ok()?.map(|v| format!("{v}")),
+        _ => None,
+    }
+}
+
+/// Where the link `name` in `g` points, for messages: `soft link to PATH`
+/// or `external link to FILE:PATH` (`None` for hard links or on failure).
+pub fn link_target(g: &hdf5::Group, name: &str) -> Option<String> {
+    #[allow(deprecated)] // H5Lget_info2 needs HDF5 1.12; Debian 12 has 1.10
+    use hdf5_sys::h5l::{H5L_info1_t, H5L_type_t, H5Lget_info1, H5Lget_val, H5Lunpack_elink_val};
+    let c = std::ffi::CString::new(name).ok()?;
+    unsafe {
+        let mut info: H5L_info1_t = std::mem::zeroed();
+        #[allow(deprecated)]
+        if H5Lget_info1(g.id(), c.as_ptr(), &mut info, hdf5_sys::h5p::H5P_DEFAULT) < 0 {
+            return None;
+        }
+        let size = match info.type_ {
+            H5L_type_t::H5L_TYPE_SOFT | H5L_type_t::H5L_TYPE_EXTERNAL => *info.u.val_size(),
+            _ => return None,
+        };
+        let mut buf = vec![0u8; size.max(1)];
+        if H5Lget_val(
+            g.id(),
+            c.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            hdf5_sys::h5p::H5P_DEFAULT,
+        ) < 0
+        {
+            return None;
+        }
+        let text =
+            |p: *const std::ffi::c_char| std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned();
+        if info.type_ == H5L_type_t::H5L_TYPE_SOFT {
+            return Some(format!("soft link to {}", text(buf.as_ptr().cast())));
+        }
+        let mut flags = 0u32;
+        let mut file: *const std::ffi::c_char = std::ptr::null();
+        let mut obj: *const std::ffi::c_char = std::ptr::null();
+        if H5Lunpack_elink_val(
+            buf.as_ptr().cast(),
+            buf.len(),
+            &mut flags,
+            &mut file,
+            &mut obj,
+        ) < 0
+            || file.is_null()
+            || obj.is_null()
+        {
+            return None;
+        }
+        Some(format!("external link to {}:{}", text(file), text(obj)))
+    }
 }

@@ -9,8 +9,10 @@
 pub mod aux_var;
 pub mod chunk_direct;
 pub mod error;
+pub mod h5check;
 pub mod h5io;
 pub mod h5meta;
+pub mod input_file;
 pub mod nc_out;
 pub mod source;
 pub mod zarr_out;

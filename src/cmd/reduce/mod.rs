@@ -94,8 +94,17 @@ pub fn validate_described(
     (source, meta): (Source, VariableMeta),
 ) -> anyhow::Result<ReducePlan> {
     let threads = super::resolve_threads(req.threads)?;
-    let mut layout =
-        crate::reduce_layout::layout(req, &meta, crate::blocksize::mem_per_rank_from_env())?;
+    let mem_per_rank = crate::blocksize::mem_per_rank_from_env();
+    let mut layout = crate::reduce_layout::layout(req, &meta, mem_per_rank)?;
+    // A result too big for memory is refused before any read.
+    let (limit, from) = match mem_per_rank {
+        Some(m) => (m, "of memory per rank Slurm grants"),
+        None => (crate::procinfo::physical_memory(), "of RAM on this machine"),
+    };
+    if limit > 0 {
+        let mem = crate::reduce_layout::result_memory(&layout, req.ops.len());
+        crate::reduce_layout::check_result_memory(&mem, &layout, limit, from)?;
+    }
     if !req.quantiles.is_empty() && layout.tiling.reduced.iter().any(|&r| !r) {
         // Quantiles along dimensions: whole series in every block.
         let chunk_in_sel: Option<Vec<usize>> = meta.chunk.as_ref().map(|c| {
@@ -237,9 +246,9 @@ fn run_many(comm: &Comm, req: &ReduceRequest, names: Vec<String>, all: bool) -> 
     }
     if let Some(report) = report {
         if req.json {
-            println!("{}", serde_json::to_string(&report)?);
+            crate::outln!("{}", serde_json::to_string(&report)?)?;
         } else {
-            print!("{}", report.to_text());
+            crate::out!("{}", report.to_text())?;
         }
     }
     Ok(())
@@ -273,9 +282,9 @@ fn run_one(comm: &Comm, req: &ReduceRequest) -> anyhow::Result<()> {
         report.output = Some(out.display().to_string());
     }
     if req.json {
-        println!("{}", serde_json::to_string(&report)?);
+        crate::outln!("{}", serde_json::to_string(&report)?)?;
     } else {
-        print!("{}", report.to_text());
+        crate::out!("{}", report.to_text())?;
     }
     Ok(())
 }

@@ -109,14 +109,15 @@ fn out_vars(plan: &ReducePlan, report: &ReduceReport) -> Vec<OutVar> {
                     format!("{methods} quantile {q} (NumPy linear method)"),
                 ));
             } else if op == Some(Op::Count) {
-                attrs.push((
-                    "long_name".into(),
-                    format!(
-                        "number of valid values of {base} over {}",
-                        report.reduced_dims.join(", ")
-                    ),
-                ));
-            } else if let Some(op) = op {
+                // A 0-d variable reduces over no dimension.
+                let over = report.reduced_dims.join(", ");
+                let long_name = if over.is_empty() {
+                    format!("number of valid values of {base}")
+                } else {
+                    format!("number of valid values of {base} over {over}")
+                };
+                attrs.push(("long_name".into(), long_name));
+            } else if let Some(op) = op.filter(|_| !report.reduced_dims.is_empty()) {
                 let weighted = if plan.weights.is_some() && op != Op::Min && op != Op::Max {
                     " (weighted)"
                 } else {

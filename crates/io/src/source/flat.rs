@@ -129,6 +129,15 @@ impl FlatLayout {
         let size = self.dtype.size();
         let n = block.len();
         let bytes = as_bytes_mut(&mut buf[..n]);
+        if self.shape.is_empty() {
+            // A 0-d array: its one element.
+            file.read_exact_at(bytes, self.offset)
+                .map_err(|e| IoError::Input(format!("reading '{}': {e}", self.path.display())))?;
+            if self.big_endian != cfg!(target_endian = "big") {
+                swap_bytes(bytes, size);
+            }
+            return Ok(());
+        }
         let last = self.shape.len() - 1;
         let row = block.count[last];
         let step = sel[last].step;

@@ -175,8 +175,7 @@ fn stem(p: &Path) -> String {
 /// What kind of input `path` is, from its first bytes (or `zarr.json`).
 pub fn detect_format(path: &Path) -> Result<Format, IoError> {
     let shown = path.display();
-    let meta = std::fs::metadata(path)
-        .map_err(|e| IoError::Input(format!("cannot open input file '{shown}': {e}")))?;
+    let meta = crate::input_file::metadata(path)?;
     if meta.is_dir() {
         if path.join("zarr.json").is_file() {
             return Ok(Format::Zarr);
@@ -192,7 +191,7 @@ pub fn detect_format(path: &Path) -> Result<Format, IoError> {
     if n == 6 && &head == npy::MAGIC {
         return Ok(Format::Npy);
     }
-    if h5io::precheck_input(path).is_ok() {
+    if h5io::has_signature(path) {
         return Ok(Format::Hdf5);
     }
     Ok(Format::Raw)
@@ -251,11 +250,6 @@ pub fn describe(spec: &InputSpec) -> Result<(Source, VariableMeta), IoError> {
         }
     };
     let (kind, layout) = layout;
-    if layout.shape.is_empty() {
-        return Err(IoError::Input(format!(
-            "'{shown}' holds a scalar (0-d array); nothing to reduce"
-        )));
-    }
     if layout.shape.contains(&0) {
         return Err(IoError::Input(format!(
             "'{shown}' is empty (shape {:?})",

@@ -1,0 +1,199 @@
+//! Consistency of a chunked dataset's storage metadata, checked before any
+//! read: a damaged chunk index must be one clear error, never different
+//! statistics (HDF5 reads a chunk whose index entry has wrong coordinates
+//! as if it were elsewhere, or not at all, and fills the gap with the fill
+//! value), and impossible extents must not reach the library (HDF5 1.10
+//! loops or crashes on some). Pure: the io layer reads the entries.
+
+/// One stored chunk, as the chunk index lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChunkEntry {
+    /// Logical coordinates of its first element.
+    pub offset: Vec<u64>,
+    /// Byte address in the file.
+    pub addr: u64,
+    /// Stored (possibly compressed) size in bytes.
+    pub size: u64,
+    /// What a lookup of `offset` by coordinate finds (address, size); a
+    /// damaged key (HDF5 keys hold one more coordinate than the API shows)
+    /// makes the chunk unreachable there although it is listed.
+    pub by_coord: Option<(u64, u64)>,
+}
+
+/// Check extents: every current extent at most its maximum (`None`:
+/// unlimited), and every chunk extent at least 1 and, for a fixed-size
+/// axis, at most the maximum. Errors say which axis of `what`.
+pub fn check_extents(
+    what: &str,
+    shape: &[u64],
+    maxdims: &[Option<u64>],
+    chunk: Option<&[u64]>,
+) -> Result<(), String> {
+    for (a, (&d, m)) in shape.iter().zip(maxdims).enumerate() {
+        if let Some(m) = m
+            && d > *m
+        {
+            return Err(format!(
+                "{what} is damaged: axis {a} has {d} elements, more than its maximum {m}"
+            ));
+        }
+    }
+    if let Some(c) = chunk {
+        if c.len() != shape.len() {
+            return Err(format!(
+                "{what} is damaged: chunks of rank {} for a rank-{} dataset",
+                c.len(),
+                shape.len()
+            ));
+        }
+        for (a, (&c, m)) in c.iter().zip(maxdims).enumerate() {
+            if c == 0 || m.is_some_and(|m| c > m.max(1)) {
+                return Err(format!(
+                    "{what} is damaged: chunk extent {c} along axis {a} does not fit the dataset"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Check the chunk index of a dataset of `shape` in chunks of `chunk`,
+/// stored in a file of `file_len` bytes: `stored` chunks are counted by the
+/// index and `entries` were found (by index position or by coordinate).
+/// Every entry must lie on the chunk grid inside the dataset, appear once,
+/// have a non-zero size and lie inside the file, no two may share bytes,
+/// and every counted chunk must have been found. The error names the chunk.
+pub fn check_entries(
+    what: &str,
+    shape: &[u64],
+    chunk: &[u64],
+    file_len: u64,
+    stored: u64,
+    entries: &[ChunkEntry],
+) -> Result<(), String> {
+    let grid: u64 = shape
+        .iter()
+        .zip(chunk)
+        .fold(1u64, |g, (&d, &c)| g.saturating_mul(d.div_ceil(c.max(1))));
+    if stored > grid {
+        return Err(format!(
+            "{what} is damaged: its chunk index lists {stored} chunks, more than the {grid} the dataset can have"
+        ));
+    }
+    for e in entries {
+        let on_grid = e.offset.len() == shape.len()
+            && e.offset
+                .iter()
+                .zip(shape.iter().zip(chunk))
+                .all(|(&o, (&d, &c))| o % c.max(1) == 0 && o < d);
+        if !on_grid {
+            return Err(format!(
+                "{what} is damaged: chunk at {:?} is not on the chunk grid {chunk:?} of shape {shape:?}",
+                e.offset
+            ));
+        }
+        if e.by_coord != Some((e.addr, e.size)) {
+            return Err(format!(
+                "{what} is damaged: chunk at {:?} is listed in the chunk index but not found at its coordinates (a damaged index key)",
+                e.offset
+            ));
+        }
+        if e.size == 0 || e.addr.checked_add(e.size).is_none_or(|end| end > file_len) {
+            return Err(format!(
+                "{what} is damaged: chunk at {:?} ({} bytes at byte {}) lies outside the file of {file_len} bytes",
+                e.offset, e.size, e.addr
+            ));
+        }
+    }
+    let mut by_pos: Vec<&ChunkEntry> = entries.iter().collect();
+    by_pos.sort_by(|a, b| a.offset.cmp(&b.offset));
+    if let Some(w) = by_pos.windows(2).find(|w| w[0].offset == w[1].offset) {
+        return Err(format!(
+            "{what} is damaged: chunk at {:?} is listed twice in the chunk index",
+            w[0].offset
+        ));
+    }
+    let mut by_addr = by_pos;
+    by_addr.sort_by_key(|e| e.addr);
+    if let Some(w) = by_addr
+        .windows(2)
+        .find(|w| w[0].addr + w[0].size > w[1].addr)
+    {
+        return Err(format!(
+            "{what} is damaged: chunks at {:?} and {:?} share bytes of the file (from byte {})",
+            w[0].offset, w[1].offset, w[1].addr
+        ));
+    }
+    if entries.len() as u64 != stored {
+        return Err(format!(
+            "{what} is damaged: its chunk index counts {stored} chunks but {} are found on the chunk grid (an entry has wrong coordinates)",
+            entries.len()
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(offset: &[u64], addr: u64, size: u64) -> ChunkEntry {
+        ChunkEntry {
+            offset: offset.to_vec(),
+            addr,
+            size,
+            by_coord: Some((addr, size)),
+        }
+    }
+
+    #[test]
+    fn extents() {
+        let m = [Some(60), Some(50)];
+        assert!(check_extents("v", &[60, 50], &m, Some(&[10, 10])).is_ok());
+        assert!(check_extents("v", &[61, 50], &m, None).is_err());
+        assert!(check_extents("v", &[60, 50], &[None, Some(50)], Some(&[100, 10])).is_ok());
+        let err = check_extents("v", &[60, 50], &m, Some(&[10, 16711690])).unwrap_err();
+        assert!(err.contains("axis 1"), "{err}");
+        assert!(check_extents("v", &[60, 50], &m, Some(&[0, 10])).is_err());
+    }
+
+    #[test]
+    fn entries() {
+        let (s, c) = ([20, 10], [10, 10]);
+        let good = vec![e(&[0, 0], 100, 50), e(&[10, 0], 150, 40)];
+        assert!(check_entries("v", &s, &c, 1000, 2, &good).is_ok());
+        let off = vec![e(&[0, 0], 100, 50), e(&[10, 3], 150, 40)];
+        assert!(
+            check_entries("v", &s, &c, 1000, 2, &off)
+                .unwrap_err()
+                .contains("[10, 3]")
+        );
+        let twice = vec![e(&[0, 0], 100, 50), e(&[0, 0], 150, 40)];
+        assert!(
+            check_entries("v", &s, &c, 1000, 2, &twice)
+                .unwrap_err()
+                .contains("twice")
+        );
+        let overlap = vec![e(&[0, 0], 100, 60), e(&[10, 0], 150, 40)];
+        assert!(
+            check_entries("v", &s, &c, 1000, 2, &overlap)
+                .unwrap_err()
+                .contains("share")
+        );
+        assert!(
+            check_entries("v", &s, &c, 180, 2, &good)
+                .unwrap_err()
+                .contains("outside")
+        );
+        assert!(
+            check_entries("v", &[30, 10], &c, 1000, 3, &good)
+                .unwrap_err()
+                .contains("counts 3")
+        );
+        assert!(
+            check_entries("v", &s, &c, 1000, 9, &good)
+                .unwrap_err()
+                .contains("more than")
+        );
+    }
+}
