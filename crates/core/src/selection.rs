@@ -66,7 +66,7 @@ pub enum SelectSpec {
     },
     /// `NAME=DATE..DATE` on a CF time coordinate (`time=1991-01-01..2020-12-31`;
     /// dates may be partial: `1991`, `1991-06`), resolved to a value range
-    /// by [`crate::date_select`] once the coordinate's units are known.
+    /// by the `date_select` module once the coordinate's units are known.
     Date {
         /// Dimension name.
         dim: String,
