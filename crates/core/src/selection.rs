@@ -348,14 +348,15 @@ fn resolve_value(dim: &str, coords: &[f64], lo: f64, hi: f64) -> Result<AxisRang
     })
 }
 
-/// A coordinate that is evenly spaced and spans the globe in degrees (its
+/// A longitude coordinate (its name contains `lon`: `lon`, `longitude`,
+/// `nav_lon`, …) that is evenly spaced and spans the globe in degrees (its
 /// span plus one step is 360, as a 0..358 longitude) is periodic: a range
 /// such as `-10..10` also means the points at 350..358. Reading such a
 /// wrapped range (two hyperslabs) is not supported yet, so it is refused
 /// with the points it would miss, never taken as the silent subset 0..10.
 fn check_seam(dim: &str, coords: &[f64], lo: f64, hi: f64) -> Result<(), CwError> {
     let n = coords.len();
-    if n < 2 {
+    if n < 2 || !dim.to_ascii_lowercase().contains("lon") {
         return Ok(());
     }
     let (mn, mx) = (coords[0].min(coords[n - 1]), coords[0].max(coords[n - 1]));
@@ -434,6 +435,8 @@ mod tests {
         // Not periodic (a regional grid): a range beyond it is just clipped.
         let reg: Vec<f64> = (0..50).map(|i| i as f64).collect();
         assert_eq!(resolve_value("x", &reg, -10.0, 10.0).unwrap().count, 11);
+        // Not a longitude: the same values on another dimension are not periodic.
+        assert_eq!(resolve_value("x", &lon, -10.0, 10.0).unwrap().count, 6);
     }
 
     fn dims() -> Dims {
