@@ -484,7 +484,10 @@ mod tests {
     fn unshuffle_inverts_shuffle() {
         for elem in [1usize, 2, 4, 8] {
             let n = 37;
-            let data: Vec<u8> = (0..n * elem + 3).map(|i| (i * 7 + 1) as u8).collect();
+            // Fewer trailing bytes than one element (HDF5 copies them as they are).
+            let data: Vec<u8> = (0..n * elem + elem - 1)
+                .map(|i| (i * 7 + 1) as u8)
+                .collect();
             let whole = n * elem;
             let mut shuffled = data.clone();
             for i in 0..n {
