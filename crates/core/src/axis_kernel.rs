@@ -64,6 +64,21 @@ pub fn kept_cells(count: &[usize], reduced: &[bool]) -> usize {
         .product()
 }
 
+/// Cell stride of each axis of a block with extents `count` — the product of
+/// the kept extents after it, 0 for a reduced axis — and the number of kept
+/// cells.
+pub fn cell_strides(count: &[usize], reduced: &[bool]) -> (Vec<usize>, usize) {
+    let mut cstride = vec![0usize; count.len()];
+    let mut acc = 1;
+    for a in (0..count.len()).rev() {
+        if !reduced[a] {
+            cstride[a] = acc;
+            acc *= count[a];
+        }
+    }
+    (cstride, acc)
+}
+
 /// Reduce one block (`xs`, C order, extents `count`) over the axes flagged in
 /// `reduced`; returns one `Acc` per kept cell in C order over the kept axes.
 pub fn reduce_block_axes<T: Element>(
@@ -75,16 +90,7 @@ pub fn reduce_block_axes<T: Element>(
 ) -> Vec<Acc> {
     let n = count.len();
     debug_assert_eq!(xs.len(), count.iter().product::<usize>());
-    // Cell stride of each axis: product of the kept extents after it (0 if reduced).
-    let mut cstride = vec![0usize; n];
-    let mut acc = 1;
-    for a in (0..n).rev() {
-        if !reduced[a] {
-            cstride[a] = acc;
-            acc *= count[a];
-        }
-    }
-    let n_cells = acc;
+    let (cstride, n_cells) = cell_strides(count, reduced);
     let last_reduced = n == 0 || reduced[n - 1];
     // First axis of the trailing run of axes that are all reduced (or all kept).
     let mut j = n;

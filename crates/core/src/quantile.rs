@@ -38,6 +38,7 @@
 //! `int8 [-100, 100]` has the median 128 there (wrapped); here the
 //! difference is exact (0).
 
+use crate::axis_kernel::cell_strides;
 use crate::cf::Decode;
 use crate::element::{Dtype, Element};
 use crate::error::CwError;
@@ -692,15 +693,7 @@ pub fn block_quantiles<T: Element>(
     use rayon::prelude::*;
     let n = count.len();
     let kind = KeyKind::of(T::DTYPE, decode);
-    let mut cstride = vec![0usize; n];
-    let mut acc = 1;
-    for a in (0..n).rev() {
-        if !reduced[a] {
-            cstride[a] = acc;
-            acc *= count[a];
-        }
-    }
-    let n_cells = acc;
+    let (cstride, n_cells) = cell_strides(count, reduced);
     let series = (xs.len() / n_cells.max(1)).max(1);
     let len = count[n - 1];
     let last_reduced = reduced[n - 1];

@@ -20,6 +20,7 @@
 //! second pass gives `M2` around the block's cell mean.
 
 use crate::accum::{Acc, Value, two_sum};
+use crate::axis_kernel::cell_strides;
 use crate::cf::Decode;
 use crate::element::Element;
 use crate::kernels::{SUB_ELEMS, reduce_slice};
@@ -324,15 +325,7 @@ pub fn reduce_block_weighted<T: Element>(
 ) -> Vec<WAcc> {
     let n = count.len();
     debug_assert_eq!(xs.len(), count.iter().product::<usize>());
-    let mut cstride = vec![0usize; n];
-    let mut acc = 1;
-    for a in (0..n).rev() {
-        if !reduced[a] {
-            cstride[a] = acc;
-            acc *= count[a];
-        }
-    }
-    let n_cells = acc;
+    let (cstride, n_cells) = cell_strides(count, reduced);
     let len = count[n - 1];
     let n_rows = xs.len() / len.max(1);
     // Per row: its cell (of the first element) and the offset of its first weight.
