@@ -9,32 +9,6 @@ use common::*;
 use serde_json::Value as J;
 use std::path::Path;
 
-/// `reduce --json` under `p` ranks.
-fn reduce_json(p: usize, args: &[&str]) -> J {
-    let mut a = vec!["reduce"];
-    a.extend_from_slice(args);
-    a.push("--json");
-    mpirun(p, &a).ok().json()
-}
-
-/// A JSON number, or one of the strings "NaN", "Infinity", "-Infinity".
-fn float(x: &J) -> f64 {
-    match x.as_str() {
-        Some("NaN") => f64::NAN,
-        Some("Infinity") => f64::INFINITY,
-        Some("-Infinity") => f64::NEG_INFINITY,
-        _ => x.as_f64().unwrap_or_else(|| panic!("not a number: {x}")),
-    }
-}
-
-/// A JSON array of numbers; a single number as a one-element array.
-fn floats(v: &J) -> Vec<f64> {
-    match v.as_array() {
-        Some(a) => a.iter().map(float).collect(),
-        None => vec![float(v)],
-    }
-}
-
 /// Run under P = 1..4 and assert the results are bit-identical; returns P=1's.
 fn same_for_every_p(args: &[&str]) -> J {
     let first = reduce_json(1, args);
@@ -121,9 +95,12 @@ fn time_mean_and_field_mean_of_an_ncgen_file() {
     let j = same_for_every_p(&[fs, "--var", "tas", "--dim", "time", "--op", "mean,count"]);
     assert_eq!(j["result_dims"], serde_json::json!(["lat", "lon"]));
     assert_eq!(j["result_shape"], serde_json::json!([4, 5]));
-    assert_eq!(floats(&j["coords"]["lat"]), vec![60.0, 30.0, -30.0, -60.0]);
-    let mean = floats(&j["results"]["mean"]);
-    let count = floats(&j["results"]["count"]);
+    assert_eq!(
+        json_floats(&j["coords"]["lat"]),
+        vec![60.0, 30.0, -30.0, -60.0]
+    );
+    let mean = json_floats(&j["results"]["mean"]);
+    let count = json_floats(&j["results"]["count"]);
     for i in 0..4 {
         for k in 0..5 {
             let (m, n) = mean_of((0..6).map(|t| tas(t, i, k)));
@@ -135,10 +112,10 @@ fn time_mean_and_field_mean_of_an_ncgen_file() {
     let j = same_for_every_p(&[fs, "--var", "tas", "--axis", "1,-1", "--op", "mean"]);
     assert_eq!(j["result_dims"], serde_json::json!(["time"]));
     assert_eq!(
-        floats(&j["coords"]["time"]),
+        json_floats(&j["coords"]["time"]),
         vec![0.0, 31.0, 59.0, 90.0, 120.0, 151.0]
     );
-    let got = floats(&j["results"]["mean"]);
+    let got = json_floats(&j["results"]["mean"]);
     for (t, g) in got.iter().enumerate() {
         let (m, _) = mean_of((0..20).map(|c| tas(t, c / 5, c % 5)));
         close(&format!("field mean t={t}"), *g, m, 1e-15);
@@ -168,8 +145,8 @@ fn selections_by_index_and_by_coordinate_value() {
         "mean",
     ]);
     assert_eq!(j["result_shape"], serde_json::json!([2, 2]));
-    assert_eq!(floats(&j["coords"]["lon"]), vec![216.0, 288.0]);
-    let got = floats(&j["results"]["mean"]);
+    assert_eq!(json_floats(&j["coords"]["lon"]), vec![216.0, 288.0]);
+    let got = json_floats(&j["results"]["mean"]);
     for (c, g) in got.iter().enumerate() {
         let (i, k) = (c / 2, 3 + c % 2);
         let (m, _) = mean_of([1, 3, 5].into_iter().map(|t| tas(t, i, k)));
@@ -204,10 +181,13 @@ fn cf_fill_missing_scale_offset_and_nan() {
     // nn: NaN skipped per column; a column that is all NaN gives NaN; with
     // --keep-nan every column holding a NaN gives NaN.
     let j = same_for_every_p(&[fs, "--var", "nn", "--dim", "time", "--op", "mean,count"]);
-    let m = floats(&j["results"]["mean"]);
+    let m = json_floats(&j["results"]["mean"]);
     // Columns (over time): lat0 = [1,_,5,1,1,1], lat1 = [_,_,6,2,2,2], lat2 = [3,_,7,3,3,3], lat3 = [4,_,8,4,4,4].
     assert_eq!(m, vec![9.0 / 5.0, 12.0 / 4.0, 19.0 / 5.0, 24.0 / 5.0]);
-    assert_eq!(floats(&j["results"]["count"]), vec![5.0, 4.0, 5.0, 5.0]);
+    assert_eq!(
+        json_floats(&j["results"]["count"]),
+        vec![5.0, 4.0, 5.0, 5.0]
+    );
     let j = reduce_json(
         2,
         &[
@@ -221,9 +201,13 @@ fn cf_fill_missing_scale_offset_and_nan() {
             "--keep-nan",
         ],
     );
-    assert!(floats(&j["results"]["mean"]).iter().all(|v| v.is_nan()));
+    assert!(
+        json_floats(&j["results"]["mean"])
+            .iter()
+            .all(|v| v.is_nan())
+    );
     let j = reduce_json(3, &[fs, "--var", "nn", "--dim", "lat", "--op", "mean"]);
-    let m = floats(&j["results"]["mean"]);
+    let m = json_floats(&j["results"]["mean"]);
     assert!(m[1].is_nan(), "an all-NaN row has no mean");
     assert_eq!(m[0], 8.0 / 3.0);
 }
@@ -286,10 +270,10 @@ fn every_axis_subset_of_a_generated_file_matches_h5dump() {
             let cell = kept.iter().fold(0, |acc, &a| acc * shape[a] + c[a]);
             groups[cell].push(x);
         }
-        let mean = floats(&j["results"]["mean"]);
-        let std = floats(&j["results"]["std"]);
-        let min = floats(&j["results"]["min"]);
-        let count = floats(&j["results"]["count"]);
+        let mean = json_floats(&j["results"]["mean"]);
+        let std = json_floats(&j["results"]["std"]);
+        let min = json_floats(&j["results"]["min"]);
+        let count = json_floats(&j["results"]["count"]);
         for (c, g) in groups.iter().enumerate() {
             let r = reference(g);
             assert_eq!(count[c], r.count as f64);
@@ -358,11 +342,11 @@ fn output_is_netcdf4_that_ncdump_and_xarray_read() {
     assert_eq!(ncdump_values(&out, "lat"), vec![60.0, 30.0, -30.0, -60.0]);
     assert_eq!(
         ncdump_values(&out, "tas_mean"),
-        floats(&j["results"]["mean"])
+        json_floats(&j["results"]["mean"])
     );
     assert_eq!(
         ncdump_values(&out, "tas_count"),
-        floats(&j["results"]["count"])
+        json_floats(&j["results"]["count"])
     );
 
     // Refuses to overwrite without --force; --force replaces it.
@@ -392,14 +376,14 @@ fn output_is_netcdf4_that_ncdump_and_xarray_read() {
         let x: J = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(x["dims"], serde_json::json!(["time"]));
         assert_eq!(
-            floats(&x["time"]),
+            json_floats(&x["time"]),
             vec![0.0, 31.0, 59.0, 90.0, 120.0, 151.0]
         );
         assert_eq!(x["cm"], "lat: lon: mean");
         let want: Vec<f64> = (0..6)
             .map(|t| mean_of((0..20).map(|c| tas(t, c / 5, c % 5))).0)
             .collect();
-        for (g, w) in floats(&x["tas"]).iter().zip(&want) {
+        for (g, w) in json_floats(&x["tas"]).iter().zip(&want) {
             close("xarray field mean", *g, *w, 1e-15);
         }
     } else {

@@ -47,14 +47,6 @@ fn ncgen_text(dir: &Path, name: &str, cdl: &str) -> PathBuf {
     out
 }
 
-/// `reduce ... --json` under `p` ranks; the parsed report.
-fn reduce_json(p: usize, args: &[&str]) -> serde_json::Value {
-    let mut a = vec!["reduce"];
-    a.extend_from_slice(args);
-    a.push("--json");
-    mpirun(p, &a).ok().json()
-}
-
 /// Item 1: a coordinate variable is indexed by its own dimension, in
 /// `reduce --select/--dim` and in `inspect` alike.
 #[test]

@@ -51,21 +51,6 @@ print("sel_mean", " ".join(repr(float(a)) for a in np.asarray(sel.mean("time")).
 print("sel_count", " ".join(repr(float(a)) for a in np.asarray(sel.count("time")).ravel()))
 "#;
 
-fn floats(v: &J) -> Vec<f64> {
-    v.as_array()
-        .unwrap_or_else(|| panic!("not an array: {v}"))
-        .iter()
-        .map(|x| x.as_f64().unwrap_or(f64::NAN))
-        .collect()
-}
-
-fn reduce(p: usize, args: &[&str]) -> J {
-    let mut a = vec!["reduce"];
-    a.extend_from_slice(args);
-    a.push("--json");
-    mpirun(p, &a).ok().json()
-}
-
 fn make(dir: &Path) -> Vec<(String, Vec<f64>)> {
     let py = python_with("xarray, netCDF4, cftime, dask")
         .expect("xarray, netCDF4, cftime, dask (the test venv)");
@@ -97,7 +82,7 @@ fn split_files_reduce_like_one_file_for_every_p_and_like_xarray() {
     let want = make(&dir);
     let one = dir.join("one.nc");
     let ops = "count,mean,std,min,max";
-    let single = reduce(
+    let single = reduce_json(
         1,
         &[
             one.to_str().unwrap(),
@@ -110,7 +95,7 @@ fn split_files_reduce_like_one_file_for_every_p_and_like_xarray() {
         ],
     );
     // Against NumPy on what open_mfdataset read (f64 mean, population std).
-    let dated = reduce(
+    let dated = reduce_json(
         3,
         &[
             &dir.join("s12/t2m_*.nc").display().to_string(),
@@ -126,8 +111,8 @@ fn split_files_reduce_like_one_file_for_every_p_and_like_xarray() {
     );
     for (op, w) in &want {
         let got = match op.strip_prefix("sel_") {
-            Some(o) => floats(&dated["results"][o]),
-            None => floats(&single["results"][op]),
+            Some(o) => json_floats(&dated["results"][o]),
+            None => json_floats(&single["results"][op]),
         };
         assert_eq!(got.len(), w.len(), "{op}");
         for (g, w) in got.iter().zip(w) {
@@ -145,7 +130,7 @@ fn split_files_reduce_like_one_file_for_every_p_and_like_xarray() {
             assert_eq!(a[op], b[op], "{what}: {op}");
         }
         for op in ["mean", "std"] {
-            for (x, y) in floats(&a[op]).iter().zip(floats(&b[op])) {
+            for (x, y) in json_floats(&a[op]).iter().zip(json_floats(&b[op])) {
                 assert!(
                     (x - y).abs() <= 1e-13 * y.abs().max(1.0),
                     "{what}: {op} {x} vs {y}"
@@ -157,7 +142,7 @@ fn split_files_reduce_like_one_file_for_every_p_and_like_xarray() {
         let pattern = dir.join(format!("s{n}/t2m_*.nc"));
         let pattern = pattern.to_str().unwrap();
         let ps: &[usize] = if n == 400 { &[2] } else { &[1, 2, 3, 4] };
-        let first = reduce(
+        let first = reduce_json(
             ps[0],
             &[pattern, "--var", "t2m", "--dim", "time", "--op", ops],
         );
@@ -168,10 +153,10 @@ fn split_files_reduce_like_one_file_for_every_p_and_like_xarray() {
         );
         assert_eq!(first["shape"], single["shape"]);
         for &p in &ps[1..] {
-            let j = reduce(p, &[pattern, "--var", "t2m", "--dim", "time", "--op", ops]);
+            let j = reduce_json(p, &[pattern, "--var", "t2m", "--dim", "time", "--op", ops]);
             assert_eq!(j["results"], first["results"], "{n} files, P={p}");
         }
-        let j = reduce(
+        let j = reduce_json(
             1,
             &[
                 pattern,
@@ -216,7 +201,7 @@ fn split_files_reduce_like_one_file_for_every_p_and_like_xarray() {
         .map(|i| dir.join(format!("s3/t2m_{i:04}.nc")).display().to_string())
         .collect();
     let sel = ["--var", "t2m", "--select", "time=5:1100:7", "--op", ops];
-    let a = reduce(
+    let a = reduce_json(
         3,
         &[
             &[files[2].as_str(), files[0].as_str(), files[1].as_str()][..],
@@ -224,7 +209,7 @@ fn split_files_reduce_like_one_file_for_every_p_and_like_xarray() {
         ]
         .concat(),
     );
-    let b = reduce(1, &[&[one.to_str().unwrap()][..], &sel[..]].concat());
+    let b = reduce_json(1, &[&[one.to_str().unwrap()][..], &sel[..]].concat());
     assert_eq!(a["results"], b["results"]);
 }
 
@@ -277,9 +262,12 @@ w("d_type.nc", [5, 6], dtype="f8"); w("e_cal.nc", [7], cal="noleap"); w("f_ok.nc
         expect_error_p(2, &args, needle);
     }
     // And the good pair works, in either order on the command line.
-    let j = reduce(
+    let j = reduce_json(
         2,
         &[&f("f_ok.nc"), &f("a.nc"), "--var", "v", "--op", "count,sum"],
     );
-    assert_eq!(floats(&J::Array(vec![j["results"]["sum"].clone()])), [10.0]);
+    assert_eq!(
+        json_floats(&J::Array(vec![j["results"]["sum"].clone()])),
+        [10.0]
+    );
 }

@@ -35,21 +35,6 @@ for v in ["t2m", "msl", "u10"]:
         print(f"{v}_{op}", " ".join(repr(float(a)) for a in np.asarray(getattr(x[v].astype("f8"), op)("time")).ravel()))
 "#;
 
-fn reduce(p: usize, args: &[&str]) -> J {
-    let mut a = vec!["reduce"];
-    a.extend_from_slice(args);
-    a.push("--json");
-    mpirun(p, &a).ok().json()
-}
-
-fn floats(v: &J) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap_or(f64::NAN))
-        .collect()
-}
-
 #[test]
 fn several_variables_in_one_pass() {
     let dir = scratch("multivar");
@@ -77,7 +62,7 @@ fn several_variables_in_one_pass() {
     let all = dir.join("all.nc");
     let all = all.to_str().unwrap();
     let ops = ["--dim", "time", "--op", "mean,max"];
-    let first = reduce(1, &[&[all, "--var", "all"][..], &ops[..]].concat());
+    let first = reduce_json(1, &[&[all, "--var", "all"][..], &ops[..]].concat());
     let keys: Vec<&String> = first["results"].as_object().unwrap().keys().collect();
     // `all` takes the data variables in name order.
     assert_eq!(
@@ -87,14 +72,14 @@ fn several_variables_in_one_pass() {
         ]
     );
     for (k, w) in &want {
-        let got = floats(&first["results"][k]);
+        let got = json_floats(&first["results"][k]);
         for (g, w) in got.iter().zip(w) {
             assert!((g - w).abs() <= 1e-12 * w.abs().max(1.0), "{k}: {g} vs {w}");
         }
     }
     // Each variable alone gives the same numbers.
     for v in ["t2m", "msl", "u10"] {
-        let one = reduce(2, &[&[all, "--var", v][..], &ops[..]].concat());
+        let one = reduce_json(2, &[&[all, "--var", v][..], &ops[..]].concat());
         for op in ["mean", "max"] {
             assert_eq!(
                 one["results"][op],
@@ -105,9 +90,9 @@ fn several_variables_in_one_pass() {
     }
     let parts = dir.join("part*.nc");
     for p in 2..=4 {
-        let j = reduce(p, &[&[all, "--var", "msl,t2m,u10"][..], &ops[..]].concat());
+        let j = reduce_json(p, &[&[all, "--var", "msl,t2m,u10"][..], &ops[..]].concat());
         assert_eq!(j["results"], first["results"], "P={p}");
-        let j = reduce(
+        let j = reduce_json(
             p,
             &[&[parts.to_str().unwrap(), "--var", "all"][..], &ops[..]].concat(),
         );
@@ -115,7 +100,7 @@ fn several_variables_in_one_pass() {
     }
     // One output file with every variable, as xarray reads it.
     let o = dir.join("out.nc");
-    reduce(
+    reduce_json(
         3,
         &[
             &[all, "--var", "all", "-o", o.to_str().unwrap()][..],
@@ -139,8 +124,8 @@ fn several_variables_in_one_pass() {
     );
     for k in names {
         assert_eq!(
-            floats(&file[k]),
-            floats(&first["results"][k]),
+            json_floats(&file[k]),
+            json_floats(&first["results"][k]),
             "{k} in the file"
         );
     }

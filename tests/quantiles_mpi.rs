@@ -41,14 +41,6 @@ fn from_bits(v: &J) -> Vec<f64> {
         .collect()
 }
 
-/// Numbers of a JSON value (null = NaN), a scalar as one element.
-fn floats(v: &J) -> Vec<f64> {
-    match v.as_array() {
-        Some(a) => a.iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect(),
-        None => vec![v.as_f64().unwrap_or(f64::NAN)],
-    }
-}
-
 fn same_bits(what: &str, got: &[f64], want: &[f64]) {
     assert_eq!(got.len(), want.len(), "{what}: lengths");
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
@@ -128,7 +120,10 @@ fn whole_array_quantiles_equal_numpy_bit_for_bit() {
             .split(',')
             .map(|q| format!("q{}", q.parse::<f64>().unwrap()))
             .collect();
-        let got: Vec<f64> = keys.iter().map(|k| floats(&one["results"][k])[0]).collect();
+        let got: Vec<f64> = keys
+            .iter()
+            .map(|k| json_floats(&one["results"][k])[0])
+            .collect();
         same_bits(name, &got, &from_bits(&want[name]));
         // Other rank and thread counts: the same bits.
         let runs: &[(usize, usize)] = if name == "ties" {
@@ -169,7 +164,10 @@ fn whole_array_quantiles_equal_numpy_bit_for_bit() {
         .split(',')
         .map(|q| format!("q{}", q.parse::<f64>().unwrap()))
         .collect();
-    let got: Vec<f64> = keys.iter().map(|k| floats(&j["results"][k])[0]).collect();
+    let got: Vec<f64> = keys
+        .iter()
+        .map(|k| json_floats(&j["results"][k])[0])
+        .collect();
     same_bits("ties with --select", &got, &from_bits(&want["ties_sel"]));
     // The count is the number of valid values; plain statistics come along.
     let j = quantiles(2, 1, &[fs, "--var", "single", "--op", "count,max"], "0.5");
@@ -213,7 +211,7 @@ fn quantiles_along_dimensions_equal_xarray() {
         for (iq, k) in keys.iter().enumerate() {
             same_bits(
                 &format!("{dim} {k}"),
-                &floats(&one["results"][k]),
+                &json_floats(&one["results"][k]),
                 &from_bits(&want[key][iq]),
             );
         }
@@ -268,7 +266,7 @@ np.testing.assert_array_equal(out.lat.values, ds.lat.values)
             .unwrap();
         assert!(st.success(), "cdo timpctl");
         let one = quantiles(2, 1, &[fs, "--var", "tas", "--dim", "time"], "0.95");
-        let got = floats(&one["results"]["q0.95"]);
+        let got = json_floats(&one["results"]["q0.95"]);
         let cdo_vals = ncdump_values(&pct, "tas");
         for (i, (g, c)) in got.iter().zip(&cdo_vals).enumerate() {
             // CDO leaves a constant series (min = max: the cell lat=2,

@@ -28,13 +28,6 @@ fn python(dir: &Path, script: &str) {
     );
 }
 
-fn floats(v: &J) -> Vec<f64> {
-    match v.as_array() {
-        Some(a) => a.iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect(),
-        None => vec![v.as_f64().unwrap_or(f64::NAN)],
-    }
-}
-
 fn from_bits(v: &J) -> Vec<f64> {
     v.as_array()
         .expect("bit patterns")
@@ -143,7 +136,7 @@ fn weighted_statistics_match_xarray() {
     for op in ["mean", "sum", "var", "std"] {
         close_all(
             &format!("coslat field {op}"),
-            &floats(&one["results"][op]),
+            &json_floats(&one["results"][op]),
             &from_bits(&want[format!("coslat_field_{op}")]),
             1e-12,
         );
@@ -159,13 +152,13 @@ fn weighted_statistics_match_xarray() {
     let j = run(3, 1, &with(&["--weights", "coslat", "--op", "mean,std"]));
     close_all(
         "coslat mean",
-        &floats(&j["results"]["mean"]),
+        &json_floats(&j["results"]["mean"]),
         &from_bits(&want["coslat_all_mean"]),
         1e-12,
     );
     close_all(
         "coslat std",
-        &floats(&j["results"]["std"]),
+        &json_floats(&j["results"]["std"]),
         &from_bits(&want["coslat_all_std"]),
         1e-12,
     );
@@ -180,7 +173,7 @@ fn weighted_statistics_match_xarray() {
     let j = run(2, 2, &pargs);
     close_all(
         "packed coslat mean",
-        &floats(&j["results"]["mean"]),
+        &json_floats(&j["results"]["mean"]),
         &from_bits(&want["packed_field_mean"]),
         1e-12,
     );
@@ -201,7 +194,7 @@ fn weighted_statistics_match_xarray() {
     );
     close_all(
         "coslat NH mean",
-        &floats(&j["results"]["mean"]),
+        &json_floats(&j["results"]["mean"]),
         &from_bits(&want["coslat_nh_mean"]),
         1e-12,
     );
@@ -214,13 +207,13 @@ fn weighted_statistics_match_xarray() {
         );
         close_all(
             &format!("{spec} mean"),
-            &floats(&j["results"]["mean"]),
+            &json_floats(&j["results"]["mean"]),
             &from_bits(&want["area_field_mean"]),
             1e-12,
         );
         close_all(
             &format!("{spec} var"),
-            &floats(&j["results"]["var"]),
+            &json_floats(&j["results"]["var"]),
             &from_bits(&want["area_field_var"]),
             1e-12,
         );
@@ -233,13 +226,13 @@ fn weighted_statistics_match_xarray() {
     );
     close_all(
         "dt mean",
-        &floats(&j["results"]["mean"]),
+        &json_floats(&j["results"]["mean"]),
         &from_bits(&want["dt_time_mean"]),
         1e-12,
     );
     close_all(
         "dt std",
-        &floats(&j["results"]["std"]),
+        &json_floats(&j["results"]["std"]),
         &from_bits(&want["dt_time_std"]),
         1e-12,
     );
@@ -250,13 +243,13 @@ fn weighted_statistics_match_xarray() {
     );
     close_all(
         "w mean",
-        &floats(&j["results"]["mean"]),
+        &json_floats(&j["results"]["mean"]),
         &from_bits(&want["w_time_lon_mean"]),
         1e-12,
     );
     close_all(
         "w sum",
-        &floats(&j["results"]["sum"]),
+        &json_floats(&j["results"]["sum"]),
         &from_bits(&want["w_time_lon_sum"]),
         1e-12,
     );
@@ -296,7 +289,7 @@ fn weighted_statistics_match_xarray() {
         );
         close_all(
             "cdo fldmean, CDO's areas",
-            &floats(&j["results"]["mean"]),
+            &json_floats(&j["results"]["mean"]),
             &cdo_vals,
             1e-12,
         );
@@ -307,7 +300,7 @@ fn weighted_statistics_match_xarray() {
         );
         close_all(
             "cdo fldmean, exact areas",
-            &floats(&j["results"]["mean"]),
+            &json_floats(&j["results"]["mean"]),
             &cdo_vals,
             1e-4,
         );

@@ -467,3 +467,30 @@ pub fn python_with(modules: &str) -> Option<&'static str> {
                 .is_ok_and(|s| s.success())
         })
 }
+
+/// `reduce ARGS --json` under `p` ranks; the parsed report.
+pub fn reduce_json(p: usize, args: &[&str]) -> serde_json::Value {
+    let mut a = vec!["reduce"];
+    a.extend_from_slice(args);
+    a.push("--json");
+    mpirun(p, &a).ok().json()
+}
+
+/// A JSON number, or one of the strings "NaN", "Infinity", "-Infinity".
+pub fn json_float(x: &serde_json::Value) -> f64 {
+    match x.as_str() {
+        Some("NaN") => f64::NAN,
+        Some("Infinity") => f64::INFINITY,
+        Some("-Infinity") => f64::NEG_INFINITY,
+        _ => x.as_f64().unwrap_or_else(|| panic!("not a number: {x}")),
+    }
+}
+
+/// A JSON array of numbers (see [`json_float`]); a single number as a
+/// one-element array.
+pub fn json_floats(v: &serde_json::Value) -> Vec<f64> {
+    match v.as_array() {
+        Some(a) => a.iter().map(json_float).collect(),
+        None => vec![json_float(v)],
+    }
+}
