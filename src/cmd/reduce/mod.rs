@@ -160,27 +160,27 @@ pub fn validate_described(
 pub fn run(comm: &Comm, req: &ReduceRequest) -> anyhow::Result<()> {
     match comm.agree(VarChoice::parse(req.input.var.as_deref()).map_err(Into::into))? {
         VarChoice::One => run_one(comm, req),
-        VarChoice::List(names) => run_many(comm, req, names, false),
+        VarChoice::List(names) => run_many(comm, req, names),
         VarChoice::All => {
-            // Rank 0 lists the data variables of the (first) file.
+            // Rank 0 lists the data variables of the (first) file that have
+            // the reduced (and, over several files, the record) dimensions.
             let local = comm.is_root().then(|| {
-                let first = crate::source::multi::expand(&req.input)?
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| anyhow::anyhow!("no input file"))?;
-                Ok(crate::h5io::data_variables(&first)?.join("\n"))
+                let reduced = match &req.over {
+                    crate::selection::ReduceOver::Dims(d) => d.clone(),
+                    _ => Vec::new(),
+                };
+                Ok(crate::source::multi::all_variables(&req.input, &reduced)?.join("\n"))
             });
             let names = comm.agree(comm.share_from_root(local))?;
             let names: Vec<String> = names.lines().map(String::from).collect();
-            run_many(comm, req, names, true)
+            run_many(comm, req, names)
         }
     }
 }
 
 /// `--var A,B` or `--var all`: each variable reduced in turn (one read of
 /// its blocks), the results printed as one report and written as one file.
-/// With `all`, variables without the reduced dimensions are left out.
-fn run_many(comm: &Comm, req: &ReduceRequest, names: Vec<String>, all: bool) -> anyhow::Result<()> {
+fn run_many(comm: &Comm, req: &ReduceRequest, names: Vec<String>) -> anyhow::Result<()> {
     let mut done: Vec<(ReducePlan, Option<ReduceReport>)> = Vec::new();
     for name in &names {
         let mut r = req.clone();
@@ -189,20 +189,6 @@ fn run_many(comm: &Comm, req: &ReduceRequest, names: Vec<String>, all: bool) -> 
         let planned = described
             .and_then(|d| validate_described(&r, d))
             .map_err(|e| e.context(format!("variable '{name}'")));
-        // With `all`, a variable that lacks a reduced dimension (or, over
-        // several files, the record dimension) is skipped — the same
-        // decision on every rank: the description is shared, the layout
-        // deterministic.
-        let skip = all
-            && matches!(&planned, Err(e) if {
-                let m = format!("{e:#}");
-                m.contains("no dimension") || m.contains("no record dimension") || m.contains("cannot concatenate along")
-            });
-        // Over several files only rank 0 holds the message (the others have
-        // "reported elsewhere"), so skip when any rank says so.
-        if comm.sum_all(&[u64::from(skip)])[0] > 0 {
-            continue;
-        }
         let plan = comm.agree(planned)?;
         let result = execute_all(comm, &plan)?;
         done.push((plan, result));

@@ -90,6 +90,36 @@ pub fn describe_many(spec: &InputSpec) -> Result<Concat, IoError> {
     Ok(plan)
 }
 
+/// `--var all`: the data variables of the (first) input file that have
+/// every dimension in `reduced` and, over several files, a record dimension
+/// to concatenate along (see [`h5io::data_variables`]).
+pub fn all_variables(spec: &InputSpec, reduced: &[String]) -> Result<Vec<String>, IoError> {
+    let first = expand(spec)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| IoError::Input("no input file".into()))?;
+    let file = h5io::open_serial(&first)?;
+    let mut out = Vec::new();
+    for name in h5io::data_variables(&first)? {
+        let Ok(ds) = file.dataset(&name) else {
+            continue;
+        };
+        let dims = h5io::read_dims(&file, &ds).names;
+        let has_reduced = reduced.iter().all(|d| dims.contains(d));
+        let has_record = !spec.is_multi()
+            || record_dim(
+                &dims,
+                spec.concat.as_deref(),
+                h5io::unlimited_dim(&first, &name).as_deref(),
+            )
+            .is_ok_and(|r| dims.first() == Some(&r));
+        if has_reduced && has_record {
+            out.push(name);
+        }
+    }
+    Ok(out)
+}
+
 /// Reads blocks of a multi-file dataset, opening files as needed.
 pub struct MultiReader {
     plan: Concat,
