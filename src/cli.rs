@@ -170,6 +170,17 @@ pub struct ReduceArgs {
     /// `NAME=LO..HI` (coordinate values, inclusive). Repeatable.
     #[arg(long, value_name = "SPEC")]
     pub select: Vec<String>,
+    /// Climatology: one result per calendar group of the time dimension,
+    /// `time.month`, `time.season`, `time.year`, `time.dayofyear` or
+    /// `time.hour` (as xarray's `groupby("time.month")`, CDO's `ymonmean`).
+    /// Reduces over time only unless --dim names more.
+    #[arg(long, value_name = "DIM.FIELD", conflicts_with_all = ["resample", "axis"])]
+    pub groupby: Option<String>,
+    /// One result per period: `time=1D`, `6h`, `1MS`, `QS-DEC`, `YS`, …
+    /// (xarray's offsets; labelled at the period start, as
+    /// `resample(time=...)`, CDO's `daymean`/`monmean`/`yearmean`).
+    #[arg(long, value_name = "DIM=FREQ", conflicts_with = "axis")]
+    pub resample: Option<String>,
     /// Write the result as NetCDF-4 (HDF5 with dimension scales) to this file.
     #[arg(long, short = 'o')]
     pub output: Option<PathBuf>,
@@ -457,6 +468,10 @@ impl TryFrom<&ReduceArgs> for ReduceRequest {
             .as_deref()
             .map(crate::weights::WeightSpec::parse)
             .transpose()?;
+        r.grouping = crate::grouping::Grouping::parse(a.groupby.as_deref(), a.resample.as_deref())?;
+        if let Some(g) = &r.grouping {
+            r.over = g.reduce_over(std::mem::take(&mut r.over))?;
+        }
         Ok(r)
     }
 }

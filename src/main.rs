@@ -22,9 +22,9 @@ mod testhooks;
 
 // The library crates' modules under short names (`crate::decomp`, …).
 use chunkwise_core::{
-    accum, axis_kernel, blocksize, cluster, decomp, element, encoding, generate_values, jobscript,
-    multi_var, parse, pieces, planner, quantile, reduce_layout, report, request, scaling,
-    selection, temp_name, variable, weighted_kernel, weights, with_dtype,
+    accum, axis_kernel, blocksize, cluster, decomp, element, encoding, generate_values,
+    group_pieces, grouping, jobscript, multi_var, parse, pieces, planner, quantile, reduce_layout,
+    report, request, scaling, selection, temp_name, variable, weighted_kernel, weights, with_dtype,
 };
 use chunkwise_io::{aux_var, h5io, h5meta, nc_out, source, zarr_out};
 

@@ -23,6 +23,8 @@ pub mod element;
 pub mod encoding;
 pub mod error;
 pub mod generate_values;
+pub mod group_pieces;
+pub mod grouping;
 pub mod hyperslab;
 pub mod jobscript;
 pub mod kernels;

@@ -123,6 +123,24 @@ pub struct ReduceReport {
     pub throughput_gbs: f64,
     /// Peak resident memory of the largest rank, MiB (getrusage high-water mark).
     pub peak_rss_mib: f64,
+    /// `--groupby` / `--resample`: the groups that lead the result's dimensions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<GroupsReport>,
+}
+
+/// The groups of a grouped result (`--groupby`, `--resample`), in result order.
+#[derive(Clone, Debug, Serialize)]
+pub struct GroupsReport {
+    /// What grouped the data (`time.month`, `time=1MS`).
+    pub by: String,
+    /// The result dimension holding the groups (`month`, `season`, `time`).
+    pub dim: String,
+    /// One label per group (`1`…`12`, `DJF`, or the period start as a date).
+    pub labels: Vec<String>,
+    /// Period bounds `[start, next start)` in the time coordinate's units
+    /// (resampling only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bounds: Option<Vec<[f64; 2]>>,
 }
 
 fn ordered_map<S: serde::Serializer, V: Serialize>(
@@ -187,6 +205,26 @@ impl ReduceReport {
                 "reduced   over {}; result ({})\n",
                 self.reduced_dims.join(", "),
                 rd.join(", ")
+            );
+        }
+        if let Some(g) = &self.groups {
+            let shown: Vec<&str> = g
+                .labels
+                .iter()
+                .take(TEXT_VALUES)
+                .map(String::as_str)
+                .collect();
+            let more = if g.labels.len() > TEXT_VALUES {
+                ", …"
+            } else {
+                ""
+            };
+            s += &format!(
+                "groups    {}: {} {} ({}{more})\n",
+                g.by,
+                g.labels.len(),
+                g.dim,
+                shown.join(", ")
             );
         }
         s += "\n";
@@ -270,6 +308,7 @@ mod tests {
             timings: Timings::default(),
             throughput_gbs: 0.0,
             peak_rss_mib: 0.0,
+            groups: None,
         };
         let j = serde_json::to_string(&r).unwrap();
         assert!(j.contains("\"sum\":36893488147419103230"), "{j}");
@@ -305,10 +344,41 @@ impl ReduceReport {
         cells: &[Acc],
         run: RunFacts,
     ) -> ReduceReport {
+        Self::build_grouped(file, var, meta, ops, layout, cells, run, None)
+    }
+
+    /// As [`ReduceReport::build`]; with `groups`, `cells` holds one result
+    /// per group (group-major) and the group dimension leads the result.
+    #[allow(clippy::too_many_arguments)]
+    pub fn build_grouped(
+        file: &str,
+        var: &str,
+        meta: &VariableMeta,
+        ops: &[Op],
+        layout: &ReduceLayout,
+        cells: &[Acc],
+        run: RunFacts,
+        groups: Option<&crate::grouping::GroupAxis>,
+    ) -> ReduceReport {
         let (d, t) = (&layout.decomp, &layout.tiling);
         let dims = &meta.dims;
         let kept: Vec<usize> = (0..d.shape.len()).filter(|&a| !t.reduced[a]).collect();
-        let scalar = kept.is_empty();
+        let scalar = kept.is_empty() && groups.is_none();
+        let lead = |mut v: Vec<String>| {
+            if let Some(g) = groups {
+                v.insert(0, g.dim.clone());
+            }
+            v
+        };
+        let mut result_shape = t.result_shape(d);
+        let mut coords: Vec<(String, Vec<f64>)> = kept
+            .iter()
+            .map(|&a| (dims.names[a].clone(), result_coords(meta, &layout.sel, a)))
+            .collect();
+        if let Some(g) = groups {
+            result_shape.insert(0, g.len());
+            coords.insert(0, (g.dim.clone(), g.coords.clone()));
+        }
         let results = ops
             .iter()
             .map(|&op| {
@@ -354,12 +424,9 @@ impl ReduceReport {
                 .filter(|&a| t.reduced[a])
                 .map(|a| dims.names[a].clone())
                 .collect(),
-            result_dims: kept.iter().map(|&a| dims.names[a].clone()).collect(),
-            result_shape: t.result_shape(d),
-            coords: kept
-                .iter()
-                .map(|&a| (dims.names[a].clone(), result_coords(meta, &layout.sel, a)))
-                .collect(),
+            result_dims: lead(kept.iter().map(|&a| dims.names[a].clone()).collect()),
+            result_shape,
+            coords,
             decode: meta.decode.clone(),
             ranks: run.ranks,
             nodes: run.hosts.len(),
@@ -374,6 +441,12 @@ impl ReduceReport {
             throughput_gbs: run.bytes_read as f64 / run.timings.total_s.max(1e-12) / 1e9,
             peak_rss_mib: 0.0,
             timings: run.timings,
+            groups: groups.map(|g| GroupsReport {
+                by: g.by.clone(),
+                dim: g.dim.clone(),
+                labels: g.labels.clone(),
+                bounds: g.bounds.clone(),
+            }),
         }
     }
 }

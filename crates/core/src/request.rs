@@ -214,6 +214,8 @@ pub struct ReduceRequest {
     pub quantiles: Vec<f64>,
     /// `--weights`: weighted mean/sum/var/std.
     pub weights: Option<WeightSpec>,
+    /// `--groupby` / `--resample`: one result per calendar group or period.
+    pub grouping: Option<crate::grouping::Grouping>,
 }
 
 /// The default `--op` list of `reduce` and `plan`.
@@ -236,6 +238,7 @@ impl ReduceRequest {
             force: false,
             quantiles: Vec::new(),
             weights: None,
+            grouping: None,
         }
     }
 
@@ -316,6 +319,9 @@ impl ReduceRequest {
         }
         for s in &self.select {
             v.push(format!("--select={s}"));
+        }
+        if let Some(g) = &self.grouping {
+            v.extend(g.to_argv());
         }
         if let Some(o) = &self.output {
             v.extend(["--output".into(), o.to_string_lossy().into_owned()]);

@@ -59,7 +59,14 @@ pub struct OutDim {
     pub coords: Vec<f64>,
     /// Text attributes of the coordinate variable.
     pub attrs: Vec<(String, String)>,
+    /// Cell bounds `[lower, upper]` per index, written as the variable
+    /// `NAME_bnds(NAME, bnds)` (CF `bounds`; the caller names it in `attrs`).
+    pub bounds: Option<Vec<[f64; 2]>>,
 }
+
+/// The `NAME` attribute netCDF-C gives a dimension that has no coordinate
+/// variable (`bnds`), followed by its length in ten columns.
+const DIM_WITHOUT_VARIABLE: &str = "This is a netCDF dimension but not a netCDF variable.";
 
 /// Write `vars` over `dims` (in axis order; none for a scalar result) with
 /// global attributes `globals` into the existing (empty) file at `path`.
@@ -83,6 +90,7 @@ pub fn write_netcdf(
         .map_err(err)?;
     let shape: Vec<usize> = dims.iter().map(|d| d.coords.len()).collect();
     let mut scales = Vec::with_capacity(dims.len());
+    let mut scales_extra = Vec::new();
     for d in dims {
         let ds = file
             .new_dataset::<f64>()
@@ -100,6 +108,35 @@ pub fn write_netcdf(
             write_text_attr(ds.id(), k, v)?;
         }
         scales.push(ds);
+    }
+    if dims.iter().any(|d| d.bounds.is_some()) {
+        // The `bnds` dimension: a dimension scale without values, as
+        // netCDF-C writes a dimension that has no variable.
+        let ds = file
+            .new_dataset::<f32>()
+            .shape(2)
+            .attr_creation_order(AttrCreationOrder::Indexed)
+            .create("bnds")
+            .map_err(err)?;
+        let name = cstring(&format!("{DIM_WITHOUT_VARIABLE}{:>10}", 2))?;
+        check(
+            unsafe { H5DSset_scale(ds.id(), name.as_ptr()) },
+            "H5DSset_scale",
+        )?;
+        for (i, d) in dims.iter().enumerate() {
+            let Some(b) = &d.bounds else { continue };
+            let flat: Vec<f64> = b.iter().flatten().copied().collect();
+            let bv =
+                create(&file, &[b.len(), 2], &format!("{}_bnds", d.name), 0.0f64).map_err(err)?;
+            bv.write_raw(&flat).map_err(err)?;
+            for (k, s) in [(0u32, &scales[i]), (1u32, &ds)] {
+                check(
+                    unsafe { H5DSattach_scale(bv.id(), s.id(), k) },
+                    "H5DSattach_scale",
+                )?;
+            }
+        }
+        scales_extra.push(ds);
     }
     for v in vars {
         let ds = match &v.values {
@@ -135,6 +172,7 @@ pub fn write_netcdf(
         write_text_attr(file.id(), k, v)?;
     }
     drop(scales);
+    drop(scales_extra);
     file.flush().map_err(err)?;
     let image = file_image(&file)?;
     file.close().map_err(err)?;

@@ -38,8 +38,14 @@ pub fn base_report(
     if !comm.is_root() {
         return None;
     }
-    let cells = plan.tiling().result_shape(plan.decomp()).iter().product();
-    let mut report = ReduceReport::build(
+    let groups = plan.groups.as_ref().map_or(1, |g| g.len());
+    let cells = plan
+        .tiling()
+        .result_shape(plan.decomp())
+        .iter()
+        .product::<usize>()
+        * groups;
+    let mut report = ReduceReport::build_grouped(
         &plan.file.display().to_string(),
         &plan.var,
         &plan.meta,
@@ -58,15 +64,16 @@ pub fn base_report(
                 total_s: maxes[3],
             },
         },
+        plan.groups.as_ref(),
     );
     report.peak_rss_mib = maxes[4] / (1u64 << 20) as f64;
     Some(report)
 }
 
 /// A statistic's values as a report entry: a number for a whole-array
-/// reduction, else an array.
+/// reduction, else an array (one value per group for a grouped one).
 pub fn stat(plan: &ReducePlan, values: Vec<crate::accum::Value>) -> Stat {
-    if plan.tiling().reduced.iter().all(|&r| r) {
+    if plan.tiling().reduced.iter().all(|&r| r) && plan.groups.is_none() {
         Stat::Scalar(values[0])
     } else {
         Stat::Array(values)

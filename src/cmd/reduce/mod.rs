@@ -16,6 +16,7 @@
 
 mod blocks;
 mod facts;
+mod groups;
 mod output;
 mod quantiles;
 mod stream;
@@ -62,6 +63,9 @@ pub struct ReducePlan {
     pub quantiles: Vec<f64>,
     /// `--weights`, laid over the selection (see [`weights`]).
     pub weights: Option<crate::weights::Weights>,
+    /// `--groupby` / `--resample`: the group of every selected time step
+    /// (see [`groups`]).
+    pub groups: Option<crate::grouping::GroupAxis>,
 }
 
 impl ReducePlan {
@@ -96,13 +100,32 @@ pub fn validate_described(
     let threads = super::resolve_threads(req.threads)?;
     let mem_per_rank = crate::blocksize::mem_per_rank_from_env();
     let mut layout = crate::reduce_layout::layout(req, &meta, mem_per_rank)?;
+    let groups = match &req.grouping {
+        Some(g) => {
+            if req.weights.is_some() || !req.quantiles.is_empty() {
+                return Err(anyhow::anyhow!(
+                    "{} cannot be combined with --weights or --quantile yet",
+                    g.to_argv()[0]
+                ));
+            }
+            Some(crate::grouping::group_axis(g, &meta, &layout.sel)?)
+        }
+        None => None,
+    };
     // A result too big for memory is refused before any read.
     let (limit, from) = match mem_per_rank {
         Some(m) => (m, "of memory per rank Slurm grants"),
         None => (crate::procinfo::physical_memory(), "of RAM on this machine"),
     };
     if limit > 0 {
-        let mem = crate::reduce_layout::result_memory(&layout, req.ops.len());
+        let mut mem = crate::reduce_layout::result_memory(&layout, req.ops.len());
+        if let Some(g) = &groups {
+            // One result per group: every group may meet every rank.
+            let n = g.len() as u64;
+            mem.cells = mem.cells.saturating_mul(n);
+            mem.rank0_bytes = mem.rank0_bytes.saturating_mul(n);
+            mem.per_rank_bytes = mem.per_rank_bytes.saturating_mul(n);
+        }
         crate::reduce_layout::check_result_memory(&mem, &layout, limit, from)?;
     }
     if !req.quantiles.is_empty() && layout.tiling.reduced.iter().any(|&r| !r) {
@@ -153,6 +176,7 @@ pub fn validate_described(
         output: req.output.clone(),
         quantiles: req.quantiles.clone(),
         weights,
+        groups,
     })
 }
 
@@ -279,7 +303,9 @@ fn run_one(comm: &Comm, req: &ReduceRequest) -> anyhow::Result<()> {
 /// weighted ones ([`weights`]), then the quantiles ([`quantiles`]); the
 /// report on rank 0.
 pub fn execute_all(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<ReduceReport>> {
-    let mut report = if plan.weights.is_some() {
+    let mut report = if plan.groups.is_some() {
+        groups::execute(comm, plan)?
+    } else if plan.weights.is_some() {
         weights::execute(comm, plan)?
     } else if !plan.ops.is_empty() {
         execute(comm, plan)?.map(|(r, _)| r)

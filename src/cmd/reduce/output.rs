@@ -35,14 +35,27 @@ pub fn write_output_many(
     let kept: Vec<usize> = (0..plan.decomp().shape.len())
         .filter(|&a| !plan.tiling().reduced[a])
         .collect();
-    let dims: Vec<OutDim> = kept
+    let mut dims: Vec<OutDim> = kept
         .iter()
         .map(|&a| OutDim {
             name: meta.dims.names[a].clone(),
             coords: result_coords(meta, plan.sel(), a),
             attrs: meta.coord_attrs[a].clone(),
+            bounds: None,
         })
         .collect();
+    if let Some(g) = &plan.groups {
+        // The groups (periods) lead the result's dimensions.
+        dims.insert(
+            0,
+            OutDim {
+                name: g.dim.clone(),
+                coords: g.coords.clone(),
+                attrs: g.coord_attrs.clone(),
+                bounds: g.bounds.clone(),
+            },
+        );
+    }
     let line = format!(
         "{}: {}",
         crate::nc_out::utc_timestamp(),
@@ -123,10 +136,22 @@ fn out_vars(plan: &ReducePlan, report: &ReduceReport) -> Vec<OutVar> {
                 } else {
                     ""
                 };
-                attrs.push((
-                    "cell_methods".into(),
-                    format!("{methods} {}{weighted}", cell_method(op)),
-                ));
+                let method = match &plan.groups {
+                    // `time: mean within years time: mean over years` for a
+                    // climatology, `time: mean` per period.
+                    Some(g) => {
+                        let grouped = &plan.meta.dims.names[g.axis];
+                        let others: Vec<String> = report
+                            .reduced_dims
+                            .iter()
+                            .filter(|d| *d != grouped)
+                            .cloned()
+                            .collect();
+                        g.cell_methods(grouped, &others, cell_method(op))
+                    }
+                    None => format!("{methods} {}{weighted}", cell_method(op)),
+                };
+                attrs.push(("cell_methods".into(), method));
             }
             let values = if op == Some(Op::Count) {
                 Values::I64(values_f64.iter().map(|&v| v as i64).collect())

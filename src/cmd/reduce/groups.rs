@@ -1,0 +1,195 @@
+//! `reduce --groupby` / `--resample`: one pass over the data, as the plain
+//! statistics, but each block is cut along the time axis into runs of
+//! steps of one group (a calendar month, a season, a period), and each run
+//! is accumulated into that group's partial results. A leaf's partials are
+//! sparse (only the groups its steps belong to) and combine along each
+//! tile's fixed merge tree group by group ([`crate::group_pieces`]), so the
+//! result is bit-identical for every P and thread count, and equal for the
+//! same data in one file or many (the decomposition does not see files).
+//!
+//! Memory per rank: two block buffers, one run copy when time is not the
+//! block's outermost axis, and the partial results of the groups met.
+
+use super::ReducePlan;
+use super::blocks::with_blocks;
+use super::facts::{Phase, base_report, stat};
+use crate::accum::Acc;
+use crate::axis_kernel::LeafAcc;
+use crate::comm::Comm;
+use crate::decomp::{Block, split_range};
+use crate::element::Element;
+use crate::error::CwError;
+use crate::group_pieces::GroupCells;
+use crate::reduce_layout::wants_m2;
+use crate::report::ReduceReport;
+use crate::source::Reader;
+use crate::with_dtype;
+use std::borrow::Cow;
+use std::time::Instant;
+
+/// Read, reduce per group and combine; the report on rank 0.
+pub fn execute(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<ReduceReport>> {
+    let t0 = Instant::now();
+    let reader = Reader::open(comm, &plan.source)?;
+    let (d, t) = (plan.decomp(), plan.tiling());
+    let groups = plan.groups.as_ref().expect("grouped plan");
+    let range = split_range(t.n_positions(), comm.rank(), comm.size());
+    let mine: Vec<Block> = range
+        .clone()
+        .flat_map(|p| t.leaf_blocks(p))
+        .map(|b| d.block(t.block_index(d, b)))
+        .collect();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(plan.threads)
+        .build()?;
+    let total = d.shape.iter().product::<usize>() as u64 * plan.dtype.size() as u64;
+    let progress = crate::progress::Progress::start(comm, "reduce", total);
+    crate::interrupt::set_total(mine.len());
+    // Rank-local phase: a failure aborts the job (others may be in the gather).
+    let (pieces, phase) = with_dtype!(plan.dtype, T => {
+        comm.or_abort(grouped_blocks::<T>(&reader, plan, &mine, range.clone(), &pool, &progress))
+    });
+    let t_comm = Instant::now();
+    progress.finish();
+    let gathered = comm.gather_varlen(&pieces);
+    drop(pieces);
+    let cells: Option<Vec<Acc>> = gathered
+        .map(|words| comm.or_abort(crate::group_pieces::assemble(d, t, groups.len(), &words)));
+    let report = base_report(comm, plan, phase, t0, t_comm);
+    reader.close();
+    let (Some(mut report), Some(cells)) = (report, cells) else {
+        return Ok(None);
+    };
+    report.results = plan
+        .ops
+        .iter()
+        .map(|&op| {
+            let vals = cells.iter().map(|c| c.value(op, plan.finish())).collect();
+            (op.name().to_string(), stat(plan, vals))
+        })
+        .collect();
+    let keep_nan = plan.finish().keep_nan;
+    report.count = cells
+        .iter()
+        .map(|c| c.n + if keep_nan { c.nan } else { 0 })
+        .sum();
+    Ok(Some(report))
+}
+
+/// This rank's blocks (those of work positions `leaves`), cut into runs of
+/// one group along the time axis, accumulated per group and folded along
+/// each tile's merge tree into wire pieces.
+fn grouped_blocks<T: Element>(
+    reader: &Reader,
+    plan: &ReducePlan,
+    blocks: &[Block],
+    leaves: std::ops::Range<usize>,
+    pool: &rayon::ThreadPool,
+    progress: &crate::progress::Progress,
+) -> Result<(Vec<u64>, Phase), CwError> {
+    let groups = plan.groups.as_ref().expect("grouped plan");
+    let ax = groups.axis;
+    let want_m2 = wants_m2(&plan.ops);
+    let tiling = plan.tiling();
+    let reduced = &tiling.reduced;
+    let decode = plan.meta.decode.effective(T::DTYPE);
+    // One accumulator per group, reused from leaf to leaf.
+    let mut accs: Vec<LeafAcc> = (0..groups.len()).map(|_| LeafAcc::default()).collect();
+    let mut compute_s = 0.0;
+    let (pieces, read_s) = with_blocks::<T, _>(
+        reader,
+        plan.sel(),
+        plan.decomp().block_elems(),
+        blocks,
+        progress,
+        |feed| {
+            let mut next_leaf = leaves.start;
+            let mut leaf = |_: usize| -> Result<GroupCells<Acc>, CwError> {
+                let n_blocks = tiling.leaf_blocks(next_leaf).len();
+                next_leaf += 1;
+                let mut touched: Vec<u32> = Vec::new();
+                for _ in 0..n_blocks {
+                    let Some((b, buf)) = feed.next()? else {
+                        return Err(CwError::Internal("fewer blocks than leaves".into()));
+                    };
+                    let tc = Instant::now();
+                    let xs = &buf[..b.len()];
+                    for (g, lo, hi) in groups.runs(b.start[ax], b.count[ax]) {
+                        let (part, count) = run_of(xs, &b.count, ax, lo, hi);
+                        pool.install(|| {
+                            accs[g as usize].add(&part, &count, reduced, &decode, want_m2)
+                        });
+                        if !touched.contains(&g) {
+                            touched.push(g);
+                        }
+                    }
+                    compute_s += tc.elapsed().as_secs_f64();
+                    crate::interrupt::tick();
+                    feed.give_back(buf);
+                }
+                let tc = Instant::now();
+                touched.sort_unstable();
+                let cells = GroupCells {
+                    groups: touched
+                        .into_iter()
+                        .map(|g| (g, accs[g as usize].finish()))
+                        .collect(),
+                };
+                compute_s += tc.elapsed().as_secs_f64();
+                Ok(cells)
+            };
+            crate::group_pieces::fold_tiles(tiling, leaves.start, leaves.len(), &mut leaf)
+        },
+    )?;
+    let bytes = (blocks.iter().map(|b| b.len()).sum::<usize>() * plan.dtype.size()) as u64;
+    Ok((
+        pieces,
+        Phase {
+            read_s,
+            compute_s,
+            bytes,
+        },
+    ))
+}
+
+/// Steps `lo .. hi` along axis `ax` of a block (`xs` in C order, extents
+/// `count`): a slice of the block when `ax` is its outermost axis of more
+/// than one element, else a copy; with the run's extents.
+fn run_of<'a, T: Copy>(
+    xs: &'a [T],
+    count: &[usize],
+    ax: usize,
+    lo: usize,
+    hi: usize,
+) -> (Cow<'a, [T]>, Vec<usize>) {
+    let mut c = count.to_vec();
+    c[ax] = hi - lo;
+    let inner: usize = count[ax + 1..].iter().product();
+    let outer: usize = count[..ax].iter().product();
+    if outer == 1 {
+        return (Cow::Borrowed(&xs[lo * inner..hi * inner]), c);
+    }
+    let stride = count[ax] * inner;
+    let mut out = Vec::with_capacity(outer * (hi - lo) * inner);
+    for o in 0..outer {
+        out.extend_from_slice(&xs[o * stride + lo * inner..o * stride + hi * inner]);
+    }
+    (Cow::Owned(out), c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::run_of;
+
+    #[test]
+    fn a_run_is_the_steps_of_the_axis_in_c_order() {
+        // 2 × 3 × 2 block, values = their flat index; steps 1..3 of axis 1.
+        let xs: Vec<u32> = (0..12).collect();
+        let (r, c) = run_of(&xs, &[2, 3, 2], 1, 1, 3);
+        assert_eq!(c, vec![2, 2, 2]);
+        assert_eq!(&*r, &[2, 3, 4, 5, 8, 9, 10, 11]);
+        let (r, c) = run_of(&xs, &[3, 4], 0, 1, 2);
+        assert_eq!(c, vec![1, 4]);
+        assert_eq!(&*r, &[4, 5, 6, 7]);
+    }
+}
