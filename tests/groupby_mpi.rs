@@ -5,7 +5,8 @@
 //! month without data (an empty period), a packed int16 variable — and
 //! against CDO's `ymonmean`, `yseasmean`, `monmean`, `yearmean`. Results are
 //! bit-identical for P = 1..4, threads 1/2, and for the same data in one
-//! file or split into 3, 12 and 400 files. The written file (period or
+//! file or split into 3, 12 (deflate+shuffle, decoded chunk-direct) and
+//! 400 files. The written file (period or
 //! group coordinate, `time_bnds`, `cell_methods`) is read by xarray, ncdump
 //! and `cdo sinfo`. Bad groupings: one error on every rank, nothing written.
 
@@ -60,9 +61,11 @@ for n in [3, 12, 400]:
     os.makedirs(f"{d}/a{n}", exist_ok=True)
     cuts = np.sort(rng.choice(np.arange(1, nt), n - 1, replace=False))
     e = [0, *cuts, nt]
+    # The 12 files are deflate+shuffle compressed (decoded chunk-direct).
+    z = {"tas": {"chunksizes": (1, 3, 4), "zlib": True, "complevel": 1, "shuffle": True}} if n == 12 else None
     for i in range(n):
         write(a.isel(time=slice(e[i], e[i + 1])), f"{d}/a{n}/tas_{n - i:04d}.nc",
-              "days since 1999-12-01", "noleap")
+              "days since 1999-12-01", "noleap", z)
 for f in ["month", "season", "year", "dayofyear"]:
     emit("a", f"time.{f}", a.tas.groupby(f"time.{f}"))
 for fr in ["1MS", "QS-DEC", "YS", "10D"]:

@@ -182,6 +182,7 @@ fn weighted_blocks<T: Element>(
         plan.sel(),
         plan.decomp().block_elems(),
         blocks,
+        pool,
         progress,
         |feed| {
             let mut leaf = |_: usize| -> Result<Vec<WAcc>, CwError> {

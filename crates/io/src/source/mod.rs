@@ -440,7 +440,7 @@ impl Reader {
             Reader::Hdf5 { ds, .. } => h5io::read_block(ds, block, sel, buf),
             Reader::Zarr(z) => z.read_block(block, sel, buf),
             Reader::Flat { layout, file } => layout.read_block(file, block, sel, buf),
-            Reader::Multi(m) => m.read_block(block, sel, buf),
+            Reader::Multi(m) => m.read_block(block, sel, buf, pool),
         }
     }
 

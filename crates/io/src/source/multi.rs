@@ -125,7 +125,19 @@ pub struct MultiReader {
     plan: Concat,
     var: String,
     /// Open files, most recently used last.
-    open: Mutex<Vec<(usize, hdf5::File, hdf5::Dataset)>>,
+    open: Mutex<Vec<OpenPart>>,
+}
+
+/// One open file of a multi-file dataset.
+struct OpenPart {
+    /// Index of the file in the plan.
+    idx: usize,
+    /// Kept open while its dataset is in use.
+    _file: hdf5::File,
+    ds: hdf5::Dataset,
+    /// Deflate/shuffle/fletcher32 chunks decoded outside libhdf5, in the
+    /// caller's pool (as for one file, see [`crate::chunk_direct`]).
+    direct: Option<crate::chunk_direct::ChunkDirect>,
 }
 
 impl MultiReader {
@@ -145,6 +157,7 @@ impl MultiReader {
         block: &Block,
         sel: &[AxisRange],
         buf: &mut [T],
+        pool: Option<&rayon::ThreadPool>,
     ) -> Result<(), IoError> {
         let s0 = sel[0];
         let inner: usize = block.count[1..].iter().product();
@@ -169,7 +182,12 @@ impl MultiReader {
             local.start[0] = 0;
             local.count[0] = k;
             let out = &mut buf[(i - block.start[0]) * inner..(i - block.start[0] + k) * inner];
-            self.with_dataset(seg.file, |ds| h5io::read_block(ds, &local, &local_sel, out))?;
+            self.with_dataset(seg.file, |p| match &p.direct {
+                Some(d) if d.handles(&local_sel) => {
+                    d.read_block(&p.ds, &local, &local_sel, out, pool)
+                }
+                _ => h5io::read_block(&p.ds, &local, &local_sel, out),
+            })?;
             i += k;
         }
         Ok(())
@@ -180,24 +198,37 @@ impl MultiReader {
     fn with_dataset<R>(
         &self,
         idx: usize,
-        f: impl FnOnce(&hdf5::Dataset) -> Result<R, IoError>,
+        f: impl FnOnce(&OpenPart) -> Result<R, IoError>,
     ) -> Result<R, IoError> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        let pos = match open.iter().position(|(i, _, _)| *i == idx) {
+        let pos = match open.iter().position(|p| p.idx == idx) {
             Some(p) => p,
             None => {
                 let path = Path::new(&self.plan.parts[idx].path);
                 let file = h5io::open_serial(path)?;
                 let ds = h5io::open_dataset(&file, &self.var, &path.display().to_string())?;
+                let off = std::env::var("CHUNKWISE_NO_CHUNK_DIRECT").is_ok_and(|v| v == "1");
+                let direct = if off {
+                    None
+                } else {
+                    h5io::dataset_dtype(&ds, &self.var)
+                        .ok()
+                        .and_then(|t| crate::chunk_direct::ChunkDirect::plan(&ds, t))
+                };
                 if open.len() >= MAX_OPEN {
                     open.remove(0);
                 }
-                open.push((idx, file, ds));
+                open.push(OpenPart {
+                    idx,
+                    _file: file,
+                    ds,
+                    direct,
+                });
                 open.len() - 1
             }
         };
         let entry = open.remove(pos);
         open.push(entry);
-        f(&open.last().expect("just pushed").2)
+        f(open.last().expect("just pushed"))
     }
 }
