@@ -133,7 +133,7 @@ mod tests {
 
     fn select(m: &VariableMeta, s: &str) -> Result<(usize, usize), CwError> {
         let specs = dates_to_values(m, &[parse_select(s)?])?;
-        let r = resolve_selection(&m.dims, &specs)?;
+        let r = resolve_selection(&m.dims, &[], &specs)?;
         Ok((r[0].start, r[0].count))
     }
 

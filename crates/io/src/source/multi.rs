@@ -177,6 +177,7 @@ impl MultiReader {
                 start: rec - part.offset,
                 count: k,
                 step: s0.step,
+                wrap: None,
             };
             let mut local = block.clone();
             local.start[0] = 0;
