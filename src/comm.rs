@@ -171,6 +171,43 @@ impl Comm {
         }
     }
 
+    /// Deliver every rank's `msgs` to rank 0 in rank order, one message at
+    /// a time: rank 0 passes its own to `consume` first, then receives each
+    /// other rank's in turn (an empty message ends a rank's stream), so it
+    /// holds one received message at a time, never everything at once. The
+    /// others send (blocking until rank 0 takes each message) and return
+    /// `Ok`. An error of `consume` returns at once on rank 0: the caller
+    /// must abort the job (the others may be waiting in a send).
+    pub fn stream_to_root<E>(
+        &self,
+        msgs: Vec<Vec<u64>>,
+        mut consume: impl FnMut(&[u64]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        const TAG: mpi::Tag = 14;
+        if !self.is_root() {
+            let root = self.world.process_at_rank(0);
+            for m in msgs {
+                root.send_with_tag(&m[..], TAG);
+            }
+            root.send_with_tag(&[0u64; 0][..], TAG);
+            return Ok(());
+        }
+        for m in msgs {
+            consume(&m)?;
+        }
+        for r in 1..self.size() {
+            let from = self.world.process_at_rank(r as i32);
+            loop {
+                let (m, _) = from.receive_vec_with_tag::<u64>(TAG);
+                if m.is_empty() {
+                    break;
+                }
+                consume(&m)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Sorted distinct host names of all ranks, on rank 0 (empty elsewhere).
     pub fn hosts(&self) -> Vec<String> {
         const WORDS: usize = 32;

@@ -26,6 +26,37 @@ pub fn online_cpus() -> usize {
     if n < 1 { 1 } else { n as usize }
 }
 
+/// CPUs the calling thread may run on (its affinity mask; 0 if unknown).
+pub fn affinity_cpus() -> usize {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; sched_getaffinity
+    // writes at most its size.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return 0;
+        }
+        libc::CPU_COUNT(&set).max(0) as usize
+    }
+}
+
+/// Let the calling thread — and every thread it starts afterwards — run on
+/// every online CPU the kernel allows this process (the kernel keeps the
+/// mask within the process's cpuset). For a rank that a launcher bound to
+/// fewer CPUs than it runs threads (`mpirun -n 1` binds its one rank to
+/// one core). Returns the CPUs it may run on afterwards.
+pub fn widen_affinity() -> usize {
+    let n = online_cpus().min(libc::CPU_SETSIZE as usize);
+    // SAFETY: as in `affinity_cpus`; CPU_SET indices are below CPU_SETSIZE.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for c in 0..n {
+            libc::CPU_SET(c, &mut set);
+        }
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+    affinity_cpus()
+}
+
 /// Peak resident set size of this process so far, in bytes (`getrusage`;
 /// Linux reports it in KiB). 0 if the call fails.
 pub fn peak_rss_bytes() -> u64 {
@@ -43,6 +74,31 @@ pub fn peak_rss_bytes() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A thread bound to one CPU (as `mpirun -n 1` binds a rank) may run on
+    /// every CPU again after `widen_affinity`, and threads it starts inherit that.
+    #[test]
+    fn widen_affinity_undoes_a_one_cpu_binding() {
+        std::thread::spawn(|| {
+            // SAFETY: as in `affinity_cpus`; CPU 0 exists.
+            unsafe {
+                let mut one: libc::cpu_set_t = std::mem::zeroed();
+                libc::CPU_SET(0, &mut one);
+                assert_eq!(
+                    libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one),
+                    0
+                );
+            }
+            assert_eq!(affinity_cpus(), 1);
+            let all = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let widened = widen_affinity();
+            assert!(widened >= all.min(online_cpus()).min(2), "{widened} CPUs");
+            let child = std::thread::spawn(affinity_cpus).join().unwrap();
+            assert_eq!(child, widened);
+        })
+        .join()
+        .unwrap();
+    }
 
     #[test]
     fn peak_rss_grows_with_a_touched_allocation() {

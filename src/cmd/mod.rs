@@ -50,9 +50,12 @@ pub fn describe_input(
 /// More threads than the machine has CPUs can never run at once and only
 /// add start-up and switching cost (ten thousand threads took minutes on a
 /// small file), so a larger value from either source is capped at the
-/// machine's online CPUs with a warning (a value between the rank's bound
-/// cores and the machine's CPUs is kept: oversubscribing a binding can be
-/// deliberate). A `SLURM_CPUS_PER_TASK` that is not a positive integer is
+/// machine's online CPUs with a warning. A value above the CPUs the rank is
+/// bound to is kept, and the rank's CPU affinity is widened to every CPU the
+/// process may use ([`crate::procinfo::widen_affinity`]): `mpirun` binds a
+/// rank to one core by default (for up to two ranks), which would run all
+/// its threads on that core — `-n 1 --threads 2` would be no faster than
+/// `--threads 1`. A `SLURM_CPUS_PER_TASK` that is not a positive integer is
 /// ignored with a warning. Warnings come from the launcher's rank 0 only.
 pub fn resolve_threads(flag: Option<usize>) -> Result<usize, crate::error::CwError> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -87,6 +90,9 @@ pub fn resolve_threads(flag: Option<usize>) -> Result<usize, crate::error::CwErr
             "{from} {wanted} is more than the {cpus} CPUs of this machine; using {cpus} threads"
         ));
         return Ok(cpus);
+    }
+    if wanted > crate::procinfo::affinity_cpus() {
+        crate::procinfo::widen_affinity();
     }
     Ok(wanted)
 }

@@ -18,6 +18,27 @@ pub fn split(lo: usize, hi: usize) -> usize {
     lo + len.next_power_of_two() / 2
 }
 
+/// True when `[lo, hi)` is a node of the tree over `n` leaves.
+pub fn is_node(n: usize, lo: usize, hi: usize) -> bool {
+    let (mut l, mut h) = (0, n);
+    loop {
+        if (l, h) == (lo, hi) {
+            return true;
+        }
+        if h - l < 2 || lo < l || hi > h {
+            return false;
+        }
+        let m = split(l, h);
+        if hi <= m {
+            h = m;
+        } else if lo >= m {
+            l = m;
+        } else {
+            return false;
+        }
+    }
+}
+
 /// The tree nodes that exactly cover leaves `[a, b)` of a tree over `n`
 /// leaves, in leaf order. Empty when `a >= b`.
 pub fn cover(n: usize, a: usize, b: usize) -> Vec<(usize, usize)> {
@@ -134,6 +155,31 @@ mod tests {
                     reference,
                     "n={n} p={p}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn is_node_recognises_exactly_the_tree_nodes() {
+        fn walk(lo: usize, hi: usize, out: &mut std::collections::BTreeSet<(usize, usize)>) {
+            out.insert((lo, hi));
+            if hi - lo >= 2 {
+                let m = split(lo, hi);
+                walk(lo, m, out);
+                walk(m, hi, out);
+            }
+        }
+        for n in 1..40 {
+            let mut nodes = std::collections::BTreeSet::new();
+            walk(0, n, &mut nodes);
+            for lo in 0..=n {
+                for hi in lo + 1..=n {
+                    assert_eq!(
+                        is_node(n, lo, hi),
+                        nodes.contains(&(lo, hi)),
+                        "{n} {lo} {hi}"
+                    );
+                }
             }
         }
     }

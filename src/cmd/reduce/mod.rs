@@ -6,15 +6,16 @@
 //! range; one reader thread reads them into two reused buffers (double
 //! buffering) while the rayon pool reduces the other → each rank folds its
 //! blocks along the fixed merge tree of each tile ([`crate::tree`]) → the
-//! tree pieces are gathered on rank 0, which completes every tile, places it
-//! in the result and prints (and writes `--output`). The merge tree does not
+//! tree pieces stream to rank 0 ([`combine`]), which completes every tile as
+//! they arrive, places it in the result and prints (and writes `--output`). The merge tree does not
 //! depend on the rank count, so results are bit-identical for every P.
 //!
 //! Memory per rank: two block buffers plus O(log(blocks per tile)) partial
-//! results of one block's kept cells. Rank 0 also holds the result
-//! (120 bytes per result cell while combining).
+//! results of one block's kept cells. Rank 0 also holds the result and, while
+//! combining, one partial result per tree level and one received message.
 
 mod blocks;
+mod combine;
 mod facts;
 mod groups;
 mod output;
@@ -360,13 +361,12 @@ pub fn execute(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<(ReduceR
     // Rank 0 waits here for the others' final counts, as it would in the
     // gather below (see `crate::progress`); counted as communication.
     progress.finish();
-    let gathered = comm.gather_varlen(&pieces);
-    // Rank 0 has its own pieces in `gathered`: free them before assembling.
-    drop(pieces);
+    // Pieces stream to rank 0, which completes the tiles as they arrive.
+    let combined = comm.or_abort(combine::to_root::<Acc>(comm, d, t, pieces));
     let my_bytes = (mine.iter().map(|b| b.len()).sum::<usize>() * plan.dtype.size()) as u64;
     let bytes_read = comm.sum_all(&[my_bytes])[0];
     let hosts = comm.hosts();
-    let Some(words) = gathered else {
+    let Some(cells) = combined else {
         comm.max_to_root(&[
             read_s,
             compute_s,
@@ -376,7 +376,6 @@ pub fn execute(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<(ReduceR
         ]);
         return Ok(None);
     };
-    let cells = comm.or_abort(crate::pieces::assemble(d, t, &words));
     let comm_s = t_comm.elapsed().as_secs_f64();
     let total_s = t0.elapsed().as_secs_f64();
     let rss = crate::procinfo::peak_rss_bytes() as f64;

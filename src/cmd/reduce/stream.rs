@@ -27,7 +27,7 @@ pub fn reduce_blocks<T: Element>(
     pool: &rayon::ThreadPool,
     want_m2: bool,
     progress: &crate::progress::Progress,
-) -> Result<(Vec<u64>, f64, f64), CwError> {
+) -> Result<(Vec<Vec<u64>>, f64, f64), CwError> {
     crate::interrupt::set_total(blocks.len());
     if blocks.is_empty() {
         return Ok((Vec::new(), 0.0, 0.0));

@@ -139,9 +139,7 @@ pub fn execute(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<ReduceRe
     });
     let t_comm = Instant::now();
     progress.finish();
-    let gathered = comm.gather_varlen(&pieces);
-    let cells: Option<Vec<WAcc>> =
-        gathered.map(|words| comm.or_abort(crate::pieces::assemble(d, t, &words)));
+    let cells: Option<Vec<WAcc>> = comm.or_abort(super::combine::to_root(comm, d, t, pieces));
     let report = base_report(comm, plan, phase, t0, t_comm);
     reader.close();
     let (Some(mut report), Some(cells)) = (report, cells) else {
@@ -172,7 +170,7 @@ fn weighted_blocks<T: Element>(
     first: usize,
     pool: &rayon::ThreadPool,
     progress: &crate::progress::Progress,
-) -> Result<(Vec<u64>, Phase), CwError> {
+) -> Result<(Vec<Vec<u64>>, Phase), CwError> {
     let wts = plan.weights.as_ref().expect("weighted plan");
     let want_m2 = wants_m2(&plan.ops);
     let reduced = &plan.tiling().reduced;
