@@ -14,6 +14,7 @@ use crate::h5io;
 use crate::parse::human_bytes;
 use crate::request::InputSpec;
 use crate::source::{self, FlatKind, Format, Source, zarr};
+use chunkwise_core::cftime::TimeSpan;
 use serde::Serialize;
 use std::path::Path;
 
@@ -54,6 +55,9 @@ pub struct DatasetInfo {
     /// NetCDF-4 dimension id, when this dataset is a netCDF dimension.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub netcdf_dimid: Option<i64>,
+    /// First and last dates, when the dataset has CF time `units`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<TimeSpan>,
 }
 
 /// One group's description.
@@ -228,6 +232,7 @@ fn describe_array(spec: &InputSpec, name: &str) -> Result<DatasetInfo, CwError> 
             dims: Some(z.dims.clone()),
             attributes: text_attrs(&z.attrs),
             netcdf_dimid: None,
+            time: None,
         },
         Source::Flat { kind, layout } => DatasetInfo {
             path: name.into(),
@@ -248,6 +253,7 @@ fn describe_array(spec: &InputSpec, name: &str) -> Result<DatasetInfo, CwError> 
                 }],
             },
             netcdf_dimid: None,
+            time: None,
         },
         Source::Hdf5 { .. } | Source::Multi { .. } => {
             unreachable!("HDF5 files are walked by describe")
@@ -396,6 +402,7 @@ fn describe_dataset(ds: &hdf5::Dataset, path: &str) -> DatasetInfo {
         netcdf_dimid: h5io::attr_f64s(ds, "_Netcdf4Dimid")
             .and_then(|v| v.first().copied())
             .map(|v| v as i64),
+        time: h5io::time_span(ds),
         attributes: attributes(ds),
     }
 }
@@ -497,6 +504,9 @@ pub fn to_text(info: &FileInfo) -> String {
             s += &format!(" fill {f}");
         }
         s += "\n";
+        if let Some(t) = &d.time {
+            s += &format!("    time {}\n", t.text());
+        }
         for a in &d.attributes {
             s += &format!("    :{} = {}\n", a.name, a.value);
         }

@@ -897,6 +897,35 @@ pub fn fill_value_text(ds: &Dataset) -> Option<String> {
     }
 }
 
+/// The time span of a dataset with CF time `units` (see
+/// [`chunkwise_core::cftime::TimeSpan`]): the dates of its first and last
+/// values (a 1-D numeric dataset; two one-element reads, never the whole
+/// array). `None` when it has no time units.
+pub fn time_span(ds: &Dataset) -> Option<chunkwise_core::cftime::TimeSpan> {
+    let units = ds.attr("units").ok().map(|a| attr_text(&a))?;
+    let calendar = ds.attr("calendar").ok().map(|a| attr_text(&a));
+    let numeric = ds
+        .dtype()
+        .ok()
+        .and_then(|t| t.to_descriptor().ok())
+        .and_then(|d| dtype_of_descriptor(&d))
+        .is_some();
+    let n = ds.shape().first().copied().unwrap_or(0);
+    let at = |i: usize| -> Option<f64> {
+        ds.read_slice_1d::<f64, _>(i..i + 1)
+            .ok()?
+            .iter()
+            .next()
+            .copied()
+    };
+    let ends = if numeric && ds.ndim() == 1 && n > 0 {
+        Some((at(0)?, at(n - 1)?))
+    } else {
+        None
+    };
+    chunkwise_core::cftime::TimeSpan::describe(&units, calendar.as_deref(), ends)
+}
+
 /// Where the link `name` in `g` points, for messages: `soft link to PATH`
 /// or `external link to FILE:PATH` (`None` for hard links or on failure).
 pub fn link_target(g: &hdf5::Group, name: &str) -> Option<String> {
