@@ -186,7 +186,14 @@ pub struct ReduceArgs {
 pub struct InspectArgs {
     /// Input to describe: HDF5 / NetCDF-4 file, Zarr v3 store (group or
     /// array), `.npy` file, or raw binary (with --raw-dtype, --raw-shape).
-    pub file: PathBuf,
+    /// Several HDF5 / NetCDF-4 files or quoted glob patterns
+    /// ('era5/t2m_*.nc') are described as the one dataset they form.
+    #[arg(required = true, num_args = 1..)]
+    pub files: Vec<PathBuf>,
+    /// Record dimension several files are concatenated along (default: the
+    /// unlimited dimension, else `time`).
+    #[arg(long, value_name = "DIM")]
+    pub concat: Option<String>,
     /// Type and shape of raw binary input.
     #[command(flatten)]
     pub raw: RawInputArgs,

@@ -152,3 +152,155 @@ fn inspect_shows_first_and_last_dates_in_every_calendar_like_cftime() {
     assert_eq!(t["last"], "1949-12-31 18:00:00");
     assert_eq!(t["calendar"], "noleap");
 }
+
+/// A dataset (noleap time, float32 `t2m` with NaNs, packed int16 `pr`, a
+/// static `orog`) written whole to `one.nc` and split unevenly into
+/// `parts/` (3 files whose names run against time; the second stores its
+/// times in hours since another date). Prints what `open_mfdataset` sees.
+const SPLIT_WRITER: &str = r#"
+import sys, os, numpy as np, xarray as xr, warnings
+warnings.simplefilter("ignore")
+d = sys.argv[1]
+rng = np.random.default_rng(3)
+nt = 100
+x = rng.normal(280, 12, (nt, 4, 5)).astype("f4")
+x[rng.random(x.shape) < 0.05] = np.nan
+pr = rng.integers(-3000, 3000, (nt, 4, 5)).astype("i2")
+t = np.arange(nt) * 3.5 + 0.25
+ds = xr.Dataset({"t2m": (("time", "lat", "lon"), x, {"units": "K"}),
+                 "pr": (("time", "lat", "lon"), pr, {"scale_factor": 0.01, "add_offset": 5.0, "units": "mm"}),
+                 "orog": (("lat", "lon"), rng.random((4, 5)), {"units": "m"})},
+                coords={"time": ("time", t, {"units": "days since 1999-12-01", "calendar": "noleap"}),
+                        "lat": ("lat", np.linspace(-60, 60, 4), {"units": "degrees_north"}),
+                        "lon": ("lon", np.arange(5) * 72.0, {"units": "degrees_east"})})
+ds = xr.decode_cf(ds, use_cftime=True, mask_and_scale=False)
+enc = {"t2m": {"_FillValue": np.float32(np.nan)}, "time": {"units": "days since 1999-12-01", "calendar": "noleap", "dtype": "f8"}}
+ds.to_netcdf(f"{d}/one.nc", encoding=enc, unlimited_dims=["time"])
+os.makedirs(f"{d}/parts", exist_ok=True)
+edges = [0, 17, 61, nt]
+for i in range(3):
+    e = dict(enc)
+    if i == 1:
+        e["time"] = {"units": "hours since 1999-11-01", "calendar": "noleap", "dtype": "f8"}
+    ds.isel(time=slice(edges[i], edges[i + 1])).to_netcdf(
+        f"{d}/parts/tas_{3 - i}.nc", encoding=e, unlimited_dims=["time"])
+m = xr.open_mfdataset(f"{d}/parts/*.nc", combine="by_coords", use_cftime=True, mask_and_scale=False,
+                      data_vars="minimal")
+print("len", m.sizes["time"])
+print("first", str(m.time.values[0]))
+print("last", str(m.time.values[-1]))
+print("t2m", *m.t2m.shape)
+"#;
+
+fn make_split(dir: &Path) -> std::collections::HashMap<String, String> {
+    let py = python_with("xarray, netCDF4, cftime, dask").expect("xarray, netCDF4, cftime, dask");
+    let out = Command::new(py)
+        .args(["-c", SPLIT_WRITER, dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (k, v) = l.split_once(' ').unwrap();
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn inspect_describes_many_files_as_one_dataset_like_open_mfdataset() {
+    let dir = scratch("inspect-many");
+    let want = make_split(&dir);
+    let pattern = dir.join("parts/tas_*.nc").display().to_string();
+    let info = direct(&["inspect", &pattern, "--json"]).ok().json();
+    let c = &info["concat"];
+    assert_eq!(c["record_dim"], "time");
+    assert_eq!(c["record_len"].to_string(), want["len"]);
+    assert_eq!(c["file_count"], 3);
+    // Record order, not name order.
+    let files: Vec<&str> = c["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert!(files[0].ends_with("tas_3.nc") && files[2].ends_with("tas_1.nc"));
+    assert_eq!(c["variables"], serde_json::json!(["pr", "t2m"]));
+    assert_eq!(c["time"]["first"], want["first"]);
+    assert_eq!(c["time"]["last"], want["last"]);
+    assert_eq!(c["time"]["calendar"], "noleap");
+    let shape: Vec<String> = dataset(&info, "/t2m")["shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(J::to_string)
+        .collect();
+    assert_eq!(shape.join(" "), want["t2m"]);
+    assert_eq!(
+        dataset(&info, "/pr")["shape"],
+        dataset(&info, "/t2m")["shape"]
+    );
+    // The same shape of JSON as one file holding the same data.
+    let one = inspect_json(&dir.join("one.nc"));
+    for d in ["/t2m", "/pr", "/time", "/orog", "/lat"] {
+        assert_eq!(dataset(&info, d)["shape"], dataset(&one, d)["shape"], "{d}");
+        assert_eq!(
+            dataset(&info, d)["logical_bytes"],
+            dataset(&one, d)["logical_bytes"],
+            "{d}"
+        );
+    }
+    assert_eq!(
+        dataset(&info, "/time")["time"],
+        dataset(&one, "/time")["time"]
+    );
+    let keys = |v: &J| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    let mut k1 = keys(&one);
+    k1.push("concat".into());
+    k1.sort();
+    let mut k2 = keys(&info);
+    k2.sort();
+    assert_eq!(k2, k1);
+    // Files named one by one, in any order: the same description.
+    let named: Vec<String> = (1..=3)
+        .map(|i| dir.join(format!("parts/tas_{i}.nc")).display().to_string())
+        .collect();
+    let again = direct(&["inspect", &named[1], &named[0], &named[2], "--json"])
+        .ok()
+        .json();
+    assert_eq!(again["concat"]["files"], c["files"]);
+    assert_eq!(again["datasets"], info["datasets"]);
+    let text = direct(&["inspect", &pattern]).ok().stdout;
+    assert!(
+        text.contains(&format!("dataset of 3 files along time = {}", want["len"])),
+        "{text}"
+    );
+    assert!(text.contains(&format!(
+        "time {} .. {} (noleap)",
+        want["first"], want["last"]
+    )));
+    // Errors as reduce gives them: overlap, files that disagree, no match.
+    let overlap = dir.join("one.nc").display().to_string();
+    for (args, needle) in [
+        (
+            vec![named[0].as_str(), overlap.as_str()],
+            "overlap along 'time'",
+        ),
+        (
+            vec![named[0].as_str(), "/nonexistent/zz_*.nc"],
+            "matches no file",
+        ),
+    ] {
+        let mut a = vec!["inspect"];
+        a.extend(args);
+        let r = direct(&a);
+        assert_ne!(r.code, Some(0), "{a:?}");
+        assert!(r.stderr.contains(needle), "{a:?}: {}", r.stderr);
+    }
+}

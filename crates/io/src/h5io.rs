@@ -205,9 +205,16 @@ pub const CARRIED_ATTRS: &[&str] = &[
 /// (serial open, no collective call; the file is closed on return).
 pub fn variable_meta(path: &Path, var: &str) -> Result<VariableMeta, IoError> {
     precheck_input(path)?;
-    let file_name = path.display().to_string();
     let file = open_serial(path)?;
-    let ds = open_dataset(&file, var, &file_name)?;
+    variable_meta_in(&file, path, var)
+}
+
+/// As [`variable_meta`], in a file already open (and checked with
+/// [`precheck_input`]); several variables of one file are described with
+/// one open.
+pub fn variable_meta_in(file: &File, path: &Path, var: &str) -> Result<VariableMeta, IoError> {
+    let file_name = path.display().to_string();
+    let ds = open_dataset(file, var, &file_name)?;
     let dtype = dataset_dtype(&ds, var)?;
     // A 0-d (scalar) variable has shape [] and one value; it reduces to itself.
     let shape = ds.shape();
@@ -245,10 +252,10 @@ pub fn variable_meta(path: &Path, var: &str) -> Result<VariableMeta, IoError> {
         coord_attrs,
         chunk: ds.chunk(),
         filtered: !ds.filters().is_empty(),
-        dims: read_dims(&file, &ds),
+        dims: read_dims(file, &ds),
         decode,
         attrs: text_attrs(&ds, CARRIED_ATTRS),
-        globals: text_attrs(&file, &["history", "Conventions"]),
+        globals: text_attrs(file, &["history", "Conventions"]),
         shape,
     })
 }
