@@ -304,3 +304,142 @@ fn inspect_describes_many_files_as_one_dataset_like_open_mfdataset() {
         assert!(r.stderr.contains(needle), "{a:?}: {}", r.stderr);
     }
 }
+
+/// Checks `convert`'s outputs against xarray: argv = parts dir, output,
+/// npy output. The data (raw stored values, NaNs at the same places) and
+/// the decoded time equal `open_mfdataset`'s; `pr`'s packing attributes are
+/// kept.
+const CONVERT_CHECK: &str = r#"
+import sys, numpy as np, xarray as xr, warnings
+warnings.simplefilter("ignore")
+parts, out, npy = sys.argv[1:4]
+m = xr.open_mfdataset(f"{parts}/*.nc", combine="by_coords", use_cftime=True, mask_and_scale=False,
+                      data_vars="minimal")
+o = xr.open_dataset(out, use_cftime=True, mask_and_scale=False)
+want = m.t2m.values
+assert o.t2m.dtype == want.dtype, o.t2m.dtype
+assert np.array_equal(o.t2m.values, want, equal_nan=True)
+assert list(o.time.values) == list(m.time.values)
+assert o.time.encoding["calendar"] == "noleap"
+assert np.array_equal(o.lat.values, m.lat.values)
+assert o.t2m.attrs["units"] == "K"
+assert np.array_equal(np.load(npy), want, equal_nan=True)
+# What the one file holds, written by xarray from open_mfdataset.
+m[["t2m"]].to_netcdf(f"{out}.xr.nc")
+assert np.array_equal(xr.open_dataset(f"{out}.xr.nc", mask_and_scale=False).t2m.values,
+                      o.t2m.values, equal_nan=True)
+print("ok")
+"#;
+
+#[test]
+fn convert_writes_many_files_as_one_like_ncrcat_and_xarray_for_every_p() {
+    let dir = scratch("convert-many");
+    make_split(&dir);
+    let pattern = dir.join("parts/tas_*.nc").display().to_string();
+    let out = |n: &str| dir.join(n).display().to_string();
+    let mut first: Option<Vec<u8>> = None;
+    for p in 1..=3 {
+        let o = out(&format!("t2m_p{p}.nc"));
+        mpirun(p, &["convert", &pattern, &o, "--var", "t2m"]).ok();
+        let data = h5dump_raw(Path::new(&o), "t2m");
+        assert_eq!(data.len(), 100 * 4 * 5 * 4);
+        match &first {
+            Some(f) => assert_eq!(&data, f, "P={p}"),
+            None => first = Some(data),
+        }
+        assert_eq!(
+            h5dump_raw(Path::new(&o), "time"),
+            h5dump_raw(Path::new(&out("t2m_p1.nc")), "time"),
+            "P={p}"
+        );
+    }
+    // ncrcat of the files in time order: the same stored bytes.
+    let ordered: Vec<String> = [3, 2, 1]
+        .iter()
+        .map(|i| out(&format!("parts/tas_{i}.nc")))
+        .collect();
+    let st = Command::new("ncrcat")
+        .args(["-O", "-v", "t2m"])
+        .args(&ordered)
+        .arg(out("ncrcat.nc"))
+        .status()
+        .expect("ncrcat (nco)");
+    assert!(st.success());
+    assert_eq!(
+        h5dump_raw(Path::new(&out("ncrcat.nc")), "t2m"),
+        first.clone().unwrap()
+    );
+    // Packed int16 in the files named one by one, in any order; .npy too.
+    mpirun(
+        2,
+        &[
+            "convert",
+            &ordered[1],
+            &ordered[2],
+            &ordered[0],
+            &out("pr.nc"),
+            "--var",
+            "pr",
+            "--compression",
+            "gzip:4",
+            "--shuffle",
+        ],
+    )
+    .ok();
+    assert_eq!(
+        h5dump_raw(Path::new(&out("pr.nc")), "pr"),
+        h5dump_raw(Path::new(&out("one.nc")), "pr")
+    );
+    let pr = inspect_json(&dir.join("pr.nc"));
+    let attrs = dataset(&pr, "/pr")["attributes"].to_string();
+    assert!(
+        attrs.contains("scale_factor") && attrs.contains("add_offset"),
+        "{attrs}"
+    );
+    assert_eq!(
+        dataset(&pr, "/time")["time"],
+        dataset(&inspect_json(&dir.join("one.nc")), "/time")["time"]
+    );
+    mpirun(3, &["convert", &pattern, &out("t2m.npy"), "--var", "t2m"]).ok();
+    let py = python_with("xarray, netCDF4, cftime, dask").unwrap();
+    let check = Command::new(py)
+        .args(["-c", CONVERT_CHECK])
+        .args([&out("parts"), &out("t2m_p2.nc"), &out("t2m.npy")])
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let sinfo = Command::new("cdo")
+        .args(["-s", "sinfo", &out("t2m_p2.nc")])
+        .output()
+        .expect("cdo");
+    let text = String::from_utf8_lossy(&sinfo.stdout);
+    assert!(
+        sinfo.status.success() && text.contains("100 steps"),
+        "{text}"
+    );
+    // Nothing overwritten: an existing output without --force, and an
+    // output that is one of the inputs even with --force.
+    expect_error(
+        &["convert", &pattern, &out("t2m_p1.nc"), "--var", "t2m"],
+        "exists; pass --force",
+    );
+    expect_error(
+        &["convert", &pattern, &ordered[1], "--var", "t2m", "--force"],
+        "is the same file as input",
+    );
+    expect_error(
+        &[
+            "convert",
+            &ordered[0],
+            &out("one.nc"),
+            &out("x.nc"),
+            "--var",
+            "t2m",
+        ],
+        "overlap along 'time'",
+    );
+}
