@@ -10,13 +10,14 @@
 //!   each rank opens files on its own (serial HDF5, no collective open of
 //!   every file on every rank) and keeps at most [`MAX_OPEN`] open at once.
 
-use super::{Format, InputSpec, describe};
+use super::{Format, InputSpec, detect_format};
 use crate::IoError;
 use crate::decomp::Block;
 use crate::element::Element;
 use crate::h5io;
 use crate::selection::AxisRange;
 use chunkwise_core::concat::{Concat, record_dim};
+use chunkwise_core::variable::VariableMeta;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -58,36 +59,82 @@ pub fn describe_many(spec: &InputSpec) -> Result<Concat, IoError> {
     let var = spec.var.as_deref().ok_or_else(|| {
         IoError::Parse("several input files: name the variable with --var".into())
     })?;
+    let files = expand_hdf5(spec)?;
+    let mut many = plan_variables(&files, &[var.to_string()], &[], spec.concat.as_deref())?;
+    Ok(many.plans.remove(0))
+}
+
+/// The files of a multi-file input ([`expand`]), refusing raw-input options.
+pub fn expand_hdf5(spec: &InputSpec) -> Result<Vec<PathBuf>, IoError> {
     if spec.raw.is_some() {
         return Err(IoError::Parse(
             "--raw-dtype/--raw-shape apply to one raw file, not to several inputs".into(),
         ));
     }
-    let files = expand(spec)?;
-    let mut described = Vec::with_capacity(files.len());
-    for f in &files {
-        let one = InputSpec::file(f.clone(), Some(var.to_string()));
-        let (source, meta) = describe(&one)?;
-        if source.format() != Format::Hdf5 {
+    expand(spec)
+}
+
+/// Several variables of a multi-file dataset, planned at once.
+#[derive(Clone, Debug)]
+pub struct ManyVars {
+    /// One plan per variable asked for, in that order.
+    pub plans: Vec<Concat>,
+    /// Bytes stored over all the files: one entry per variable, then one
+    /// per `extra` dataset (0 where a file lacks it).
+    pub storage: Vec<u64>,
+}
+
+/// Plan the concatenation of each of `vars` over `files` along its record
+/// dimension (`concat`, else the unlimited one, else `time`; it must be
+/// the variable's first), each file opened once: its metadata read with
+/// [`h5io::variable_meta_in`], checked to agree ([`Concat::plan`]); the
+/// storage size of `extra` datasets (coordinates, bounds) summed too.
+pub fn plan_variables(
+    files: &[PathBuf],
+    vars: &[String],
+    extra: &[String],
+    concat: Option<&str>,
+) -> Result<ManyVars, IoError> {
+    let first = files
+        .first()
+        .ok_or_else(|| IoError::Input("no input files".into()))?;
+    let mut described: Vec<Vec<(String, VariableMeta)>> =
+        vec![Vec::with_capacity(files.len()); vars.len()];
+    let mut storage = vec![0u64; vars.len() + extra.len()];
+    for f in files {
+        if detect_format(f)? != Format::Hdf5 {
             return Err(IoError::Input(format!(
                 "'{}': several inputs must all be HDF5 / NetCDF-4 files",
                 f.display()
             )));
         }
-        described.push((f.to_string_lossy().into_owned(), meta));
+        h5io::precheck_input(f)?;
+        let file = h5io::open_serial(f)?;
+        for (k, var) in vars.iter().enumerate() {
+            let meta = h5io::variable_meta_in(&file, f, var)?;
+            storage[k] += file.dataset(var).map_or(0, |d| d.storage_size());
+            described[k].push((f.to_string_lossy().into_owned(), meta));
+        }
+        for (k, name) in extra.iter().enumerate() {
+            storage[vars.len() + k] += file.dataset(name).map_or(0, |d| d.storage_size());
+        }
     }
-    let record = record_dim(
-        &described[0].1.dims.names,
-        spec.concat.as_deref(),
-        h5io::unlimited_dim(&files[0], var).as_deref(),
-    )?;
-    let plan = Concat::plan(described, &record)?;
-    if plan.axis != 0 {
-        return Err(IoError::Input(format!(
-            "files are concatenated along '{record}', which must be the variable's first dimension"
-        )));
+    let mut plans = Vec::with_capacity(vars.len());
+    for (var, described) in vars.iter().zip(described) {
+        let record = record_dim(
+            &described[0].1.dims.names,
+            concat,
+            h5io::unlimited_dim(first, var).as_deref(),
+        )?;
+        let plan = Concat::plan(described, &record)?;
+        if plan.axis != 0 {
+            return Err(IoError::Input(format!(
+                "files are concatenated along '{record}', which must be the first dimension of '{var}'"
+            )));
+        }
+        plans.push(plan);
     }
-    Ok(plan)
+    Ok(ManyVars { plans, storage })
 }
 
 /// `--var all`: the data variables of the (first) input file that have
