@@ -160,6 +160,112 @@ pub fn assemble<C: Partial>(
     Ok(cells)
 }
 
+/// Rank 0: as [`assemble`], but group by group, handing each completed
+/// row of kept cells to `place(offset, cells)` (offset in the group-major
+/// result) instead of holding every group's partial results at once: only
+/// one group's pieces are decoded from `words` at a time. A group without
+/// any value in a tile is not placed there.
+pub fn assemble_each<C: Partial>(
+    d: &Decomposition,
+    t: &Tiling,
+    n_groups: usize,
+    words: &[u64],
+    mut place: impl FnMut(usize, &[C]),
+) -> Result<(), CwError> {
+    let shape = t.result_shape(d);
+    let per_group: usize = shape.iter().product();
+    let bad = |what: String| CwError::Internal(format!("grouped pieces: {what}"));
+    let word = |i: usize| -> Result<u64, CwError> {
+        words
+            .get(i)
+            .copied()
+            .ok_or_else(|| bad("truncated piece".into()))
+    };
+    // Index: per piece its tile, node and where each group's cells start.
+    struct Piece {
+        tile: usize,
+        lo: usize,
+        hi: usize,
+        groups: Vec<(u32, usize)>,
+    }
+    let mut index: Vec<Piece> = Vec::new();
+    let mut at = 0;
+    while at < words.len() {
+        let (tile, lo, hi, n) = (
+            word(at)? as usize,
+            word(at + 1)? as usize,
+            word(at + 2)? as usize,
+            word(at + 3)? as usize,
+        );
+        at += 4;
+        let per_tile = tile_cells(d, t, tile);
+        let mut groups = Vec::with_capacity(n);
+        for _ in 0..n {
+            let g = word(at)? as u32;
+            if g as usize >= n_groups {
+                return Err(bad(format!("group {g} of {n_groups}")));
+            }
+            let end = at + 1 + per_tile * C::WORDS;
+            if end > words.len() {
+                return Err(bad(format!("truncated piece of tile {tile}")));
+            }
+            groups.push((g, at + 1));
+            at = end;
+        }
+        index.push(Piece {
+            tile,
+            lo,
+            hi,
+            groups,
+        });
+    }
+    // Absent (None) is the identity of the merge: a group's value is the
+    // tile's tree evaluated over the pieces that hold it.
+    let merge = |a: Option<Vec<C>>, b: Option<Vec<C>>| match (a, b) {
+        (Some(a), Some(b)) => Some(merge_cells(a, &b)),
+        (a, None) => a,
+        (None, b) => b,
+    };
+    let mut at = 0;
+    while at < index.len() {
+        let tile = index[at].tile;
+        let end = at + index[at..].iter().take_while(|p| p.tile == tile).count();
+        let pieces = &index[at..end];
+        at = end;
+        let per_tile = tile_cells(d, t, tile);
+        let (start, count) = t.tile_region(d, tile);
+        let row = count.last().copied().unwrap_or(1);
+        let mut present: Vec<u32> = pieces
+            .iter()
+            .flat_map(|p| p.groups.iter().map(|(g, _)| *g))
+            .collect();
+        present.sort_unstable();
+        present.dedup();
+        for g in present {
+            let parts: Vec<(usize, usize, Option<Vec<C>>)> = pieces
+                .iter()
+                .map(|p| {
+                    let cells = p.groups.iter().find(|(k, _)| *k == g).map(|&(_, off)| {
+                        words[off..off + per_tile * C::WORDS]
+                            .chunks(C::WORDS)
+                            .map(C::from_wire)
+                            .collect()
+                    });
+                    (p.lo, p.hi, cells)
+                })
+                .collect();
+            let cells = tree::complete(t.n_leaves, parts, &merge)
+                .ok_or_else(|| bad(format!("tile {tile} is incomplete")))?
+                .ok_or_else(|| bad(format!("group {g} of tile {tile} vanished")))?;
+            let base = g as usize * per_group;
+            for_each_row(&shape, &start, &count, |r, off| {
+                place(base + off as usize, &cells[r * row..(r + 1) * row]);
+            });
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,6 +331,25 @@ mod tests {
             assemble::<Acc>(&d, &t, 3, &words).unwrap()
         };
         let one = run(1);
+        // Group by group, the same bits as all groups at once.
+        {
+            let mut words = Vec::new();
+            let mut pos = 0;
+            let mut f = |_| -> Result<GroupCells<Acc>, CwError> {
+                let c = leaf(pos);
+                pos += 1;
+                Ok(c)
+            };
+            words.extend(fold_tiles(&t, 0, n, &mut f).unwrap());
+            let mut each = vec![Acc::default(); one.len()];
+            assemble_each::<Acc>(&d, &t, 3, &words, |off, cells| {
+                each[off..off + cells.len()].copy_from_slice(cells)
+            })
+            .unwrap();
+            for (a, b) in one.iter().zip(&each) {
+                assert_eq!(a.to_words(), b.to_words());
+            }
+        }
         for p in 2..=5 {
             let other = run(p);
             for (a, b) in one.iter().zip(&other) {

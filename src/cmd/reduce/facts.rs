@@ -3,7 +3,6 @@
 //! bytes read, host names, and the report skeleton the results go into.
 
 use super::ReducePlan;
-use crate::accum::Acc;
 use crate::comm::Comm;
 use crate::report::{ReduceReport, RunFacts, Stat, Timings};
 use std::time::Instant;
@@ -38,20 +37,14 @@ pub fn base_report(
     if !comm.is_root() {
         return None;
     }
-    let groups = plan.groups.as_ref().map_or(1, |g| g.len());
-    let cells = plan
-        .tiling()
-        .result_shape(plan.decomp())
-        .iter()
-        .product::<usize>()
-        * groups;
     let mut report = ReduceReport::build_grouped(
         &plan.file.display().to_string(),
         &plan.var,
         &plan.meta,
         &[],
         &plan.layout,
-        &vec![Acc::default(); cells],
+        // No statistics yet (the caller adds them): no cells needed.
+        &[],
         RunFacts {
             ranks: comm.size(),
             hosts,

@@ -53,26 +53,44 @@ pub fn execute(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<ReduceRe
     progress.finish();
     let gathered = comm.gather_varlen(&pieces);
     drop(pieces);
-    let cells: Option<Vec<Acc>> = gathered
-        .map(|words| comm.or_abort(crate::group_pieces::assemble(d, t, groups.len(), &words)));
+    // Rank 0 completes the groups one at a time, keeping only final values.
+    let finish = plan.finish();
+    let n_cells = t.result_shape(d).iter().product::<usize>() * groups.len();
+    let empty = Acc::default();
+    let finished = gathered.map(|words| {
+        let mut values: Vec<Vec<crate::accum::Value>> = plan
+            .ops
+            .iter()
+            .map(|&op| vec![empty.value(op, finish); n_cells])
+            .collect();
+        let mut count = 0u64;
+        let placed =
+            crate::group_pieces::assemble_each::<Acc>(d, t, groups.len(), &words, |off, cells| {
+                for (vals, &op) in values.iter_mut().zip(&plan.ops) {
+                    for (v, c) in vals[off..off + cells.len()].iter_mut().zip(cells) {
+                        *v = c.value(op, finish);
+                    }
+                }
+                count += cells
+                    .iter()
+                    .map(|c| c.n + if finish.keep_nan { c.nan } else { 0 })
+                    .sum::<u64>();
+            });
+        comm.or_abort(placed);
+        (values, count)
+    });
     let report = base_report(comm, plan, phase, t0, t_comm);
     reader.close();
-    let (Some(mut report), Some(cells)) = (report, cells) else {
+    let (Some(mut report), Some((values, count))) = (report, finished) else {
         return Ok(None);
     };
     report.results = plan
         .ops
         .iter()
-        .map(|&op| {
-            let vals = cells.iter().map(|c| c.value(op, plan.finish())).collect();
-            (op.name().to_string(), stat(plan, vals))
-        })
+        .zip(values)
+        .map(|(&op, vals)| (op.name().to_string(), stat(plan, vals)))
         .collect();
-    let keep_nan = plan.finish().keep_nan;
-    report.count = cells
-        .iter()
-        .map(|c| c.n + if keep_nan { c.nan } else { 0 })
-        .sum();
+    report.count = count;
     Ok(Some(report))
 }
 
@@ -93,8 +111,10 @@ fn grouped_blocks<T: Element>(
     let tiling = plan.tiling();
     let reduced = &tiling.reduced;
     let decode = plan.meta.decode.effective(T::DTYPE);
-    // One accumulator per group, reused from leaf to leaf.
-    let mut accs: Vec<LeafAcc> = (0..groups.len()).map(|_| LeafAcc::default()).collect();
+    // Accumulators of the groups the current leaf touches (a leaf meets a
+    // few groups: a month or two of daily data), taken from and returned
+    // to a pool so their state is allocated once, not per leaf or group.
+    let mut spare: Vec<LeafAcc> = Vec::new();
     let mut compute_s = 0.0;
     let (pieces, read_s) = with_blocks::<T, _>(
         reader,
@@ -108,7 +128,7 @@ fn grouped_blocks<T: Element>(
             let mut leaf = |_: usize| -> Result<GroupCells<Acc>, CwError> {
                 let n_blocks = tiling.leaf_blocks(next_leaf).len();
                 next_leaf += 1;
-                let mut touched: Vec<u32> = Vec::new();
+                let mut open: Vec<(u32, LeafAcc)> = Vec::new();
                 for _ in 0..n_blocks {
                     let Some((b, buf)) = feed.next()? else {
                         return Err(CwError::Internal("fewer blocks than leaves".into()));
@@ -117,25 +137,27 @@ fn grouped_blocks<T: Element>(
                     let xs = &buf[..b.len()];
                     for (g, lo, hi) in groups.runs(b.start[ax], b.count[ax]) {
                         let (part, count) = run_of(xs, &b.count, ax, lo, hi);
-                        pool.install(|| {
-                            accs[g as usize].add(&part, &count, reduced, &decode, want_m2)
-                        });
-                        if !touched.contains(&g) {
-                            touched.push(g);
-                        }
+                        let at = match open.iter().position(|(k, _)| *k == g) {
+                            Some(i) => i,
+                            None => {
+                                open.push((g, spare.pop().unwrap_or_default()));
+                                open.len() - 1
+                            }
+                        };
+                        let acc = &mut open[at].1;
+                        pool.install(|| acc.add(&part, &count, reduced, &decode, want_m2));
                     }
                     compute_s += tc.elapsed().as_secs_f64();
                     crate::interrupt::tick();
                     feed.give_back(buf);
                 }
                 let tc = Instant::now();
-                touched.sort_unstable();
-                let cells = GroupCells {
-                    groups: touched
-                        .into_iter()
-                        .map(|g| (g, accs[g as usize].finish()))
-                        .collect(),
-                };
+                open.sort_unstable_by_key(|(g, _)| *g);
+                let mut cells = GroupCells::default();
+                for (g, mut acc) in open {
+                    cells.groups.push((g, acc.finish()));
+                    spare.push(acc);
+                }
                 compute_s += tc.elapsed().as_secs_f64();
                 Ok(cells)
             };
