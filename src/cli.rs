@@ -36,6 +36,7 @@ pub enum Command {
     /// Strong and weak scaling studies: launch reduce runs, then report them.
     Scaling(ScalingArgs),
     /// Rechunk, compress or re-encode a variable into HDF5 / NetCDF-4, Zarr v3, .npy or raw (in parallel).
+    #[command(override_usage = "chunkwise convert [OPTIONS] <INPUT>... <OUT>")]
     Convert(ConvertArgs),
     /// Measure size and read/write speed of storage layouts on a sample of your data.
     Formats(FormatsArgs),
@@ -543,7 +544,7 @@ pub struct ConvertArgs {
     /// written as the one dataset they form. Output (last): `.npy` → NumPy,
     /// `.raw`/`.bin` → raw little-endian binary, `.zarr` → Zarr v3 store (as
     /// xarray writes one), anything else → HDF5 / NetCDF-4.
-    #[arg(required = true, num_args = 2.., value_name = "INPUT... OUT")]
+    #[arg(required = true, num_args = 2.., value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Record dimension several files are concatenated along (default: the
     /// unlimited dimension, else `time`).

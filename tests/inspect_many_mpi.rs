@@ -1,8 +1,8 @@
 //! `inspect` and `convert` on calendar time and many files: the first and
 //! last dates of every CF time coordinate (several calendars, against
 //! cftime), a dataset of several files (or a quoted glob) described as one,
-//! and converted into one file equal to `ncrcat`'s and xarray's
-//! concatenation, for P = 1..3.
+//! and converted into one file (NetCDF-4, .npy, Zarr) equal to `ncrcat`'s
+//! and xarray's concatenation, for P = 1..3.
 
 mod common;
 use common::*;
@@ -312,7 +312,7 @@ fn inspect_describes_many_files_as_one_dataset_like_open_mfdataset() {
 const CONVERT_CHECK: &str = r#"
 import sys, numpy as np, xarray as xr, warnings
 warnings.simplefilter("ignore")
-parts, out, npy = sys.argv[1:4]
+parts, out, npy, zarr = sys.argv[1:5]
 m = xr.open_mfdataset(f"{parts}/*.nc", combine="by_coords", use_cftime=True, mask_and_scale=False,
                       data_vars="minimal")
 o = xr.open_dataset(out, use_cftime=True, mask_and_scale=False)
@@ -324,6 +324,9 @@ assert o.time.encoding["calendar"] == "noleap"
 assert np.array_equal(o.lat.values, m.lat.values)
 assert o.t2m.attrs["units"] == "K"
 assert np.array_equal(np.load(npy), want, equal_nan=True)
+z = xr.open_zarr(zarr, use_cftime=True, mask_and_scale=False, consolidated=False)
+assert np.array_equal(z.t2m.values, want, equal_nan=True)
+assert list(z.time.values) == list(m.time.values)
 # What the one file holds, written by xarray from open_mfdataset.
 m[["t2m"]].to_netcdf(f"{out}.xr.nc")
 assert np.array_equal(xr.open_dataset(f"{out}.xr.nc", mask_and_scale=False).t2m.values,
@@ -401,10 +404,16 @@ fn convert_writes_many_files_as_one_like_ncrcat_and_xarray_for_every_p() {
         dataset(&inspect_json(&dir.join("one.nc")), "/time")["time"]
     );
     mpirun(3, &["convert", &pattern, &out("t2m.npy"), "--var", "t2m"]).ok();
-    let py = python_with("xarray, netCDF4, cftime, dask").unwrap();
+    mpirun(2, &["convert", &pattern, &out("t2m.zarr"), "--var", "t2m"]).ok();
+    let py = python_with("xarray, netCDF4, cftime, dask, zarr").unwrap();
     let check = Command::new(py)
         .args(["-c", CONVERT_CHECK])
-        .args([&out("parts"), &out("t2m_p2.nc"), &out("t2m.npy")])
+        .args([
+            &out("parts"),
+            &out("t2m_p2.nc"),
+            &out("t2m.npy"),
+            &out("t2m.zarr"),
+        ])
         .output()
         .unwrap();
     assert!(

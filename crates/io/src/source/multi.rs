@@ -102,13 +102,17 @@ pub fn plan_variables(
         vec![Vec::with_capacity(files.len()); vars.len()];
     let mut storage = vec![0u64; vars.len() + extra.len()];
     for f in files {
-        if detect_format(f)? != Format::Hdf5 {
-            return Err(IoError::Input(format!(
-                "'{}': several inputs must all be HDF5 / NetCDF-4 files",
-                f.display()
-            )));
+        // One open and two small reads before HDF5's own open; the format
+        // is told apart only for the message.
+        if let Err(e) = h5io::precheck_input(f) {
+            return Err(match detect_format(f)? {
+                Format::Hdf5 => e,
+                _ => IoError::Input(format!(
+                    "'{}': several inputs must all be HDF5 / NetCDF-4 files",
+                    f.display()
+                )),
+            });
         }
-        h5io::precheck_input(f)?;
         let file = h5io::open_serial(f)?;
         for (k, var) in vars.iter().enumerate() {
             let meta = h5io::variable_meta_in(&file, f, var)?;
@@ -254,7 +258,12 @@ impl MultiReader {
             None => {
                 let path = Path::new(&self.plan.parts[idx].path);
                 let file = h5io::open_serial(path)?;
-                let ds = h5io::open_dataset(&file, &self.var, &path.display().to_string())?;
+                // The plain open first; the checks that name what is wrong
+                // only when it fails.
+                let ds = match file.dataset(&self.var) {
+                    Ok(ds) => ds,
+                    Err(_) => h5io::open_dataset(&file, &self.var, &path.display().to_string())?,
+                };
                 let off = std::env::var("CHUNKWISE_NO_CHUNK_DIRECT").is_ok_and(|v| v == "1");
                 let direct = if off {
                     None
