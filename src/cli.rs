@@ -197,7 +197,14 @@ pub struct ReduceArgs {
 pub struct InspectArgs {
     /// Input to describe: HDF5 / NetCDF-4 file, Zarr v3 store (group or
     /// array), `.npy` file, or raw binary (with --raw-dtype, --raw-shape).
-    pub file: PathBuf,
+    /// Several HDF5 / NetCDF-4 files or quoted glob patterns
+    /// ('era5/t2m_*.nc') are described as the one dataset they form.
+    #[arg(required = true, num_args = 1..)]
+    pub files: Vec<PathBuf>,
+    /// Record dimension several files are concatenated along (default: the
+    /// unlimited dimension, else `time`).
+    #[arg(long, value_name = "DIM")]
+    pub concat: Option<String>,
     /// Type and shape of raw binary input.
     #[command(flatten)]
     pub raw: RawInputArgs,
@@ -479,9 +486,17 @@ impl TryFrom<&ReduceArgs> for ReduceRequest {
 impl TryFrom<&ConvertArgs> for ConvertRequest {
     type Error = CwError;
     fn try_from(a: &ConvertArgs) -> Result<ConvertRequest, CwError> {
+        let (out, inputs) = a
+            .files
+            .split_last()
+            .ok_or_else(|| CwError::Parse("convert needs an input and an output".into()))?;
         Ok(ConvertRequest {
-            input: a.raw.input(&a.input, a.var.as_deref())?,
-            out: a.out.clone(),
+            input: InputSpec {
+                more: inputs[1..].to_vec(),
+                concat: a.concat.clone(),
+                ..a.raw.input(&inputs[0], a.var.as_deref())?
+            },
+            out: out.clone(),
             chunks: a.chunks.clone(),
             compression: a.compression.clone(),
             shuffle: a.shuffle,
@@ -522,12 +537,18 @@ impl TryFrom<&GenerateArgs> for GenerateRequest {
 /// Arguments of `chunkwise convert`.
 #[derive(Debug, Args, Clone)]
 pub struct ConvertArgs {
-    /// Input: HDF5 / NetCDF-4 file, `.npy` file, or raw binary (with --raw-dtype, --raw-shape).
-    pub input: PathBuf,
-    /// Output file: `.npy` → NumPy, `.raw`/`.bin` → raw little-endian binary,
-    /// `.zarr` → Zarr v3 store (as xarray writes one), anything else →
-    /// HDF5 / NetCDF-4.
-    pub out: PathBuf,
+    /// Input(s), then the output. Input: HDF5 / NetCDF-4 file, `.npy` file,
+    /// Zarr v3 array, or raw binary (with --raw-dtype, --raw-shape); several
+    /// HDF5 / NetCDF-4 files or quoted glob patterns ('era5/t2m_*.nc') are
+    /// written as the one dataset they form. Output (last): `.npy` → NumPy,
+    /// `.raw`/`.bin` → raw little-endian binary, `.zarr` → Zarr v3 store (as
+    /// xarray writes one), anything else → HDF5 / NetCDF-4.
+    #[arg(required = true, num_args = 2.., value_name = "INPUT... OUT")]
+    pub files: Vec<PathBuf>,
+    /// Record dimension several files are concatenated along (default: the
+    /// unlimited dimension, else `time`).
+    #[arg(long, value_name = "DIM")]
+    pub concat: Option<String>,
     /// Variable to convert (required for HDF5 / NetCDF-4 input); for other
     /// inputs, the name of the output variable (default: the file stem).
     #[arg(long)]

@@ -4,7 +4,7 @@
 //! A signal handler only records the signal and wakes a watcher thread
 //! through a pipe (both async-signal-safe); the watcher acts within a
 //! millisecond — even while the main thread waits in a collective; `mpirun`
-//! sends SIGKILL about 15 ms after it passes a SIGTERM on — and then:
+//! sends SIGKILL one second after it passes a SIGTERM on — and then:
 //! * **while working** (the output is not complete): rank 0 reports how far
 //!   the run got and that no output was written, every rank removes the
 //!   temporary outputs and working directories registered here (their names
@@ -23,6 +23,18 @@
 //!   after the limit leaves as above — and the output is then not in place,
 //!   since the rename happens under the same lock the watcher takes, so
 //!   the message and exit status always describe what is on disk.
+//! * **after the command has ended** ([`ended`]; only `MPI_Finalize`
+//!   remains): the process leaves at once, rank 0 saying that the run had
+//!   ended and what it left, with the command's exit status. Open MPI's
+//!   `mpirun` (4.1) answers a SIGTERM or SIGINT by sending its ranks
+//!   SIGCONT, then SIGTERM one second later, then SIGKILL one second after
+//!   that (`odls_base_sigkill_timeout`); a run that ends in the first
+//!   second waits in `MPI_Finalize` (`mpirun` no longer answers) until the
+//!   SIGTERM, and without this it was killed there without a word.
+//!
+//! The handlers are installed before `MPI_Init` (the rank is then the
+//! launcher's, from the environment), so a signal during start-up is
+//! reported too.
 //!
 //! Final output names are only ever created by the rename of a complete
 //! file, so an interrupted run never leaves a half-written output under the
@@ -33,14 +45,24 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// How long a signal that arrives while finishing waits for the run to end.
-pub const DEFER_LIMIT: Duration = Duration::from_secs(4);
+/// How long a signal that arrives while finishing waits for the run to end:
+/// well inside the one second `mpirun` leaves between its SIGTERM and its
+/// SIGKILL, so the message and the removal of the temporary still happen.
+pub const DEFER_LIMIT: Duration = Duration::from_millis(500);
 
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
+/// Signals received so far, and how many of them [`ended`] had seen.
+static SIGNALS: AtomicUsize = AtomicUsize::new(0);
+static SEEN_AT_END: AtomicUsize = AtomicUsize::new(0);
 static DONE: AtomicUsize = AtomicUsize::new(0);
 static TOTAL: AtomicUsize = AtomicUsize::new(0);
 static RANK: AtomicUsize = AtomicUsize::new(0);
 static FINISHING: AtomicBool = AtomicBool::new(false);
+/// 0 while the command runs; 1 when it ended successfully, 2 when it failed
+/// (its error already printed).
+static ENDED: AtomicI32 = AtomicI32::new(0);
+/// Rank 0 has printed what a deferred signal found.
+static REPORTED: AtomicBool = AtomicBool::new(false);
 
 /// Temporary outputs and working directories to remove on a signal, and
 /// the output this rank has renamed into place. Renames into place happen
@@ -60,8 +82,9 @@ static WAKE: AtomicI32 = AtomicI32::new(-1);
 
 extern "C" fn on_signal(sig: libc::c_int) {
     SIGNAL.store(sig, Ordering::SeqCst);
+    SIGNALS.fetch_add(1, Ordering::SeqCst);
     // Wake the watcher at once (write(2) is async-signal-safe): `mpirun`
-    // sends SIGKILL about 15 ms after its SIGTERM, so the watcher must not
+    // sends SIGKILL one second after its SIGTERM, so the watcher must not
     // sleep through that window.
     let fd = WAKE.load(Ordering::SeqCst);
     if fd >= 0 {
@@ -79,7 +102,8 @@ fn signal_name(sig: i32) -> &'static str {
 }
 
 /// Install the handlers and start the watcher for a run of `what` (e.g.
-/// "reduce") on `rank`.
+/// "reduce") on `rank` (before `MPI_Init`: the launcher's rank; see
+/// [`set_rank`]).
 pub fn install(rank: usize, what: &'static str) {
     RANK.store(rank, Ordering::SeqCst);
     let mut fds = [-1 as libc::c_int; 2];
@@ -99,12 +123,20 @@ pub fn install(rank: usize, what: &'static str) {
             loop {
                 let sig = SIGNAL.load(Ordering::SeqCst);
                 if sig != 0 {
-                    if !FINISHING.load(Ordering::SeqCst) {
+                    let rank = RANK.load(Ordering::SeqCst);
+                    if ENDED.load(Ordering::SeqCst) != 0 {
+                        // A signal [`ended`] already answered lets
+                        // MPI_Finalize run; a new one leaves.
+                        if SIGNALS.load(Ordering::SeqCst) > SEEN_AT_END.load(Ordering::SeqCst) {
+                            leave_ended(rank, what, sig);
+                        }
+                    } else if !FINISHING.load(Ordering::SeqCst) {
                         leave(rank, what, sig);
-                    }
-                    let since = *deferred_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() >= DEFER_LIMIT {
-                        leave(rank, what, sig);
+                    } else {
+                        let since = *deferred_since.get_or_insert_with(Instant::now);
+                        if since.elapsed() >= DEFER_LIMIT {
+                            leave(rank, what, sig);
+                        }
                     }
                 }
                 // Sleep until a signal wakes us (or 20 ms, for the deferral).
@@ -143,7 +175,7 @@ fn leave(rank: usize, what: &str, sig: i32) -> ! {
             // The output is complete and in place; the process ends before
             // its summary only. Status 0: the output is what was asked for.
             Some(out) => format!(
-                "the output '{}' is complete (it was renamed into place before the signal)",
+                "the output '{}' is complete and in place (it was renamed before the signal)",
                 out.display()
             ),
             None => "no output was written".into(),
@@ -168,6 +200,56 @@ fn leave(rank: usize, what: &str, sig: i32) -> ! {
         128 + sig
     };
     unsafe { libc::_exit(code) }
+}
+
+/// A signal after the command ended (during `MPI_Finalize`): say what the
+/// run left, once, and leave with the command's status.
+fn leave_ended(rank: usize, what: &str, sig: i32) -> ! {
+    let state = STATE.lock().unwrap_or_else(|p| p.into_inner());
+    let ok = ENDED.load(Ordering::SeqCst) == 1;
+    if rank == 0 && ok && !REPORTED.load(Ordering::SeqCst) {
+        let left = match &state.committed {
+            Some(out) => format!("'{}' is complete and in place", out.display()),
+            None => "its results are complete".into(),
+        };
+        crate::error::say(&format!(
+            "chunkwise: {} arrived after {what} had ended; {left}",
+            signal_name(sig)
+        ));
+    }
+    unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+}
+
+/// Record the rank `MPI_Init` gave (the launcher's, normally).
+pub fn set_rank(rank: usize) {
+    RANK.store(rank, Ordering::SeqCst);
+}
+
+/// The command has ended (`ok`: successfully; else its error has been
+/// printed): from here a signal leaves at once ([`leave_ended`]). When a
+/// signal was deferred while finishing, rank 0 says now that the output is
+/// complete — before `MPI_Finalize`, which may not return under a launcher
+/// that is ending the job.
+pub fn ended(ok: bool, what: &str) {
+    let state = STATE.lock().unwrap_or_else(|p| p.into_inner());
+    SEEN_AT_END.store(SIGNALS.load(Ordering::SeqCst), Ordering::SeqCst);
+    ENDED.store(if ok { 1 } else { 2 }, Ordering::SeqCst);
+    let sig = SIGNAL.load(Ordering::SeqCst);
+    if ok && sig != 0 && RANK.load(Ordering::SeqCst) == 0 {
+        let msg = match &state.committed {
+            Some(out) => format!(
+                "chunkwise: {} arrived while '{}' was being finished; it is complete and in place",
+                signal_name(sig),
+                out.display()
+            ),
+            None => format!(
+                "chunkwise: {} arrived while {what} was being finished; its results are complete",
+                signal_name(sig)
+            ),
+        };
+        crate::error::say(&msg);
+        REPORTED.store(true, Ordering::SeqCst);
+    }
 }
 
 fn remove_all(temps: &[(PathBuf, bool)]) {
@@ -238,19 +320,4 @@ pub fn commit_with<E>(
 /// remain: from here a signal is deferred (at most [`DEFER_LIMIT`]).
 pub fn set_finishing() {
     FINISHING.store(true, Ordering::SeqCst);
-}
-
-/// The output this rank renamed into place, if any.
-pub fn committed_output() -> Option<PathBuf> {
-    let s = STATE.lock().unwrap_or_else(|p| p.into_inner());
-    s.committed.clone()
-}
-
-/// The signal that arrived while finishing, if any (reported by rank 0
-/// after a normal end).
-pub fn deferred_signal() -> Option<&'static str> {
-    match SIGNAL.load(Ordering::SeqCst) {
-        0 => None,
-        s => Some(signal_name(s)),
-    }
 }

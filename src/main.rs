@@ -116,6 +116,14 @@ fn main() {
         // Not an MPI program: it launches mpirun/srun itself.
         Command::Scaling(a) => cmd::scaling::run(a),
         Command::Generate(_) | Command::Reduce(_) | Command::Convert(_) | Command::Formats(_) => {
+            let what = match cli.command {
+                Command::Generate(_) => "generate",
+                Command::Convert(_) => "convert",
+                Command::Formats(_) => "formats",
+                _ => "reduce",
+            };
+            // Before MPI_Init: a signal during start-up is reported, too.
+            interrupt::install(launcher_rank(), what);
             mpi_io_settings();
             // Serialized: the reader thread makes MPI-IO calls (inside HDF5)
             // while the main thread makes none.
@@ -124,13 +132,7 @@ fn main() {
                 std::process::exit(2);
             };
             let comm = Comm::new(universe.world());
-            let what = match cli.command {
-                Command::Generate(_) => "generate",
-                Command::Convert(_) => "convert",
-                Command::Formats(_) => "formats",
-                _ => "reduce",
-            };
-            interrupt::install(comm.rank(), what);
+            interrupt::set_rank(comm.rank());
             let r = match &cli.command {
                 // Typed requests, parsed once and agreed (so a bad value is
                 // reported once, by rank 0, and every rank exits).
@@ -146,31 +148,34 @@ fn main() {
                 Command::Formats(a) => cmd::formats::run(&comm, a),
                 _ => unreachable!("only the parallel commands start MPI"),
             };
-            if r.is_ok()
-                && comm.is_root()
-                && let (Some(sig), Some(out)) =
-                    (interrupt::deferred_signal(), interrupt::committed_output())
-            {
-                error::say(&format!(
-                    "chunkwise: {sig} arrived while '{}' was being finished; it is complete and in place",
-                    out.display()
-                ));
+            // Everything is said before MPI_Finalize, which may never return
+            // when a launcher is ending the job (see `interrupt`).
+            if let Err(e) = &r {
+                report_error(e);
             }
+            interrupt::ended(r.is_ok(), what);
             drop(comm);
             drop(universe); // MPI_Finalize, after every HDF5 object is closed
+            if r.is_err() {
+                std::process::exit(1);
+            }
             r
         }
     };
     if let Err(e) = result {
         // The commands without MPI run alike on every rank under a launcher:
         // only the launcher's rank 0 says what went wrong (one message).
-        let serial = !matches!(
-            cli.command,
-            Command::Generate(_) | Command::Reduce(_) | Command::Convert(_) | Command::Formats(_)
-        );
-        if e.downcast_ref::<ReportedElsewhere>().is_none() && !(serial && launcher_rank() != 0) {
-            error::say(&format!("chunkwise: error: {e:#}"));
+        if launcher_rank() == 0 {
+            report_error(&e);
         }
         std::process::exit(1);
+    }
+}
+
+/// Print `e` as the one `chunkwise: error` line (unless it was reported
+/// already, e.g. by the rank that failed).
+fn report_error(e: &anyhow::Error) {
+    if e.downcast_ref::<ReportedElsewhere>().is_none() {
+        error::say(&format!("chunkwise: error: {e:#}"));
     }
 }

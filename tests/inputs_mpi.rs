@@ -73,12 +73,28 @@ fn coordinate_variable_is_named_by_its_own_dimension() {
         let j = reduce_json(p, &[f, "--var", "time", "--dim", "time", "--op", "sum"]);
         assert_eq!(j["results"]["sum"].as_f64(), Some(451.0), "{j}");
     }
-    // Item 2 (partly): lon = 0, 72, ..., 288 spans the globe; -100..10 also
-    // means 288 (= -72): refused, never the silent subset 0..10.
-    expect_error(
-        &["reduce", f, "--var", "tas", "--select", "lon=-100..10"],
-        "crosses the seam",
-    );
+    // Item 2: lon = 0, 72, ..., 288 (degrees_east) spans the globe; -100..10
+    // also means 288 (= -72): both points are read, in that order, and the
+    // longitude is written -72, 0 (tests/lonwrap_mpi.rs compares with CDO).
+    for p in [1, 2] {
+        let j = reduce_json(
+            p,
+            &[
+                f,
+                "--var",
+                "tas",
+                "--select",
+                "lon=-100..10",
+                "--dim",
+                "time,lat",
+                "--op",
+                "min",
+            ],
+        );
+        assert_eq!(j["coords"]["lon"], serde_json::json!([-72.0, 0.0]), "{j}");
+        // tas = 100·time + 10·lat_index + lon_index: minima 4 and 0.
+        assert_eq!(j["results"]["min"], serde_json::json!([4.0, 0.0]), "{j}");
+    }
     let j = direct(&["inspect", f, "--json"]).ok().json();
     let lat = j["datasets"]
         .as_array()

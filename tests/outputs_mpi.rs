@@ -485,7 +485,7 @@ fn what_a_signal_reports_matches_what_is_on_disk() {
     let r = mpirun_signalled(
         2,
         &args,
-        &[("CHUNKWISE_TEST_SLOW_AFTER_COMMIT", "1500")],
+        &[("CHUNKWISE_TEST_SLOW_AFTER_COMMIT", "300")],
         SignalAt {
             marker: "renamed into place",
             after: Duration::from_millis(100),
@@ -578,6 +578,105 @@ fn signals_to_the_launcher_leave_nothing_behind() {
             assert!(!out.exists(), "{args:?} {sig}: an output appeared");
             // Every rank has ended once mpirun has: nothing may follow.
             assert_eq!(leftovers(&d), Vec::<String>::new(), "{args:?} {sig}");
+        }
+    }
+}
+
+/// Item 23: a signal to `mpirun` near the end of a run. Open MPI's `mpirun`
+/// answers it with SIGCONT to the ranks, SIGTERM a second later and SIGKILL
+/// a second after that; a run that ended meanwhile used to wait in
+/// `MPI_Finalize` until killed — output complete, exit 1, not a word. At
+/// every moment (while reading, while finishing, after the end): a
+/// non-zero exit (mpirun's), exactly one chunkwise message that describes
+/// what is on disk, and no temporary left (or, when the job had ended
+/// before the signal, exit 0 and the output).
+#[test]
+fn signals_to_the_launcher_near_the_end_are_reported() {
+    let d = scratch("launcher-signals-end");
+    let src = d.join("src.h5");
+    mpirun(
+        1,
+        &[
+            "generate",
+            s(&src),
+            "--var",
+            "a",
+            "--shape",
+            "400,300",
+            "--chunks",
+            "20,300",
+        ],
+    )
+    .ok();
+    let out_nc = d.join("o.nc");
+    let out_h5 = d.join("o.h5");
+    // 20 blocks, 10 per rank, 100 ms each: about one second of work.
+    let red = [
+        "reduce",
+        s(&src),
+        "--var",
+        "a",
+        "--dim",
+        "dim_0",
+        "-o",
+        s(&out_nc),
+        "--block-bytes",
+        "48000",
+    ];
+    let conv = [
+        "convert",
+        s(&src),
+        s(&out_h5),
+        "--var",
+        "a",
+        "--block-bytes",
+        "48000",
+    ];
+    for (args, out) in [(&red[..], &out_nc), (&conv[..], &out_h5)] {
+        for (i, after_ms) in [300u64, 700, 900, 1000, 1100, 1200, 1400]
+            .into_iter()
+            .enumerate()
+        {
+            let _ = std::fs::remove_file(out);
+            let sig = [15, 2][i % 2];
+            let r = mpirun_signalled_launcher(
+                2,
+                args,
+                &[("CHUNKWISE_TEST_SLOW", "100")],
+                SignalAt {
+                    marker: "blocks to process",
+                    after: Duration::from_millis(after_ms),
+                    sig,
+                },
+            );
+            let what = format!("{} signal {sig} at +{after_ms} ms", args[0]);
+            assert!(!r.timed_out, "{what}: hung");
+            let msgs: Vec<&str> = r
+                .stderr
+                .lines()
+                .filter(|l| l.starts_with("chunkwise: "))
+                .collect();
+            if r.code == Some(0) {
+                // The job had ended before the signal reached mpirun.
+                assert!(out.exists() && msgs.is_empty(), "{what}: {}", r.stderr);
+                assert_eq!(leftovers(&d), Vec::<String>::new(), "{what}");
+                continue;
+            }
+            assert_eq!(msgs.len(), 1, "{what}: {}", r.stderr);
+            if out.exists() {
+                assert!(
+                    msgs[0].contains("complete and in place"),
+                    "{what}: output in place but: {}",
+                    r.stderr
+                );
+            } else {
+                assert!(
+                    msgs[0].contains("no output was written"),
+                    "{what}: {}",
+                    r.stderr
+                );
+            }
+            assert_eq!(leftovers(&d), Vec::<String>::new(), "{what}");
         }
     }
 }

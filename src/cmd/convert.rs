@@ -92,9 +92,18 @@ pub struct ConvertPlan {
 
 /// Validate arguments and input on this rank (no collective calls).
 pub fn validate(a: &ConvertRequest) -> anyhow::Result<ConvertPlan> {
+    let (source, meta) = crate::source::describe(&a.input)?;
+    validate_described(a, source, meta)
+}
+
+/// Validate arguments for an input already described (no collective calls).
+pub fn validate_described(
+    a: &ConvertRequest,
+    source: Source,
+    meta: VariableMeta,
+) -> anyhow::Result<ConvertPlan> {
     let spec = encoding::parse_chunks(a.chunks.as_deref())?;
     let block_bytes = a.block_bytes();
-    let (source, meta) = crate::source::describe(&a.input)?;
     let format = OutFormat::of(&a.out);
     let mut zarr_codecs = Vec::new();
     let enc = if format == OutFormat::Zarr {
@@ -162,10 +171,12 @@ pub fn validate(a: &ConvertRequest) -> anyhow::Result<ConvertPlan> {
         (_, Some(v)) if !v.trim_matches('/').is_empty() => v.trim_matches('/').to_string(),
         _ => source.var_name(),
     };
+    let inputs = input_paths(&source);
+    let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
     if format == OutFormat::Zarr {
-        output::check_output_store(&a.out, a.force, &[source.path()])?;
+        output::check_output_store(&a.out, a.force, &inputs)?;
     } else {
-        output::check_output(&a.out, a.force, &[source.path()])?;
+        output::check_output(&a.out, a.force, &inputs)?;
     }
     Ok(ConvertPlan {
         source,
@@ -181,9 +192,21 @@ pub fn validate(a: &ConvertRequest) -> anyhow::Result<ConvertPlan> {
     })
 }
 
-/// Run `convert` on every rank; rank 0 prints a summary.
+/// Every input file of `source` (the output may be none of them).
+fn input_paths(source: &Source) -> Vec<PathBuf> {
+    match source {
+        Source::Multi { plan, .. } => plan.parts.iter().map(|p| PathBuf::from(&p.path)).collect(),
+        _ => vec![source.path().to_path_buf()],
+    }
+}
+
+/// Run `convert` on every rank; rank 0 prints a summary. Several input
+/// files are described on rank 0 and the plan shared
+/// ([`super::describe_input`]); each rank then reads its blocks from the
+/// files that hold them.
 pub fn run(comm: &Comm, a: &ConvertRequest) -> anyhow::Result<()> {
-    let plan = comm.agree(validate(a))?;
+    let described = super::describe_input(comm, &a.input);
+    let plan = comm.agree(described.and_then(|(s, m)| validate_described(a, s, m)))?;
     let secs = convert(comm, &plan)?;
     if comm.is_root() {
         let bytes = output::tree_bytes(&plan.out);
@@ -208,7 +231,15 @@ pub fn run(comm: &Comm, a: &ConvertRequest) -> anyhow::Result<()> {
         };
         crate::outln!(
             "converted {} ({} {} {:?}) to {} ({what}; {}) in {secs:.3} s with {} rank(s)",
-            plan.source.path().display(),
+            match &plan.source {
+                Source::Multi { plan: c, .. } => format!(
+                    "{} files ({} .. {})",
+                    c.parts.len(),
+                    c.parts[0].path,
+                    c.parts[c.parts.len() - 1].path
+                ),
+                s => s.path().display().to_string(),
+            },
             plan.source.format().name(),
             plan.meta.dtype,
             plan.meta.shape,
@@ -234,7 +265,10 @@ pub fn convert(comm: &Comm, plan: &ConvertPlan) -> anyhow::Result<f64> {
         &plan.out,
         plan.force,
         kind,
-        &[plan.source.path()],
+        &input_paths(&plan.source)
+            .iter()
+            .map(PathBuf::as_path)
+            .collect::<Vec<_>>(),
         plan.is_final,
     )?;
     let reader = Reader::open(comm, &plan.source)?;
@@ -440,7 +474,17 @@ fn finish(plan: &ConvertPlan, tmp: &Path) -> Result<(), CwError> {
             &plan.out_var,
             &line,
         )?),
-        Source::Flat { .. } | Source::Zarr(_) | Source::Multi { .. } => {
+        // Several files: the first file's metadata, with the record
+        // coordinate of all of them (in that file's units).
+        Source::Multi { plan: c, var } => Ok(crate::h5meta::carry_over_with(
+            Path::new(&c.parts[0].path),
+            var,
+            tmp,
+            &plan.out_var,
+            &line,
+            c.meta.dims.coords[c.axis].as_deref().map(|v| (c.axis, v)),
+        )?),
+        Source::Flat { .. } | Source::Zarr(_) => {
             // Descriptive attributes (Zarr `attributes` such as units) as text.
             let err = |e: hdf5::Error| CwError::Output(format!("'{}': {e}", tmp.display()));
             let f = hdf5::File::open_rw(tmp).map_err(err)?;

@@ -14,6 +14,7 @@ use crate::h5io;
 use crate::parse::human_bytes;
 use crate::request::InputSpec;
 use crate::source::{self, FlatKind, Format, Source, zarr};
+use chunkwise_core::cftime::TimeSpan;
 use serde::Serialize;
 use std::path::Path;
 
@@ -54,6 +55,9 @@ pub struct DatasetInfo {
     /// NetCDF-4 dimension id, when this dataset is a netCDF dimension.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub netcdf_dimid: Option<i64>,
+    /// First and last dates, when the dataset has CF time `units`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<TimeSpan>,
 }
 
 /// One group's description.
@@ -93,12 +97,44 @@ pub struct FileInfo {
     pub datasets: Vec<DatasetInfo>,
     /// Broken links and repeated links to objects described elsewhere.
     pub links: Vec<LinkNote>,
+    /// Several files described as one dataset (absent for one file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concat: Option<ConcatInfo>,
+}
+
+/// What several files form: the record dimension, its total length, the
+/// files in record order and the dates they span.
+#[derive(Debug, Serialize)]
+pub struct ConcatInfo {
+    /// The record dimension the files are concatenated along.
+    pub record_dim: String,
+    /// Its length over all files.
+    pub record_len: usize,
+    /// Number of files.
+    pub file_count: usize,
+    /// The files, in record order.
+    pub files: Vec<String>,
+    /// The variables concatenated (data variables with the record
+    /// dimension first).
+    pub variables: Vec<String>,
+    /// First and last dates over all files, when the record coordinate has
+    /// CF time units.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<TimeSpan>,
 }
 
 /// Run `inspect` (no MPI needed; under a launcher only rank 0 prints).
 pub fn run(args: &InspectArgs, print: bool) -> anyhow::Result<()> {
-    let spec = args.raw.input(&args.file, None)?;
-    let info = describe_input(&spec)?;
+    let spec = InputSpec {
+        more: args.files[1..].to_vec(),
+        concat: args.concat.clone(),
+        ..args.raw.input(&args.files[0], None)?
+    };
+    let info = if spec.is_multi() {
+        describe_many(&spec)?
+    } else {
+        describe_input(&spec)?
+    };
     if print {
         if args.json {
             crate::outln!("{}", serde_json::to_string_pretty(&info)?)?;
@@ -125,6 +161,7 @@ pub fn describe_input(spec: &InputSpec) -> Result<FileInfo, CwError> {
         groups: Vec::new(),
         datasets: Vec::new(),
         links: Vec::new(),
+        concat: None,
     };
     if format == Format::Zarr
         && let Some(g) = zarr::group_arrays(path)?
@@ -138,6 +175,103 @@ pub fn describe_input(spec: &InputSpec) -> Result<FileInfo, CwError> {
     });
     info.datasets
         .push(describe_array(spec, &format!("/{}", stem(path)))?);
+    Ok(info)
+}
+
+/// Describe several HDF5 / NetCDF-4 files (names or quoted globs) as the
+/// one dataset they form, with the mechanism `reduce` uses
+/// ([`source::multi::plan_variables`]: the same agreement, overlap and
+/// no-match errors): the first file in record order described whole, then
+/// every data variable with the record dimension first given the shape of
+/// the concatenation and the bytes stored in all files, datasets along the
+/// record dimension (its coordinate, bounds) the total length, and the
+/// record coordinate the dates over all files.
+pub fn describe_many(spec: &InputSpec) -> Result<FileInfo, CwError> {
+    let files = source::multi::expand_hdf5(spec)?;
+    let vars = source::multi::all_variables(spec, &[])?;
+    if vars.is_empty() {
+        return Err(CwError::Input(format!(
+            "several input files, but '{}' has no variable with a record dimension to concatenate along \
+             (no unlimited dimension, no 'time'; name one with --concat DIM)",
+            files[0].display()
+        )));
+    }
+    // The record datasets that are not data variables (coordinate, bounds)
+    // are found in the first file given; their storage is summed too.
+    let head = describe(&files[0])?;
+    let record = head
+        .datasets
+        .iter()
+        .find(|d| d.path.trim_start_matches('/') == vars[0])
+        .and_then(|d| d.dims.as_ref()?.first().cloned())
+        .unwrap_or_default();
+    let extra: Vec<String> = head
+        .datasets
+        .iter()
+        .filter(|d| {
+            d.dims.as_ref().and_then(|n| n.first()) == Some(&record)
+                && !vars.iter().any(|v| d.path.trim_start_matches('/') == v)
+        })
+        .map(|d| d.path.clone())
+        .collect();
+    let many = source::multi::plan_variables(&files, &vars, &extra, spec.concat.as_deref())?;
+    let plan0 = &many.plans[0];
+    let total = plan0.meta.shape[0];
+    let ordered: Vec<String> = plan0.parts.iter().map(|p| p.path.clone()).collect();
+    let mut info = describe(Path::new(&ordered[0]))?;
+    let coords = plan0.meta.dims.coords[0].as_deref().unwrap_or(&[]);
+    let attr = |k: &str| {
+        plan0.meta.coord_attrs[0]
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+    };
+    let time = attr("units").and_then(|u| {
+        TimeSpan::describe(
+            &u,
+            attr("calendar").as_deref(),
+            coords.first().zip(coords.last()).map(|(a, b)| (*a, *b)),
+        )
+    });
+    for d in &mut info.datasets {
+        let name = d.path.trim_start_matches('/');
+        let stored = match vars.iter().position(|v| v == name) {
+            Some(k) => Some((many.plans[k].meta.shape.clone(), many.storage[k])),
+            None => extra.iter().position(|e| *e == d.path).map(|k| {
+                let mut shape = d.shape.clone();
+                shape[0] = total;
+                (shape, many.storage[vars.len() + k])
+            }),
+        };
+        let Some((shape, storage)) = stored else {
+            continue;
+        };
+        let elems = d.shape.iter().product::<usize>().max(1) as u64;
+        let elem = d.logical_bytes / elems;
+        d.logical_bytes = shape.iter().product::<usize>() as u64 * elem;
+        d.shape = shape;
+        d.storage_bytes = storage;
+        if name == record && d.time.is_some() {
+            d.time = time.clone();
+        }
+    }
+    info.file = spec
+        .all_paths()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
+    info.file_bytes = files
+        .iter()
+        .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
+        .sum();
+    info.concat = Some(ConcatInfo {
+        record_dim: record,
+        record_len: total,
+        file_count: files.len(),
+        files: ordered,
+        variables: vars,
+        time,
+    });
     Ok(info)
 }
 
@@ -228,6 +362,7 @@ fn describe_array(spec: &InputSpec, name: &str) -> Result<DatasetInfo, CwError> 
             dims: Some(z.dims.clone()),
             attributes: text_attrs(&z.attrs),
             netcdf_dimid: None,
+            time: None,
         },
         Source::Flat { kind, layout } => DatasetInfo {
             path: name.into(),
@@ -248,6 +383,7 @@ fn describe_array(spec: &InputSpec, name: &str) -> Result<DatasetInfo, CwError> 
                 }],
             },
             netcdf_dimid: None,
+            time: None,
         },
         Source::Hdf5 { .. } | Source::Multi { .. } => {
             unreachable!("HDF5 files are walked by describe")
@@ -266,6 +402,7 @@ pub fn describe(path: &std::path::Path) -> Result<FileInfo, CwError> {
         groups: Vec::new(),
         datasets: Vec::new(),
         links: Vec::new(),
+        concat: None,
     };
     let root = file.loc_info().map_err(chunkwise_io::IoError::from)?;
     let mut seen = vec![(root.fileno, format!("{:?}", root.token))];
@@ -396,6 +533,7 @@ fn describe_dataset(ds: &hdf5::Dataset, path: &str) -> DatasetInfo {
         netcdf_dimid: h5io::attr_f64s(ds, "_Netcdf4Dimid")
             .and_then(|v| v.first().copied())
             .map(|v| v as i64),
+        time: h5io::time_span(ds),
         attributes: attributes(ds),
     }
 }
@@ -425,6 +563,20 @@ fn attributes(loc: &hdf5::Location) -> Vec<AttrInfo> {
 /// Text rendering, one block per dataset.
 pub fn to_text(info: &FileInfo) -> String {
     let mut s = format!("file {} ({})\n", info.file, human_bytes(info.file_bytes));
+    if let Some(c) = &info.concat {
+        s += &format!(
+            "dataset of {} files along {} = {} (first {}, last {})\n",
+            c.file_count,
+            c.record_dim,
+            c.record_len,
+            c.files.first().map_or("", String::as_str),
+            c.files.last().map_or("", String::as_str)
+        );
+        if let Some(t) = &c.time {
+            s += &format!("    time {}\n", t.text());
+        }
+        s += &format!("    variables {}\n", c.variables.join(", "));
+    }
     for g in &info.groups {
         if !g.attributes.is_empty() {
             s += &format!("group {}\n", g.path);
@@ -497,6 +649,9 @@ pub fn to_text(info: &FileInfo) -> String {
             s += &format!(" fill {f}");
         }
         s += "\n";
+        if let Some(t) = &d.time {
+            s += &format!("    time {}\n", t.text());
+        }
         for a in &d.attributes {
             s += &format!("    :{} = {}\n", a.name, a.value);
         }

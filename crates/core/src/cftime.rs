@@ -537,6 +537,91 @@ impl TimeUnits {
     }
 }
 
+/// The first and last dates of a time coordinate, as `inspect` shows them:
+/// its `units` and `calendar` as written, the calendar's CF name and the two
+/// dates (ISO text, as cftime prints them), or why they cannot be decoded
+/// (an unknown calendar, unparsable units, a value that is not a date) — a
+/// message in the description, never a failure of it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct TimeSpan {
+    /// The `units` attribute.
+    pub units: String,
+    /// The calendar's CF name (`standard` when there is no `calendar`
+    /// attribute); the attribute as written when it is not understood.
+    pub calendar: String,
+    /// Date of the first value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first: Option<String>,
+    /// Date of the last value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last: Option<String>,
+    /// Why the dates cannot be shown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl TimeSpan {
+    /// Whether `units` is a CF time encoding (`<unit> since <date>`).
+    pub fn is_time_units(units: &str) -> bool {
+        units.to_ascii_lowercase().contains(" since ")
+    }
+
+    /// The span of a coordinate whose first and last values are `ends`
+    /// (`None` for an empty one), or `None` when `units` is not a CF time
+    /// encoding (see [`TimeSpan::is_time_units`]).
+    pub fn describe(
+        units: &str,
+        calendar: Option<&str>,
+        ends: Option<(f64, f64)>,
+    ) -> Option<TimeSpan> {
+        if !TimeSpan::is_time_units(units) {
+            return None;
+        }
+        let written = calendar.unwrap_or("standard");
+        let mut span = TimeSpan {
+            units: units.to_string(),
+            calendar: written.to_string(),
+            first: None,
+            last: None,
+            error: None,
+        };
+        let tu = match TimeUnits::parse(units, calendar.unwrap_or("")) {
+            Ok(tu) => tu,
+            Err(e) => {
+                span.error = Some(e.to_string());
+                return Some(span);
+            }
+        };
+        span.calendar = tu.calendar.name().to_string();
+        if let Some((a, b)) = ends {
+            match (tu.decode(a), tu.decode(b)) {
+                (Some(x), Some(y)) => {
+                    span.first = Some(x.iso());
+                    span.last = Some(y.iso());
+                }
+                _ => {
+                    let v = if tu.decode(a).is_none() { a } else { b };
+                    span.error = Some(format!(
+                        "value {v} is not a date in '{units}' ({} calendar)",
+                        tu.calendar.name()
+                    ));
+                }
+            }
+        }
+        Some(span)
+    }
+
+    /// One line of text: `2000-01-01 00:00:00 .. 2000-12-30 00:00:00
+    /// (360_day)`, or the reason the dates cannot be shown.
+    pub fn text(&self) -> String {
+        match (&self.first, &self.last, &self.error) {
+            (_, _, Some(e)) => format!("dates not decoded: {e}"),
+            (Some(a), Some(b), None) => format!("{a} .. {b} ({})", self.calendar),
+            _ => format!("no values ({})", self.calendar),
+        }
+    }
+}
+
 /// `value · factor` computed exactly on the binary value (`m · 2^e`) and
 /// rounded to an integer, ties to even; `None` when not finite or too large.
 fn exact_product_rounded(value: f64, factor: i64) -> Option<i128> {
@@ -580,6 +665,40 @@ fn exact_product_rounded(value: f64, factor: i64) -> Option<i128> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn time_span_decodes_the_ends_or_says_why_not() {
+        let s = TimeSpan::describe("days since 2000-01-01", Some("360_day"), Some((0.0, 359.5)))
+            .unwrap();
+        assert_eq!(s.calendar, "360_day");
+        assert_eq!(s.first.as_deref(), Some("2000-01-01 00:00:00"));
+        assert_eq!(s.last.as_deref(), Some("2000-12-30 12:00:00"));
+        assert_eq!(
+            s.text(),
+            "2000-01-01 00:00:00 .. 2000-12-30 12:00:00 (360_day)"
+        );
+        let s = TimeSpan::describe("hours since 1970-01-01", None, Some((0.0, 24.0))).unwrap();
+        assert_eq!(s.calendar, "standard");
+        assert_eq!(s.last.as_deref(), Some("1970-01-02 00:00:00"));
+        assert!(TimeSpan::describe("K", None, Some((0.0, 1.0))).is_none());
+        let bad =
+            TimeSpan::describe("days since 2000-01-01", Some("martian"), Some((0.0, 1.0))).unwrap();
+        assert!(
+            bad.error
+                .as_deref()
+                .unwrap()
+                .contains("unknown calendar 'martian'")
+        );
+        assert_eq!(bad.calendar, "martian");
+        assert!(bad.first.is_none());
+        let bad = TimeSpan::describe("days since banana", None, Some((0.0, 1.0))).unwrap();
+        assert!(
+            bad.text()
+                .starts_with("dates not decoded: time units 'days since banana'")
+        );
+        let nan = TimeSpan::describe("days since 2000-01-01", None, Some((0.0, f64::NAN))).unwrap();
+        assert!(nan.error.as_deref().unwrap().contains("NaN is not a date"));
+    }
     use super::*;
 
     fn units(u: &str, c: &str) -> TimeUnits {

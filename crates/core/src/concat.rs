@@ -7,8 +7,8 @@
 //! rank) and checks that everything but the record extent agrees: dimension
 //! names, the other extents and coordinate values, dtype, CF encoding. Time
 //! coordinates whose files use different `units` (`days since 1970-01-01`
-//! in one, `hours since 1980-01-01` in another) are re-expressed in the first
-//! file's units, as xarray decodes and re-encodes them; the calendar must
+//! in one, `hours since 1980-01-01` in another) are re-expressed in the units
+//! of the first file in record order, as xarray decodes and re-encodes them; the calendar must
 //! agree. Records must increase strictly across the whole dataset — an
 //! overlap or a duplicate is an error naming both files and the values.
 //!
@@ -95,7 +95,10 @@ impl Concat {
             .first()
             .ok_or_else(|| CwError::Input("no input files".into()))?;
         let axis = first.1.dims.axis_of(record, "concatenation")?;
-        // The record coordinate of every file, in the first file's units.
+        // Each file's record coordinate is ordered in the first given file's
+        // units, then re-expressed (once, from its own units) in the units of
+        // the first file in record order — the same whatever the argument
+        // order.
         let time_of = |m: &VariableMeta| -> Result<Option<TimeUnits>, CwError> {
             let a = &m.coord_attrs.get(axis).map(Vec::as_slice).unwrap_or(&[]);
             match attr(a, "units") {
@@ -107,7 +110,6 @@ impl Concat {
             }
         };
         let base_units = time_of(&first.1)?;
-        let base_attrs = first.1.coord_attrs.get(axis).cloned().unwrap_or_default();
         let mut keyed = Vec::with_capacity(files.len());
         for (path, meta) in files {
             let coords = meta
@@ -121,44 +123,50 @@ impl Concat {
                         "{path}: no coordinate values along '{record}' to order the files by"
                     ))
                 })?;
-            let coords = match (&base_units, time_of(&meta)?) {
-                (Some(b), Some(u)) if u != *b => {
-                    if u.calendar != b.calendar {
-                        return Err(CwError::Input(format!(
-                            "{path}: calendar '{}' differs from '{}' of the first file",
-                            u.calendar.name(),
-                            b.calendar.name()
-                        )));
-                    }
-                    coords
-                        .iter()
-                        .map(|&v| {
-                            u.instant_of(v)
-                                .map(|us| b.encode_instant(us))
-                                .unwrap_or(f64::NAN)
-                        })
-                        .collect()
+            let own = time_of(&meta)?;
+            match (&base_units, &own) {
+                (Some(b), Some(u)) if u.calendar != b.calendar => {
+                    return Err(CwError::Input(format!(
+                        "{path}: calendar '{}' differs from '{}' of the first file",
+                        u.calendar.name(),
+                        b.calendar.name()
+                    )));
                 }
                 (Some(_), None) | (None, Some(_)) => {
                     return Err(CwError::Input(format!(
                         "{path}: '{record}' has time units in some files and not in others"
                     )));
                 }
-                _ => coords,
-            };
-            if let Some(bad) = coords
+                _ => {}
+            }
+            let in_base = re_express(&coords, own.as_ref(), base_units.as_ref());
+            if let Some(bad) = in_base
                 .windows(2)
                 .position(|w| w[0].partial_cmp(&w[1]) != Some(std::cmp::Ordering::Less))
             {
                 return Err(CwError::Input(format!(
                     "{path}: '{record}' does not increase strictly ({} then {})",
-                    coords[bad],
-                    coords[bad + 1]
+                    in_base[bad],
+                    in_base[bad + 1]
                 )));
             }
-            keyed.push((coords[0], path, meta, coords));
+            keyed.push((in_base[0], path, meta, (coords, own)));
         }
         keyed.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let lead_units = keyed[0].3.1;
+        let base_attrs = keyed[0]
+            .2
+            .coord_attrs
+            .get(axis)
+            .cloned()
+            .unwrap_or_default();
+        let keyed: Vec<_> = keyed
+            .into_iter()
+            .map(|(k, path, meta, (coords, own))| {
+                let c = re_express(&coords, own.as_ref(), lead_units.as_ref());
+                (k, path, meta, c)
+            })
+            .collect();
         let (_, p0, m0, _) = &keyed[0];
         let mut meta = m0.clone();
         let mut parts = Vec::with_capacity(keyed.len());
@@ -191,7 +199,7 @@ impl Concat {
         meta.shape[axis] = offset;
         meta.dims.shape[axis] = offset;
         meta.dims.coords[axis] = Some(all_coords);
-        // The record values are in the units of the first file given.
+        // The record values are in the units of the first file in record order.
         meta.coord_attrs[axis] = base_attrs;
         Ok(Concat { axis, parts, meta })
     }
@@ -284,6 +292,23 @@ impl Concat {
             });
         }
         out
+    }
+}
+
+/// Record values in units `from` re-expressed in units `to` (exact
+/// instants, see [`TimeUnits::instant_of`]); unchanged when either is not a
+/// time encoding or both are the same.
+fn re_express(values: &[f64], from: Option<&TimeUnits>, to: Option<&TimeUnits>) -> Vec<f64> {
+    match (from, to) {
+        (Some(u), Some(b)) if u != b => values
+            .iter()
+            .map(|&v| {
+                u.instant_of(v)
+                    .map(|us| b.encode_instant(us))
+                    .unwrap_or(f64::NAN)
+            })
+            .collect(),
+        _ => values.to_vec(),
     }
 }
 
@@ -447,11 +472,17 @@ mod tests {
                 meta(&[48.0, 72.0], "hours since 2000-01-01", &lat),
             ),
         ];
+        let mut rev = files.clone();
+        rev.reverse();
         let c = Concat::plan(files, "time").unwrap();
         assert_eq!(
             c.meta.dims.coords[0].as_deref(),
             Some(&[0.0, 1.0, 2.0, 3.0][..])
         );
+        // The units of the first file in record order, whatever the order given.
+        let r = Concat::plan(rev, "time").unwrap();
+        assert_eq!(r.meta.dims.coords, c.meta.dims.coords);
+        assert_eq!(r.meta.coord_attrs, c.meta.coord_attrs);
     }
 
     #[test]

@@ -37,6 +37,22 @@ pub fn dates_to_values(
                         "--select {s}: the first date is after the last"
                     )));
                 }
+                // A range that holds no step is named in dates, with the
+                // dates the data span.
+                if let Some(values) = &meta.dims.coords[ax] {
+                    let inside = |v: &f64| u.instant_of(*v).is_some_and(|t| a <= t && t <= b);
+                    if !values.iter().any(inside) {
+                        let date = |v: Option<&f64>| {
+                            v.and_then(|v| u.decode(*v))
+                                .map_or_else(|| "?".to_string(), |d| d.iso())
+                        };
+                        return Err(CwError::Input(format!(
+                            "--select {s}: no time step in that range; the data span {} .. {}",
+                            date(values.iter().min_by(|x, y| x.total_cmp(y))),
+                            date(values.iter().max_by(|x, y| x.total_cmp(y)))
+                        )));
+                    }
+                }
                 Ok(SelectSpec::Value {
                     dim: dim.clone(),
                     lo: u.encode_instant(a),
@@ -117,7 +133,7 @@ mod tests {
 
     fn select(m: &VariableMeta, s: &str) -> Result<(usize, usize), CwError> {
         let specs = dates_to_values(m, &[parse_select(s)?])?;
-        let r = resolve_selection(&m.dims, &specs)?;
+        let r = resolve_selection(&m.dims, &[], &specs)?;
         Ok((r[0].start, r[0].count))
     }
 
@@ -161,7 +177,7 @@ mod tests {
             select(&d, "time=2005-01-01..2006-01-01")
                 .unwrap_err()
                 .to_string()
-                .contains("selects nothing")
+                .contains("no time step in that range; the data span 2000-01-01")
         );
         // Plain numbers stay value selections; a dimension without time units refuses dates.
         assert_eq!(select(&d, "time=-5..9.5").unwrap(), (0, 10));

@@ -31,6 +31,7 @@ pub mod kernels;
 pub mod multi_var;
 pub mod number_format;
 pub mod parse;
+pub mod periodic;
 pub mod pieces;
 pub mod planner;
 pub mod quantile;

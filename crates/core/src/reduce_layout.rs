@@ -64,7 +64,12 @@ pub fn layout(
     mem_per_rank: Option<u64>,
 ) -> Result<ReduceLayout, CwError> {
     let select = crate::date_select::dates_to_values(meta, &req.select)?;
-    let sel = resolve_selection(&meta.dims, &select)?;
+    let longitude: Vec<bool> = meta
+        .coord_attrs
+        .iter()
+        .map(|a| crate::periodic::is_longitude(a))
+        .collect();
+    let sel = resolve_selection(&meta.dims, &longitude, &select)?;
     let reduced = resolve_reduced(&meta.dims, &req.over)?;
     let block_bytes = block_bytes(req, meta.filtered, mem_per_rank);
     let decomp = decomposition(
@@ -159,12 +164,14 @@ pub fn wants_m2(ops: &[Op]) -> bool {
 }
 
 /// Coordinates of the selected indices along axis `a` (the indices
-/// themselves where the file has no coordinate variable).
+/// themselves where the file has no coordinate variable). A range across
+/// the seam of a periodic longitude gets continuous values inside the
+/// requested range (`-10, …, 10`; see [`crate::periodic`]).
 pub fn result_coords(meta: &VariableMeta, sel: &[AxisRange], a: usize) -> Vec<f64> {
     let r = sel[a];
     (0..r.count)
         .map(|i| match &meta.dims.coords[a] {
-            Some(c) => c[r.index(i)],
+            Some(c) => c[r.index(i)] + r.coord_shift(i),
             None => r.index(i) as f64,
         })
         .collect()

@@ -379,8 +379,8 @@ impl ConvertRequest {
     pub fn to_argv(&self) -> Vec<String> {
         let mut v = vec!["convert".to_string()];
         let mut input = self.input.to_argv();
-        let path = input.remove(0);
-        v.push(path);
+        let paths = self.input.all_paths().count();
+        v.extend(input.drain(..paths));
         v.push(self.out.to_string_lossy().into_owned());
         v.extend(input);
         if let Some(c) = &self.chunks {

@@ -155,10 +155,9 @@ pub fn parse_select(s: &str) -> Result<SelectSpec, CwError> {
             }
             Ok(v)
         };
+        // LO > HI is only meaningful on a periodic longitude (`350..10`);
+        // resolving it against the coordinate decides.
         let (lo, hi) = (num(lo)?, num(hi)?);
-        if lo > hi {
-            return Err(bad(&format!("lower bound {lo} is above upper bound {hi}")));
-        }
         return Ok(SelectSpec::Value {
             dim: dim.into(),
             lo,
@@ -193,7 +192,9 @@ pub fn parse_select(s: &str) -> Result<SelectSpec, CwError> {
     })
 }
 
-/// The selected indices along one axis: `start, start+step, …` (`count` of them).
+/// The selected indices along one axis: `start, start+step, …` (`count` of
+/// them), taken modulo the axis length when the range wraps (see
+/// [`crate::periodic`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AxisRange {
     /// First index.
@@ -202,6 +203,20 @@ pub struct AxisRange {
     pub count: usize,
     /// Stride.
     pub step: usize,
+    /// Set for a value range on a periodic longitude that crosses its seam
+    /// or lies a turn away from the stored values (`lon=-10..10` on 0..358).
+    pub wrap: Option<Wrap>,
+}
+
+/// How a range on a periodic longitude continues past the axis end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wrap {
+    /// Axis length: selected index `i` is file index `(start + i·step) mod len`.
+    pub len: usize,
+    /// Whole turns (360°) added to the stored coordinate of the points before
+    /// the seam (`[0]`) and after it (`[1]`), so the written coordinate is
+    /// continuous and inside the requested range.
+    pub turns: [i64; 2],
 }
 
 impl AxisRange {
@@ -211,12 +226,37 @@ impl AxisRange {
             start: 0,
             count: len,
             step: 1,
+            wrap: None,
         }
     }
 
     /// The `i`-th selected index.
     pub fn index(&self, i: usize) -> usize {
-        self.start + i * self.step
+        let j = self.start + i * self.step;
+        match self.wrap {
+            Some(w) => j % w.len,
+            None => j,
+        }
+    }
+
+    /// What to add to the stored coordinate of the `i`-th selected index
+    /// (a multiple of 360 on a wrapped longitude, else 0).
+    pub fn coord_shift(&self, i: usize) -> f64 {
+        match self.wrap {
+            Some(w) => {
+                let after = usize::from(self.start + i * self.step >= w.len);
+                w.turns[after] as f64 * crate::periodic::PERIOD
+            }
+            None => 0.0,
+        }
+    }
+
+    /// The number of selected indices before the seam, when the range
+    /// continues from the last index of the axis to the first.
+    pub fn seam(&self) -> Option<usize> {
+        let w = self.wrap?;
+        let before = (w.len - self.start).div_ceil(self.step);
+        (before < self.count).then_some(before)
     }
 }
 
@@ -244,8 +284,14 @@ impl Dims {
 }
 
 /// Resolve `--select` arguments to one range per axis (whole axes where no
-/// selection is given). Errors name the dimension and what is wrong.
-pub fn resolve_selection(dims: &Dims, specs: &[SelectSpec]) -> Result<Vec<AxisRange>, CwError> {
+/// selection is given); `longitude[a]` says axis `a`'s coordinate is a CF
+/// longitude (see [`crate::periodic`]; may be empty: none is). Errors name
+/// the dimension and what is wrong.
+pub fn resolve_selection(
+    dims: &Dims,
+    longitude: &[bool],
+    specs: &[SelectSpec],
+) -> Result<Vec<AxisRange>, CwError> {
     let mut out: Vec<AxisRange> = dims.shape.iter().map(|&d| AxisRange::all(d)).collect();
     let mut seen = vec![false; dims.shape.len()];
     for spec in specs {
@@ -270,7 +316,14 @@ pub fn resolve_selection(dims: &Dims, specs: &[SelectSpec]) -> Result<Vec<AxisRa
                         "--select {dim}={lo}..{hi}: dimension '{dim}' has no numeric coordinate variable; select by index ({dim}=START:STOP)"
                     ))
                 })?;
-                resolve_value(dim, coords, *lo, *hi)?
+                if !longitude.get(ax).copied().unwrap_or(false) {
+                    resolve_value(dim, coords, *lo, *hi)?
+                } else if crate::periodic::global_step(coords).is_some() {
+                    crate::periodic::resolve_periodic(dim, coords, *lo, *hi)?
+                } else {
+                    crate::periodic::check_not_wrapping(dim, coords, *lo, *hi)?;
+                    resolve_value(dim, coords, *lo, *hi)?
+                }
             }
             SelectSpec::Date { dim, lo, hi } => {
                 return Err(CwError::Input(format!(
@@ -315,10 +368,16 @@ fn resolve_index(
         start: a,
         count: (b - a).div_ceil(step),
         step,
+        wrap: None,
     })
 }
 
 fn resolve_value(dim: &str, coords: &[f64], lo: f64, hi: f64) -> Result<AxisRange, CwError> {
+    if lo > hi {
+        return Err(CwError::Parse(format!(
+            "--select {dim}={lo}..{hi}: lower bound {lo} is above upper bound {hi}"
+        )));
+    }
     let inside: Vec<usize> = coords
         .iter()
         .enumerate()
@@ -340,44 +399,12 @@ fn resolve_value(dim: &str, coords: &[f64], lo: f64, hi: f64) -> Result<AxisRang
             "--select {dim}={lo}..{hi}: coordinate '{dim}' is not monotonic, the values in range are not contiguous; select by index"
         )));
     }
-    check_seam(dim, coords, lo, hi)?;
     Ok(AxisRange {
         start: first,
         count: inside.len(),
         step: 1,
+        wrap: None,
     })
-}
-
-/// A longitude coordinate (its name contains `lon`: `lon`, `longitude`,
-/// `nav_lon`, …) that is evenly spaced and spans the globe in degrees (its
-/// span plus one step is 360, as a 0..358 longitude) is periodic: a range
-/// such as `-10..10` also means the points at 350..358. Reading such a
-/// wrapped range (two hyperslabs) is not supported yet, so it is refused
-/// with the points it would miss, never taken as the silent subset 0..10.
-fn check_seam(dim: &str, coords: &[f64], lo: f64, hi: f64) -> Result<(), CwError> {
-    let n = coords.len();
-    if n < 2 || !dim.to_ascii_lowercase().contains("lon") {
-        return Ok(());
-    }
-    let (mn, mx) = (coords[0].min(coords[n - 1]), coords[0].max(coords[n - 1]));
-    let step = (mx - mn) / (n - 1) as f64;
-    let even = coords
-        .windows(2)
-        .all(|w| ((w[1] - w[0]).abs() - step).abs() <= 1e-6 * step.max(1.0));
-    if !even || step <= 0.0 || ((mx - mn + step) - 360.0).abs() > 0.5 * step {
-        return Ok(());
-    }
-    let wrapped = coords
-        .iter()
-        .filter(|&&c| !(lo..=hi).contains(&c))
-        .filter(|&&c| (lo..=hi).contains(&(c + 360.0)) || (lo..=hi).contains(&(c - 360.0)))
-        .count();
-    if wrapped == 0 {
-        return Ok(());
-    }
-    Err(CwError::Input(format!(
-        "--select {dim}={lo}..{hi} crosses the seam of the periodic coordinate '{dim}' ({mn}..{mx}): it also means {wrapped} point(s) at the other end, and reading a wrapped range is not supported yet; select the two parts in separate runs"
-    )))
 }
 
 /// Which axes `reduce` reduces over: `--dim` names or `--axis` indices
@@ -422,21 +449,51 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ranges_across_a_periodic_seam_are_refused_not_cut() {
+    fn longitude_ranges_wrap_only_on_cf_longitudes() {
         let lon: Vec<f64> = (0..180).map(|i| i as f64 * 2.0).collect(); // 0..358
-        // Inside the coordinate's own range: as before.
-        assert_eq!(resolve_value("lon", &lon, 0.0, 10.0).unwrap().count, 6);
-        // -10..10 also means 350..358 (5 points): refused, not 0..10.
-        let e = resolve_value("lon", &lon, -10.0, 10.0)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("seam") && e.contains("5 point(s)"), "{e}");
-        assert!(resolve_value("lon", &lon, 350.0, 370.0).is_err());
-        // Not periodic (a regional grid): a range beyond it is just clipped.
-        let reg: Vec<f64> = (0..50).map(|i| i as f64).collect();
-        assert_eq!(resolve_value("x", &reg, -10.0, 10.0).unwrap().count, 11);
-        // Not a longitude: the same values on another dimension are not periodic.
-        assert_eq!(resolve_value("x", &lon, -10.0, 10.0).unwrap().count, 6);
+        let d = Dims {
+            names: vec!["x".into()],
+            shape: vec![180],
+            coords: vec![Some(lon)],
+        };
+        let sel = |longitude: &[bool], s: &str| {
+            resolve_selection(&d, longitude, &[parse_select(s).unwrap()]).map(|v| v[0])
+        };
+        // Marked a longitude by its attributes (whatever its name): wraps.
+        let r = sel(&[true], "x=-10..10").unwrap();
+        assert_eq!((r.start, r.count, r.seam()), (175, 11, Some(5)));
+        assert_eq!(sel(&[true], "x=350..10").unwrap().count, 11);
+        // Not a longitude: clipped to what exists, as xarray's sel does;
+        // LO > HI is an error.
+        let r = sel(&[false], "x=-10..10").unwrap();
+        assert_eq!((r.start, r.count, r.wrap), (0, 6, None));
+        assert!(sel(&[], "x=-10..10").unwrap().wrap.is_none());
+        let e = sel(&[false], "x=350..10").unwrap_err().to_string();
+        assert!(e.contains("above upper bound"), "{e}");
+        // Index selections never wrap.
+        assert!(sel(&[true], "x=175:186").is_err());
+    }
+
+    #[test]
+    fn seam_position_of_wrapped_ranges() {
+        let w = |start, count| AxisRange {
+            start,
+            count,
+            step: 1,
+            wrap: Some(Wrap {
+                len: 10,
+                turns: [-1, 0],
+            }),
+        };
+        assert_eq!(w(7, 5).seam(), Some(3));
+        assert_eq!(w(7, 3).seam(), None);
+        assert_eq!(w(0, 10).seam(), None);
+        assert_eq!(w(7, 5).index(4), 1);
+        assert_eq!(
+            (w(7, 5).coord_shift(2), w(7, 5).coord_shift(3)),
+            (-360.0, 0.0)
+        );
+        assert_eq!(AxisRange::all(10).seam(), None);
     }
 
     fn dims() -> Dims {
@@ -454,13 +511,14 @@ mod tests {
     #[test]
     fn index_selections_follow_python_slices() {
         let d = dims();
-        let sel = |s: &str| resolve_selection(&d, &[parse_select(s).unwrap()]);
+        let sel = |s: &str| resolve_selection(&d, &[], &[parse_select(s).unwrap()]);
         assert_eq!(
             sel("time=2:8:3").unwrap()[0],
             AxisRange {
                 start: 2,
                 count: 2,
-                step: 3
+                step: 3,
+                wrap: None,
             }
         );
         assert_eq!(sel("time=-3:").unwrap()[0].start, 7);
@@ -488,18 +546,20 @@ mod tests {
     #[test]
     fn value_selections_use_coordinates_either_direction() {
         let d = dims();
-        let sel = |s: &str| resolve_selection(&d, &[parse_select(s).unwrap()]);
+        let sel = |s: &str| resolve_selection(&d, &[], &[parse_select(s).unwrap()]);
         // lat is descending: 0..90 picks 45 and 15 (indices 0, 1).
         assert_eq!(
             sel("lat=0..90").unwrap()[1],
             AxisRange {
                 start: 0,
                 count: 2,
-                step: 1
+                step: 1,
+                wrap: None,
             }
         );
         assert_eq!(sel("time=24..72").unwrap()[0].count, 3);
         assert!(sel("lat=50..60").unwrap_err().to_string().contains("spans"));
+        assert!(sel("lat=60..50").unwrap_err().to_string().contains("above"));
         assert!(
             sel("lon=1..2")
                 .unwrap_err()
@@ -516,7 +576,6 @@ mod tests {
             "lat=1",
             "lat=a:2",
             "lat=1:2:0",
-            "lat=3..1",
             "lat=1:2:3:4",
         ] {
             assert!(parse_select(s).is_err(), "{s}");

@@ -357,11 +357,13 @@ mod tests {
                 start: 1,
                 count: 2,
                 step: 1,
+                wrap: None,
             },
             AxisRange {
                 start: 0,
                 count: 2,
                 step: 2,
+                wrap: None,
             },
         ];
         let lw = Weights::lay_out(&w, &[2, 1], &d, &sel, "w").unwrap();

@@ -205,9 +205,16 @@ pub const CARRIED_ATTRS: &[&str] = &[
 /// (serial open, no collective call; the file is closed on return).
 pub fn variable_meta(path: &Path, var: &str) -> Result<VariableMeta, IoError> {
     precheck_input(path)?;
-    let file_name = path.display().to_string();
     let file = open_serial(path)?;
-    let ds = open_dataset(&file, var, &file_name)?;
+    variable_meta_in(&file, path, var)
+}
+
+/// As [`variable_meta`], in a file already open (and checked with
+/// [`precheck_input`]); several variables of one file are described with
+/// one open.
+pub fn variable_meta_in(file: &File, path: &Path, var: &str) -> Result<VariableMeta, IoError> {
+    let file_name = path.display().to_string();
+    let ds = open_dataset(file, var, &file_name)?;
     let dtype = dataset_dtype(&ds, var)?;
     // A 0-d (scalar) variable has shape [] and one value; it reduces to itself.
     let shape = ds.shape();
@@ -245,10 +252,10 @@ pub fn variable_meta(path: &Path, var: &str) -> Result<VariableMeta, IoError> {
         coord_attrs,
         chunk: ds.chunk(),
         filtered: !ds.filters().is_empty(),
-        dims: read_dims(&file, &ds),
+        dims: read_dims(file, &ds),
         decode,
         attrs: text_attrs(&ds, CARRIED_ATTRS),
-        globals: text_attrs(&file, &["history", "Conventions"]),
+        globals: text_attrs(file, &["history", "Conventions"]),
         shape,
     })
 }
@@ -895,6 +902,35 @@ pub fn fill_value_text(ds: &Dataset) -> Option<String> {
         d if plain_type(d) => dcpl.get_fill_value(d).ok()?.map(|v| format!("{v}")),
         _ => None,
     }
+}
+
+/// The time span of a dataset with CF time `units` (see
+/// [`chunkwise_core::cftime::TimeSpan`]): the dates of its first and last
+/// values (a 1-D numeric dataset; two one-element reads, never the whole
+/// array). `None` when it has no time units.
+pub fn time_span(ds: &Dataset) -> Option<chunkwise_core::cftime::TimeSpan> {
+    let units = ds.attr("units").ok().map(|a| attr_text(&a))?;
+    let calendar = ds.attr("calendar").ok().map(|a| attr_text(&a));
+    let numeric = ds
+        .dtype()
+        .ok()
+        .and_then(|t| t.to_descriptor().ok())
+        .and_then(|d| dtype_of_descriptor(&d))
+        .is_some();
+    let n = ds.shape().first().copied().unwrap_or(0);
+    let at = |i: usize| -> Option<f64> {
+        ds.read_slice_1d::<f64, _>(i..i + 1)
+            .ok()?
+            .iter()
+            .next()
+            .copied()
+    };
+    let ends = if numeric && ds.ndim() == 1 && n > 0 {
+        Some((at(0)?, at(n - 1)?))
+    } else {
+        None
+    };
+    chunkwise_core::cftime::TimeSpan::describe(&units, calendar.as_deref(), ends)
 }
 
 /// Where the link `name` in `g` points, for messages: `soft link to PATH`

@@ -104,7 +104,14 @@ fn copy_attrs(src: &hdf5::Location, dst: hid_t, skip: &[&str]) -> Result<(), IoE
 
 /// Copy the (small) dataset `src` to path `to` in `dst`: same type and
 /// extents (fixed size), same values, attributes except the managed ones.
-fn copy_dataset(src: &hdf5::Dataset, dst: &hdf5::File, to: &str) -> Result<hdf5::Dataset, IoError> {
+/// With `values`, the copy has their length and holds them instead
+/// (converted by HDF5 from f64 to the dataset's own type).
+fn copy_dataset(
+    src: &hdf5::Dataset,
+    dst: &hdf5::File,
+    to: &str,
+    values: Option<&[f64]>,
+) -> Result<hdf5::Dataset, IoError> {
     let rel = to.trim_start_matches('/');
     // Parent groups with creation order tracked (see `h5io::netcdf_fcpl`).
     let mut group: hdf5::Group = (**dst).clone();
@@ -117,7 +124,10 @@ fn copy_dataset(src: &hdf5::Dataset, dst: &hdf5::File, to: &str) -> Result<hdf5:
         };
     }
     let c = cstr(rel)?;
-    let dims: Vec<u64> = src.shape().iter().map(|&d| d as u64).collect();
+    let dims: Vec<u64> = match values {
+        Some(v) => vec![v.len() as u64],
+        None => src.shape().iter().map(|&d| d as u64).collect(),
+    };
     unsafe {
         let t = H5Dget_type(src.id());
         let s = H5Screate_simple(dims.len() as i32, dims.as_ptr(), std::ptr::null());
@@ -129,16 +139,29 @@ fn copy_dataset(src: &hdf5::Dataset, dst: &hdf5::File, to: &str) -> Result<hdf5:
         H5Pclose(dcpl);
         let n = H5Sget_simple_extent_npoints(s).max(0) as usize;
         let mut buf = vec![0u8; n.max(1) * H5Tget_size(t)];
-        let mut ok = d >= 0
-            && H5Dread(
-                src.id(),
-                t,
+        let mut ok = d >= 0;
+        if let (Some(v), true) = (values, ok) {
+            ok = H5Dwrite(
+                d,
+                *hdf5::globals::H5T_NATIVE_DOUBLE,
                 H5S_ALL,
                 H5S_ALL,
                 H5P_DEFAULT,
-                buf.as_mut_ptr().cast(),
+                v.as_ptr().cast(),
             ) >= 0;
-        if ok {
+            buf.clear();
+        }
+        ok = ok
+            && (values.is_some()
+                || H5Dread(
+                    src.id(),
+                    t,
+                    H5S_ALL,
+                    H5S_ALL,
+                    H5P_DEFAULT,
+                    buf.as_mut_ptr().cast(),
+                ) >= 0);
+        if ok && values.is_none() {
             ok = H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.as_ptr().cast()) >= 0;
             if H5Tdetect_class(t, H5T_class_t::H5T_VLEN) > 0
                 || hdf5_sys::h5t::H5Tis_variable_str(t) > 0
@@ -173,12 +196,27 @@ pub fn carry_over(
     dst_var: &str,
     history: &str,
 ) -> Result<(), IoError> {
+    carry_over_with(src, src_var, dst, dst_var, history, None)
+}
+
+/// As [`carry_over`]; with `record = (axis, values)` the coordinate
+/// variable of that axis is written with `values` (its length and values:
+/// the record coordinate of several files concatenated, in the units of
+/// the file `src`) instead of being copied.
+pub fn carry_over_with(
+    src: &Path,
+    src_var: &str,
+    dst: &Path,
+    dst_var: &str,
+    history: &str,
+    record: Option<(usize, &[f64])>,
+) -> Result<(), IoError> {
     let err = |e: hdf5::Error| IoError::Output(format!("'{}': {e}", dst.display()));
     let sf = h5io::open_serial(src)?;
     let sds = h5io::open_dataset(&sf, src_var, &src.display().to_string())?;
     let df = hdf5::File::open_rw(dst).map_err(err)?;
     // Always closed through `close_rw`, also after an error.
-    let r = carry_into(&sf, &sds, src_var, &df, dst_var, history);
+    let r = carry_into(&sf, &sds, src_var, &df, dst_var, history, record);
     drop(sds);
     let closed = h5io::close_rw(df, dst);
     r.and(closed)
@@ -191,6 +229,7 @@ fn carry_into(
     df: &hdf5::File,
     dst_var: &str,
     history: &str,
+    record: Option<(usize, &[f64])>,
 ) -> Result<(), IoError> {
     let err = |e: hdf5::Error| IoError::Output(format!("'{}': {e}", df.filename()));
     let dds = df.dataset(dst_var).map_err(err)?;
@@ -208,7 +247,8 @@ fn carry_into(
                 let sscale = sf.dataset(p).map_err(|e| {
                     IoError::Input(format!("dimension scale '{p}' of '{src_var}': {e}"))
                 })?;
-                let made = copy_dataset(&sscale, df, p)?;
+                let values = record.filter(|(a, _)| *a == axis).map(|(_, v)| v);
+                let made = copy_dataset(&sscale, df, p, values)?;
                 // netCDF placeholders carry their marker text in NAME.
                 let name = sscale
                     .attr("NAME")

@@ -43,13 +43,15 @@ impl<'a, T> Feed<'a, T> {
 }
 
 /// Read `blocks` (of the selection `sel`, buffers of `buf_elems`) in order
-/// on a reader thread while `body` consumes them. Returns `body`'s result
-/// and the seconds spent reading.
+/// on a reader thread while `body` consumes them; compressed chunks are
+/// decoded in `pool` where the reader can (chunk-direct reads). Returns
+/// `body`'s result and the seconds spent reading.
 pub fn with_blocks<T: Element, R>(
     reader: &Reader,
     sel: &[AxisRange],
     buf_elems: usize,
     blocks: &[Block],
+    pool: &rayon::ThreadPool,
     progress: &crate::progress::Progress,
     body: impl FnOnce(&mut Feed<'_, T>) -> Result<R, CwError>,
 ) -> Result<(R, f64), CwError> {
@@ -68,7 +70,7 @@ pub fn with_blocks<T: Element, R>(
                 let Ok(mut buf) = free_rx.recv() else { break };
                 let t = Instant::now();
                 let r = crate::testhooks::before_block(i + 1)
-                    .and_then(|()| Ok(reader.read_block(b, sel, &mut buf)?));
+                    .and_then(|()| Ok(reader.read_block_in(b, sel, &mut buf, Some(pool))?));
                 read_s += t.elapsed().as_secs_f64();
                 progress.add((b.len() * std::mem::size_of::<T>()) as u64);
                 let failed = r.is_err();

@@ -101,6 +101,7 @@ fn grouped_blocks<T: Element>(
         plan.sel(),
         plan.decomp().block_elems(),
         blocks,
+        pool,
         progress,
         |feed| {
             let mut next_leaf = leaves.start;

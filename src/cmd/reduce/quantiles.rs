@@ -128,6 +128,7 @@ fn pass<T: Element>(
         plan.sel(),
         plan.decomp().block_elems(),
         blocks,
+        pool,
         progress,
         |feed| {
             while let Some((b, buf)) = feed.next()? {
@@ -214,6 +215,7 @@ fn series_blocks<T: Element>(
         plan.sel(),
         plan.decomp().block_elems(),
         blocks,
+        pool,
         progress,
         |feed| {
             let mut out = Vec::new();

@@ -180,6 +180,7 @@ fn weighted_blocks<T: Element>(
         plan.sel(),
         plan.decomp().block_elems(),
         blocks,
+        pool,
         progress,
         |feed| {
             let mut leaf = |_: usize| -> Result<Vec<WAcc>, CwError> {

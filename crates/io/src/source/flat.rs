@@ -318,11 +318,13 @@ mod tests {
                 start: 1,
                 count: 2,
                 step: 2,
+                wrap: None,
             },
             AxisRange {
                 start: 0,
                 count: 3,
                 step: 3,
+                wrap: None,
             },
         ];
         let blk = Block {

@@ -27,6 +27,7 @@ use crate::chunk_direct::ChunkDirect;
 use crate::decomp::Block;
 use crate::element::Element;
 use crate::h5io;
+use crate::hyperslab;
 use crate::selection::{AxisRange, Dims};
 use chunkwise_core::request::InputSpec;
 use chunkwise_core::variable::VariableMeta;
@@ -431,6 +432,16 @@ impl Reader {
         buf: &mut [T],
         pool: Option<&rayon::ThreadPool>,
     ) -> Result<(), IoError> {
+        // A block across the seam of a wrapped longitude range is two
+        // hyperslabs: read each part, then interleave them in place.
+        if let Some((axis, first, second)) = hyperslab::split_at_seam(block, sel) {
+            let mut a = vec![T::default(); first.len()];
+            let mut b = vec![T::default(); second.len()];
+            self.read_block_in(&first, sel, &mut a, pool)?;
+            self.read_block_in(&second, sel, &mut b, pool)?;
+            hyperslab::join_at_seam(axis, &block.count, first.count[axis], &a, &b, buf);
+            return Ok(());
+        }
         match self {
             Reader::Hdf5 {
                 ds,
@@ -440,7 +451,7 @@ impl Reader {
             Reader::Hdf5 { ds, .. } => h5io::read_block(ds, block, sel, buf),
             Reader::Zarr(z) => z.read_block(block, sel, buf),
             Reader::Flat { layout, file } => layout.read_block(file, block, sel, buf),
-            Reader::Multi(m) => m.read_block(block, sel, buf),
+            Reader::Multi(m) => m.read_block(block, sel, buf, pool),
         }
     }
 

@@ -10,13 +10,14 @@
 //!   each rank opens files on its own (serial HDF5, no collective open of
 //!   every file on every rank) and keeps at most [`MAX_OPEN`] open at once.
 
-use super::{Format, InputSpec, describe};
+use super::{Format, InputSpec, detect_format};
 use crate::IoError;
 use crate::decomp::Block;
 use crate::element::Element;
 use crate::h5io;
 use crate::selection::AxisRange;
 use chunkwise_core::concat::{Concat, record_dim};
+use chunkwise_core::variable::VariableMeta;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -58,36 +59,82 @@ pub fn describe_many(spec: &InputSpec) -> Result<Concat, IoError> {
     let var = spec.var.as_deref().ok_or_else(|| {
         IoError::Parse("several input files: name the variable with --var".into())
     })?;
+    let files = expand_hdf5(spec)?;
+    let mut many = plan_variables(&files, &[var.to_string()], &[], spec.concat.as_deref())?;
+    Ok(many.plans.remove(0))
+}
+
+/// The files of a multi-file input ([`expand`]), refusing raw-input options.
+pub fn expand_hdf5(spec: &InputSpec) -> Result<Vec<PathBuf>, IoError> {
     if spec.raw.is_some() {
         return Err(IoError::Parse(
             "--raw-dtype/--raw-shape apply to one raw file, not to several inputs".into(),
         ));
     }
-    let files = expand(spec)?;
-    let mut described = Vec::with_capacity(files.len());
-    for f in &files {
-        let one = InputSpec::file(f.clone(), Some(var.to_string()));
-        let (source, meta) = describe(&one)?;
-        if source.format() != Format::Hdf5 {
+    expand(spec)
+}
+
+/// Several variables of a multi-file dataset, planned at once.
+#[derive(Clone, Debug)]
+pub struct ManyVars {
+    /// One plan per variable asked for, in that order.
+    pub plans: Vec<Concat>,
+    /// Bytes stored over all the files: one entry per variable, then one
+    /// per `extra` dataset (0 where a file lacks it).
+    pub storage: Vec<u64>,
+}
+
+/// Plan the concatenation of each of `vars` over `files` along its record
+/// dimension (`concat`, else the unlimited one, else `time`; it must be
+/// the variable's first), each file opened once: its metadata read with
+/// [`h5io::variable_meta_in`], checked to agree ([`Concat::plan`]); the
+/// storage size of `extra` datasets (coordinates, bounds) summed too.
+pub fn plan_variables(
+    files: &[PathBuf],
+    vars: &[String],
+    extra: &[String],
+    concat: Option<&str>,
+) -> Result<ManyVars, IoError> {
+    let first = files
+        .first()
+        .ok_or_else(|| IoError::Input("no input files".into()))?;
+    let mut described: Vec<Vec<(String, VariableMeta)>> =
+        vec![Vec::with_capacity(files.len()); vars.len()];
+    let mut storage = vec![0u64; vars.len() + extra.len()];
+    for f in files {
+        if detect_format(f)? != Format::Hdf5 {
             return Err(IoError::Input(format!(
                 "'{}': several inputs must all be HDF5 / NetCDF-4 files",
                 f.display()
             )));
         }
-        described.push((f.to_string_lossy().into_owned(), meta));
+        h5io::precheck_input(f)?;
+        let file = h5io::open_serial(f)?;
+        for (k, var) in vars.iter().enumerate() {
+            let meta = h5io::variable_meta_in(&file, f, var)?;
+            storage[k] += file.dataset(var).map_or(0, |d| d.storage_size());
+            described[k].push((f.to_string_lossy().into_owned(), meta));
+        }
+        for (k, name) in extra.iter().enumerate() {
+            storage[vars.len() + k] += file.dataset(name).map_or(0, |d| d.storage_size());
+        }
     }
-    let record = record_dim(
-        &described[0].1.dims.names,
-        spec.concat.as_deref(),
-        h5io::unlimited_dim(&files[0], var).as_deref(),
-    )?;
-    let plan = Concat::plan(described, &record)?;
-    if plan.axis != 0 {
-        return Err(IoError::Input(format!(
-            "files are concatenated along '{record}', which must be the variable's first dimension"
-        )));
+    let mut plans = Vec::with_capacity(vars.len());
+    for (var, described) in vars.iter().zip(described) {
+        let record = record_dim(
+            &described[0].1.dims.names,
+            concat,
+            h5io::unlimited_dim(first, var).as_deref(),
+        )?;
+        let plan = Concat::plan(described, &record)?;
+        if plan.axis != 0 {
+            return Err(IoError::Input(format!(
+                "files are concatenated along '{record}', which must be the first dimension of '{var}'"
+            )));
+        }
+        plans.push(plan);
     }
-    Ok(plan)
+    Ok(ManyVars { plans, storage })
 }
 
 /// `--var all`: the data variables of the (first) input file that have
@@ -125,7 +172,19 @@ pub struct MultiReader {
     plan: Concat,
     var: String,
     /// Open files, most recently used last.
-    open: Mutex<Vec<(usize, hdf5::File, hdf5::Dataset)>>,
+    open: Mutex<Vec<OpenPart>>,
+}
+
+/// One open file of a multi-file dataset.
+struct OpenPart {
+    /// Index of the file in the plan.
+    idx: usize,
+    /// Kept open while its dataset is in use.
+    _file: hdf5::File,
+    ds: hdf5::Dataset,
+    /// Deflate/shuffle/fletcher32 chunks decoded outside libhdf5, in the
+    /// caller's pool (as for one file, see [`crate::chunk_direct`]).
+    direct: Option<crate::chunk_direct::ChunkDirect>,
 }
 
 impl MultiReader {
@@ -145,6 +204,7 @@ impl MultiReader {
         block: &Block,
         sel: &[AxisRange],
         buf: &mut [T],
+        pool: Option<&rayon::ThreadPool>,
     ) -> Result<(), IoError> {
         let s0 = sel[0];
         let inner: usize = block.count[1..].iter().product();
@@ -164,12 +224,18 @@ impl MultiReader {
                 start: rec - part.offset,
                 count: k,
                 step: s0.step,
+                wrap: None,
             };
             let mut local = block.clone();
             local.start[0] = 0;
             local.count[0] = k;
             let out = &mut buf[(i - block.start[0]) * inner..(i - block.start[0] + k) * inner];
-            self.with_dataset(seg.file, |ds| h5io::read_block(ds, &local, &local_sel, out))?;
+            self.with_dataset(seg.file, |p| match &p.direct {
+                Some(d) if d.handles(&local_sel) => {
+                    d.read_block(&p.ds, &local, &local_sel, out, pool)
+                }
+                _ => h5io::read_block(&p.ds, &local, &local_sel, out),
+            })?;
             i += k;
         }
         Ok(())
@@ -180,24 +246,37 @@ impl MultiReader {
     fn with_dataset<R>(
         &self,
         idx: usize,
-        f: impl FnOnce(&hdf5::Dataset) -> Result<R, IoError>,
+        f: impl FnOnce(&OpenPart) -> Result<R, IoError>,
     ) -> Result<R, IoError> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        let pos = match open.iter().position(|(i, _, _)| *i == idx) {
+        let pos = match open.iter().position(|p| p.idx == idx) {
             Some(p) => p,
             None => {
                 let path = Path::new(&self.plan.parts[idx].path);
                 let file = h5io::open_serial(path)?;
                 let ds = h5io::open_dataset(&file, &self.var, &path.display().to_string())?;
+                let off = std::env::var("CHUNKWISE_NO_CHUNK_DIRECT").is_ok_and(|v| v == "1");
+                let direct = if off {
+                    None
+                } else {
+                    h5io::dataset_dtype(&ds, &self.var)
+                        .ok()
+                        .and_then(|t| crate::chunk_direct::ChunkDirect::plan(&ds, t))
+                };
                 if open.len() >= MAX_OPEN {
                     open.remove(0);
                 }
-                open.push((idx, file, ds));
+                open.push(OpenPart {
+                    idx,
+                    _file: file,
+                    ds,
+                    direct,
+                });
                 open.len() - 1
             }
         };
         let entry = open.remove(pos);
         open.push(entry);
-        f(&open.last().expect("just pushed").2)
+        f(open.last().expect("just pushed"))
     }
 }
