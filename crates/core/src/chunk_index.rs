@@ -143,17 +143,19 @@ pub fn check_entries(
 /// A node is `TREE`, type 1, level, entries used (u16), left and right
 /// sibling addresses, then keys and child addresses alternating, one key
 /// more than children. A key is the chunk's stored size (u32), its filter
-/// mask (u32), and one 8-byte offset per axis plus one for the element size,
-/// which is always 0. A leaf node belongs to this dataset when one of its
+/// mask (u32), and one 8-byte offset per axis plus one for the element size
+/// (written as 0). A leaf node belongs to this dataset when one of its
 /// children is the address of one of `entries`; in such a node every key's
-/// last offset must be 0, and the key before each of our chunks must hold
-/// that chunk's size and coordinates. 8-byte addresses and lengths (what
+/// last offset must be a multiple of the element size `elem` — the rule
+/// current HDF5 applies when it decodes a key — and the key before each of
+/// our chunks must hold that chunk's size and coordinates. 8-byte addresses and lengths (what
 /// HDF5 writes by default) are assumed; nodes that do not parse as such
 /// are not ours and are skipped. Internal nodes are not checked.
 pub fn check_btree_keys(
     what: &str,
     buf: &[u8],
     base: u64,
+    elem: u64,
     entries: &[ChunkEntry],
 ) -> Result<(), String> {
     let Some(rank) = entries.first().map(|e| e.offset.len()) else {
@@ -183,9 +185,9 @@ pub fn check_btree_keys(
         for j in 0..=used {
             let k = key(j);
             let extra = u64_at(k + 8 + 8 * rank);
-            if extra != 0 {
+            if extra % elem.max(1) != 0 {
                 return Err(format!(
-                    "{what} is damaged: key {j} of its chunk index node at byte {node} has element-size coordinate {extra}, not 0"
+                    "{what} is damaged: key {j} of its chunk index node at byte {node} has element-size coordinate {extra}, not a multiple of the element size {elem}"
                 ));
             }
             if j == used {
@@ -275,7 +277,7 @@ mod tests {
         );
     }
     #[test]
-    fn btree_keys_element_size_coordinate_must_be_zero() {
+    fn btree_keys_element_size_coordinate_must_be_a_multiple_of_the_element_size() {
         // One leaf node over two 2-D chunks (8-byte addresses): header, then
         // key0, child0, key1, child1, key2.
         let e = |off: Vec<u64>, addr, size| ChunkEntry {
@@ -302,23 +304,28 @@ mod tests {
         key(&mut b, 0, [10, 0, 0]);
         let mut buf = vec![7u8; 100];
         buf.extend(&b);
-        assert!(check_btree_keys("v", &buf, 0, &entries).is_ok());
-        // The element-size coordinate of key 1 (also of the last key).
+        assert!(check_btree_keys("v", &buf, 0, 4, &entries).is_ok());
+        // The element-size coordinate of key 1 (also of the last key): its
+        // low byte flipped is not a multiple of 4; its fourth byte is
+        // (HDF5 reads that key, and so do we).
         for at in [100 + 24 + 40 + 24, 100 + 24 + 80 + 24] {
             let mut bad = buf.clone();
-            bad[at + 3] ^= 0xFF;
-            let m = check_btree_keys("v", &bad, 0, &entries).unwrap_err();
-            assert!(m.contains("element-size coordinate"), "{m}");
+            bad[at] ^= 0xFF;
+            let m = check_btree_keys("v", &bad, 0, 4, &entries).unwrap_err();
+            assert!(m.contains("element-size coordinate 255"), "{m}");
+            let mut odd = buf.clone();
+            odd[at + 3] ^= 0xFF;
+            assert!(check_btree_keys("v", &odd, 0, 4, &entries).is_ok());
         }
         // A coordinate of key 0 that disagrees with the index.
         let mut bad = buf.clone();
         bad[100 + 24 + 16] ^= 1;
-        let m = check_btree_keys("v", &bad, 0, &entries).unwrap_err();
+        let m = check_btree_keys("v", &bad, 0, 4, &entries).unwrap_err();
         assert!(m.contains("says size 50 at [0, 1]"), "{m}");
         // Another dataset's node (no child of ours) is not checked.
         let other = [e(vec![0, 0], 5000, 50)];
         let mut bad = buf.clone();
         bad[100 + 24 + 40 + 24] ^= 0xFF;
-        assert!(check_btree_keys("v", &bad, 0, &other).is_ok());
+        assert!(check_btree_keys("v", &bad, 0, 4, &other).is_ok());
     }
 }

@@ -116,7 +116,8 @@ pub fn check_dataset(
         }
     }
     check_entries(&what, &shape, &chunk, file_len, stored, &entries).map_err(fail)?;
-    check_keys(&what, path, file_len, &entries).map_err(fail)
+    let elem = ds.dtype().map(|t| t.size() as u64).unwrap_or(1);
+    check_keys(&what, path, file_len, elem, &entries).map_err(fail)
 }
 
 /// Check the raw B-tree keys of the chunk index ([`check_btree_keys`]) in
@@ -126,6 +127,7 @@ fn check_keys(
     what: &str,
     path: &Path,
     file_len: u64,
+    elem: u64,
     entries: &[ChunkEntry],
 ) -> Result<(), String> {
     let (Some(first), Some(last)) = (
@@ -145,7 +147,7 @@ fn check_keys(
         if f.read_exact_at(&mut buf, from).is_err() {
             return Err(format!("{what}: cannot read its metadata"));
         }
-        check_btree_keys(what, &buf, from, entries)?;
+        check_btree_keys(what, &buf, from, elem, entries)?;
     }
     Ok(())
 }
