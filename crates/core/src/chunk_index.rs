@@ -133,6 +133,86 @@ pub fn check_entries(
     Ok(())
 }
 
+/// Check the keys of the version-1 B-tree leaf nodes that index `entries`
+/// (HDF5 file format, "Version 1 B-trees", node type 1: raw data chunks),
+/// found in `buf`, the file's bytes from offset `base`. HDF5 1.10 neither
+/// checks nor exposes part of these keys, so a damaged byte there is read
+/// as if nothing were wrong (later HDF5 refuses the file: "bad coordinate
+/// offset").
+///
+/// A node is `TREE`, type 1, level, entries used (u16), left and right
+/// sibling addresses, then keys and child addresses alternating, one key
+/// more than children. A key is the chunk's stored size (u32), its filter
+/// mask (u32), and one 8-byte offset per axis plus one for the element size
+/// (written as 0). A leaf node belongs to this dataset when one of its
+/// children is the address of one of `entries`; in such a node every key's
+/// last offset must be a multiple of the element size `elem` — the rule
+/// current HDF5 applies when it decodes a key — and the key before each of
+/// our chunks must hold that chunk's size and coordinates. 8-byte addresses and lengths (what
+/// HDF5 writes by default) are assumed; nodes that do not parse as such
+/// are not ours and are skipped. Internal nodes are not checked.
+pub fn check_btree_keys(
+    what: &str,
+    buf: &[u8],
+    base: u64,
+    elem: u64,
+    entries: &[ChunkEntry],
+) -> Result<(), String> {
+    let Some(rank) = entries.first().map(|e| e.offset.len()) else {
+        return Ok(());
+    };
+    let by_addr: std::collections::HashMap<u64, &ChunkEntry> =
+        entries.iter().map(|e| (e.addr, e)).collect();
+    let key_len = 8 + 8 * (rank + 1);
+    let u64_at = |at: usize| u64::from_le_bytes(buf[at..at + 8].try_into().unwrap());
+    let mut at = 0;
+    while let Some(pos) = find(&buf[at..], b"TREE").map(|p| p + at) {
+        at = pos + 4;
+        if buf.len() < pos + 24 || buf[pos + 4] != 1 || buf[pos + 5] != 0 {
+            continue;
+        }
+        let used = u16::from_le_bytes([buf[pos + 6], buf[pos + 7]]) as usize;
+        let end = pos + 24 + used * (key_len + 8) + key_len;
+        if used == 0 || end > buf.len() {
+            continue;
+        }
+        let key = |j: usize| pos + 24 + j * (key_len + 8);
+        let child = |j: usize| u64_at(key(j) + key_len);
+        if !(0..used).any(|j| by_addr.contains_key(&child(j))) {
+            continue;
+        }
+        let node = base + pos as u64;
+        for j in 0..=used {
+            let k = key(j);
+            let extra = u64_at(k + 8 + 8 * rank);
+            if extra % elem.max(1) != 0 {
+                return Err(format!(
+                    "{what} is damaged: key {j} of its chunk index node at byte {node} has element-size coordinate {extra}, not a multiple of the element size {elem}"
+                ));
+            }
+            if j == used {
+                break;
+            }
+            let Some(e) = by_addr.get(&child(j)) else {
+                continue;
+            };
+            let size = u32::from_le_bytes(buf[k..k + 4].try_into().unwrap()) as u64;
+            let coords: Vec<u64> = (0..rank).map(|a| u64_at(k + 8 + 8 * a)).collect();
+            if size != e.size || coords != e.offset {
+                return Err(format!(
+                    "{what} is damaged: key {j} of its chunk index node at byte {node} says size {size} at {coords:?} for the chunk at byte {}, which the index lists with size {} at {:?}",
+                    e.addr, e.size, e.offset
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,5 +275,57 @@ mod tests {
                 .unwrap_err()
                 .contains("more than")
         );
+    }
+    #[test]
+    fn btree_keys_element_size_coordinate_must_be_a_multiple_of_the_element_size() {
+        // One leaf node over two 2-D chunks (8-byte addresses): header, then
+        // key0, child0, key1, child1, key2.
+        let e = |off: Vec<u64>, addr, size| ChunkEntry {
+            offset: off,
+            addr,
+            size,
+            by_coord: None,
+        };
+        let entries = [e(vec![0, 0], 1000, 50), e(vec![0, 10], 1050, 60)];
+        let mut b = b"TREE".to_vec();
+        b.extend([1, 0, 2, 0]);
+        b.extend([0xFF; 16]);
+        let key = |b: &mut Vec<u8>, size: u32, c: [u64; 3]| {
+            b.extend(size.to_le_bytes());
+            b.extend(0u32.to_le_bytes());
+            for x in c {
+                b.extend(x.to_le_bytes());
+            }
+        };
+        key(&mut b, 50, [0, 0, 0]);
+        b.extend(1000u64.to_le_bytes());
+        key(&mut b, 60, [0, 10, 0]);
+        b.extend(1050u64.to_le_bytes());
+        key(&mut b, 0, [10, 0, 0]);
+        let mut buf = vec![7u8; 100];
+        buf.extend(&b);
+        assert!(check_btree_keys("v", &buf, 0, 4, &entries).is_ok());
+        // The element-size coordinate of key 1 (also of the last key): its
+        // low byte flipped is not a multiple of 4; its fourth byte is
+        // (HDF5 reads that key, and so do we).
+        for at in [100 + 24 + 40 + 24, 100 + 24 + 80 + 24] {
+            let mut bad = buf.clone();
+            bad[at] ^= 0xFF;
+            let m = check_btree_keys("v", &bad, 0, 4, &entries).unwrap_err();
+            assert!(m.contains("element-size coordinate 255"), "{m}");
+            let mut odd = buf.clone();
+            odd[at + 3] ^= 0xFF;
+            assert!(check_btree_keys("v", &odd, 0, 4, &entries).is_ok());
+        }
+        // A coordinate of key 0 that disagrees with the index.
+        let mut bad = buf.clone();
+        bad[100 + 24 + 16] ^= 1;
+        let m = check_btree_keys("v", &bad, 0, 4, &entries).unwrap_err();
+        assert!(m.contains("says size 50 at [0, 1]"), "{m}");
+        // Another dataset's node (no child of ours) is not checked.
+        let other = [e(vec![0, 0], 5000, 50)];
+        let mut bad = buf.clone();
+        bad[100 + 24 + 40 + 24] ^= 0xFF;
+        assert!(check_btree_keys("v", &bad, 0, 4, &other).is_ok());
     }
 }

@@ -12,7 +12,7 @@
 //! its extents still are.
 
 use crate::IoError;
-use chunkwise_core::chunk_index::{ChunkEntry, check_entries, check_extents};
+use chunkwise_core::chunk_index::{ChunkEntry, check_btree_keys, check_entries, check_extents};
 use hdf5::Dataset;
 use hdf5_sys::h5::{HADDR_UNDEF, haddr_t, hsize_t};
 use hdf5_sys::h5d::{
@@ -20,6 +20,8 @@ use hdf5_sys::h5d::{
 };
 use hdf5_sys::h5i::hid_t;
 use hdf5_sys::h5s::{H5S_UNLIMITED, H5Sclose, H5Sget_simple_extent_dims};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
 
 /// A dataspace closed on drop.
 struct Space(hid_t);
@@ -35,12 +37,17 @@ impl Drop for Space {
 /// Chunk grids of up to this many positions have their index checked.
 pub const BY_POSITION_MAX: u64 = 4096;
 
+/// Bytes read at each end of the file (before the first chunk, after the
+/// last) to find the chunk index's B-tree nodes ([`check_btree_keys`]).
+const KEY_SCAN_MAX: u64 = 16 << 20;
+
 /// Check the extents and (chunked datasets) the chunk index of `ds`, named
-/// `var` in `file_name`, a file of `file_len` bytes.
+/// `var` in `file_name` (at `path`), a file of `file_len` bytes.
 pub fn check_dataset(
     ds: &Dataset,
     var: &str,
     file_name: &str,
+    path: &Path,
     file_len: u64,
 ) -> Result<(), IoError> {
     let what = format!("variable '{var}' in '{file_name}'");
@@ -108,7 +115,41 @@ pub fn check_dataset(
             });
         }
     }
-    check_entries(&what, &shape, &chunk, file_len, stored, &entries).map_err(fail)
+    check_entries(&what, &shape, &chunk, file_len, stored, &entries).map_err(fail)?;
+    let elem = ds.dtype().map(|t| t.size() as u64).unwrap_or(1);
+    check_keys(&what, path, file_len, elem, &entries).map_err(fail)
+}
+
+/// Check the raw B-tree keys of the chunk index ([`check_btree_keys`]) in
+/// the metadata before the first chunk and after the last one (at most
+/// [`KEY_SCAN_MAX`] bytes each; h5py, netCDF-C and HDF5 put the index there).
+fn check_keys(
+    what: &str,
+    path: &Path,
+    file_len: u64,
+    elem: u64,
+    entries: &[ChunkEntry],
+) -> Result<(), String> {
+    let (Some(first), Some(last)) = (
+        entries.iter().map(|e| e.addr).min(),
+        entries.iter().map(|e| e.addr.saturating_add(e.size)).max(),
+    ) else {
+        return Ok(());
+    };
+    let Ok(f) = std::fs::File::open(path) else {
+        return Ok(());
+    };
+    let tail = last
+        .max(file_len.saturating_sub(KEY_SCAN_MAX))
+        .min(file_len);
+    for (from, to) in [(0, first.min(KEY_SCAN_MAX).min(file_len)), (tail, file_len)] {
+        let mut buf = vec![0u8; (to - from) as usize];
+        if f.read_exact_at(&mut buf, from).is_err() {
+            return Err(format!("{what}: cannot read its metadata"));
+        }
+        check_btree_keys(what, &buf, from, elem, entries)?;
+    }
+    Ok(())
 }
 
 /// Current and maximum extents (`None`: unlimited) of a dataset.

@@ -225,7 +225,7 @@ pub fn variable_meta_in(file: &File, path: &Path, var: &str) -> Result<VariableM
     }
     check_filters(&ds, var, &file_name)?;
     let file_len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(u64::MAX);
-    crate::h5check::check_dataset(&ds, var, &file_name, file_len)?;
+    crate::h5check::check_dataset(&ds, var, &file_name, path, file_len)?;
     let decode = Decode {
         missing: ["_FillValue", "missing_value"]
             .iter()
