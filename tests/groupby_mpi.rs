@@ -139,28 +139,13 @@ fn make(dir: &Path) -> HashMap<String, Vec<f64>> {
         .status()
         .expect("ncgen (netcdf-bin)");
     assert!(st.success(), "ncgen");
-    let py =
-        python_with("xarray, netCDF4, cftime").expect("xarray, netCDF4, cftime (the test venv)");
-    let out = Command::new(py)
-        .args(["-c", ORACLE, dir.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let (k, v) = l.split_once(' ').unwrap();
-            (
-                k.to_string(),
-                v.split(' ').map(|x| x.parse().unwrap()).collect(),
-            )
-        })
-        .collect()
+    keyed_floats(&run_python(
+        "xarray, netCDF4, cftime",
+        ORACLE,
+        &[dir.to_str().unwrap()],
+    ))
+    .into_iter()
+    .collect()
 }
 
 fn flag(by: &str) -> [&str; 2] {

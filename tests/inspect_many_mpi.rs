@@ -82,17 +82,7 @@ fn dataset<'a>(info: &'a J, path: &str) -> &'a J {
 #[test]
 fn inspect_shows_first_and_last_dates_in_every_calendar_like_cftime() {
     let dir = scratch("inspect-dates");
-    let py = python_with("netCDF4, cftime").expect("netCDF4, cftime (the test venv)");
-    let out = Command::new(py)
-        .args(["-c", TIME_WRITER, dir.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let want = String::from_utf8(out.stdout).unwrap();
+    let want = run_python("netCDF4, cftime", TIME_WRITER, &[dir.to_str().unwrap()]);
     let mut decoded = 0;
     for line in want.lines() {
         let f: Vec<&str> = line.split(" | ").collect();
@@ -193,24 +183,17 @@ print("t2m", *m.t2m.shape)
 "#;
 
 fn make_split(dir: &Path) -> std::collections::HashMap<String, String> {
-    let py = python_with("xarray, netCDF4, cftime, dask").expect("xarray, netCDF4, cftime, dask");
-    let out = Command::new(py)
-        .args(["-c", SPLIT_WRITER, dir.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let (k, v) = l.split_once(' ').unwrap();
-            (k.to_string(), v.to_string())
-        })
-        .collect()
+    run_python(
+        "xarray, netCDF4, cftime, dask",
+        SPLIT_WRITER,
+        &[dir.to_str().unwrap()],
+    )
+    .lines()
+    .map(|l| {
+        let (k, v) = l.split_once(' ').unwrap();
+        (k.to_string(), v.to_string())
+    })
+    .collect()
 }
 
 #[test]

@@ -52,28 +52,11 @@ print("sel_count", " ".join(repr(float(a)) for a in np.asarray(sel.count("time")
 "#;
 
 fn make(dir: &Path) -> Vec<(String, Vec<f64>)> {
-    let py = python_with("xarray, netCDF4, cftime, dask")
-        .expect("xarray, netCDF4, cftime, dask (the test venv)");
-    let out = Command::new(py)
-        .args(["-c", WRITER, dir.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let (k, v) = l.split_once(' ').unwrap();
-            (
-                k.to_string(),
-                v.split(' ').map(|x| x.parse().unwrap()).collect(),
-            )
-        })
-        .collect()
+    keyed_floats(&run_python(
+        "xarray, netCDF4, cftime, dask",
+        WRITER,
+        &[dir.to_str().unwrap()],
+    ))
 }
 
 #[test]

@@ -8,7 +8,6 @@
 mod common;
 use common::*;
 use serde_json::Value as J;
-use std::process::Command;
 
 const WRITER: &str = r#"
 import sys, numpy as np, xarray as xr, warnings
@@ -38,27 +37,11 @@ for v in ["t2m", "msl", "u10"]:
 #[test]
 fn several_variables_in_one_pass() {
     let dir = scratch("multivar");
-    let py = python_with("xarray, netCDF4").expect("xarray, netCDF4 (the test venv)");
-    let out = Command::new(py)
-        .args(["-c", WRITER, dir.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let want: Vec<(String, Vec<f64>)> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let (k, v) = l.split_once(' ').unwrap();
-            (
-                k.to_string(),
-                v.split(' ').map(|x| x.parse().unwrap()).collect(),
-            )
-        })
-        .collect();
+    let want = keyed_floats(&run_python(
+        "xarray, netCDF4",
+        WRITER,
+        &[dir.to_str().unwrap()],
+    ));
     let all = dir.join("all.nc");
     let all = all.to_str().unwrap();
     let ops = ["--dim", "time", "--op", "mean,max"];
@@ -112,9 +95,7 @@ fn several_variables_in_one_pass() {
         "import xarray as xr, json\nx = xr.open_dataset('{}')\nprint(json.dumps({{k: x[k].values.ravel().tolist() for k in sorted(x.data_vars)}}))",
         o.display()
     );
-    let r = Command::new(py).args(["-c", &check]).output().unwrap();
-    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    let file: J = serde_json::from_slice(&r.stdout).unwrap();
+    let file: J = serde_json::from_str(&run_python("xarray, netCDF4", &check, &[])).unwrap();
     let names: Vec<&String> = file.as_object().unwrap().keys().collect();
     assert_eq!(
         names,

@@ -494,3 +494,35 @@ pub fn json_floats(v: &serde_json::Value) -> Vec<f64> {
         None => vec![json_float(v)],
     }
 }
+
+/// Run `script` with a Python that can import `modules` (see
+/// [`python_with`]) and `args`; its standard output (the test fails with
+/// Python's standard error when the script fails).
+pub fn run_python(modules: &str, script: &str, args: &[&str]) -> String {
+    let py = python_with(modules).unwrap_or_else(|| panic!("{modules} (the test venv)"));
+    let out = Command::new(py)
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Lines `KEY v1 v2 …` (as the oracle scripts print them) as keys and numbers.
+pub fn keyed_floats(text: &str) -> Vec<(String, Vec<f64>)> {
+    text.lines()
+        .map(|l| {
+            let (k, v) = l.split_once(' ').unwrap();
+            (
+                k.to_string(),
+                v.split(' ').map(|x| x.parse().unwrap()).collect(),
+            )
+        })
+        .collect()
+}

@@ -70,101 +70,20 @@ pub fn fold_tiles<C: Partial, E>(
 ) -> Result<Vec<u64>, E> {
     let mut out = Vec::new();
     let merge = |a: GroupCells<C>, b: GroupCells<C>| a.merge(b);
-    let (end, nl) = (first + n, t.n_leaves);
-    if n == 0 {
-        return Ok(out);
-    }
-    for tile in first / nl..end.div_ceil(nl) {
-        let a = first.max(tile * nl) - tile * nl;
-        let b = end.min((tile + 1) * nl) - tile * nl;
-        for (lo, hi) in tree::cover(nl, a, b) {
-            let cells = tree::fold(lo, hi, leaf, &merge)?;
-            out.extend([tile as u64, lo as u64, hi as u64]);
-            cells.put_words(&mut out);
-        }
-    }
+    crate::pieces::fold_nodes(t, first, n, leaf, &merge, |tile, lo, hi, cells| {
+        out.extend([tile as u64, lo as u64, hi as u64]);
+        cells.put_words(&mut out);
+    })?;
     Ok(out)
 }
 
-/// Rank 0: complete every tile from the gathered pieces (tile-ascending, in
-/// rank order) and place it in the result: `n_groups` blocks (group-major),
-/// each in C order over [`Tiling::result_shape`]. A group without any value
-/// in a tile keeps `C::default()` there.
-pub fn assemble<C: Partial>(
-    d: &Decomposition,
-    t: &Tiling,
-    n_groups: usize,
-    words: &[u64],
-) -> Result<Vec<C>, CwError> {
-    let shape = t.result_shape(d);
-    let per_group: usize = shape.iter().product();
-    let mut cells = vec![C::default(); per_group * n_groups];
-    let merge = |a: GroupCells<C>, b: GroupCells<C>| a.merge(b);
-    let bad = |what: String| CwError::Internal(format!("grouped pieces: {what}"));
-    let mut current: Option<usize> = None;
-    let mut pieces: Vec<(usize, usize, GroupCells<C>)> = Vec::new();
-    let mut finish_tile = |tile: usize, pieces: Vec<(usize, usize, GroupCells<C>)>| {
-        let whole = tree::complete(t.n_leaves, pieces, &merge)
-            .ok_or_else(|| bad(format!("tile {tile} is incomplete")))?;
-        let (start, count) = t.tile_region(d, tile);
-        let row = count.last().copied().unwrap_or(1);
-        for (g, tile_cells) in whole.groups {
-            let g = g as usize;
-            if g >= n_groups {
-                return Err(bad(format!("group {g} of {n_groups}")));
-            }
-            let base = g * per_group;
-            for_each_row(&shape, &start, &count, |r, off| {
-                let off = base + off as usize;
-                cells[off..off + row].clone_from_slice(&tile_cells[r * row..(r + 1) * row]);
-            });
-        }
-        Ok::<(), CwError>(())
-    };
-    let mut at = 0;
-    let word = |i: usize| -> Result<u64, CwError> {
-        words
-            .get(i)
-            .copied()
-            .ok_or_else(|| bad("truncated piece".into()))
-    };
-    while at < words.len() {
-        let (tile, lo, hi, n) = (
-            word(at)? as usize,
-            word(at + 1)? as usize,
-            word(at + 2)? as usize,
-            word(at + 3)? as usize,
-        );
-        at += 4;
-        let per_tile = tile_cells(d, t, tile);
-        let mut groups = Vec::with_capacity(n);
-        for _ in 0..n {
-            let g = word(at)? as u32;
-            let end = at + 1 + per_tile * C::WORDS;
-            if end > words.len() {
-                return Err(bad(format!("truncated piece of tile {tile}")));
-            }
-            let body = &words[at + 1..end];
-            groups.push((g, body.chunks(C::WORDS).map(C::from_wire).collect()));
-            at = end;
-        }
-        if let Some(c) = current.filter(|&c| c != tile) {
-            finish_tile(c, std::mem::take(&mut pieces))?;
-        }
-        current = Some(tile);
-        pieces.push((lo, hi, GroupCells { groups }));
-    }
-    if let Some(c) = current {
-        finish_tile(c, pieces)?;
-    }
-    Ok(cells)
-}
-
-/// Rank 0: as [`assemble`], but group by group, handing each completed
+/// Rank 0: complete every tile's merge tree from the gathered pieces
+/// (tile-ascending, in rank order) group by group, handing each completed
 /// row of kept cells to `place(offset, cells)` (offset in the group-major
-/// result) instead of holding every group's partial results at once: only
-/// one group's pieces are decoded from `words` at a time. A group without
-/// any value in a tile is not placed there.
+/// result: `n_groups` blocks, each in C order over
+/// [`Tiling::result_shape`]). Only one group's pieces are decoded from
+/// `words` at a time, never every group's partial results at once. A group
+/// without any value in a tile is not placed there.
 pub fn assemble_each<C: Partial>(
     d: &Decomposition,
     t: &Tiling,
@@ -328,28 +247,14 @@ mod tests {
                 };
                 words.extend(fold_tiles(&t, range.start, range.len(), &mut f).unwrap());
             }
-            assemble::<Acc>(&d, &t, 3, &words).unwrap()
-        };
-        let one = run(1);
-        // Group by group, the same bits as all groups at once.
-        {
-            let mut words = Vec::new();
-            let mut pos = 0;
-            let mut f = |_| -> Result<GroupCells<Acc>, CwError> {
-                let c = leaf(pos);
-                pos += 1;
-                Ok(c)
-            };
-            words.extend(fold_tiles(&t, 0, n, &mut f).unwrap());
-            let mut each = vec![Acc::default(); one.len()];
-            assemble_each::<Acc>(&d, &t, 3, &words, |off, cells| {
-                each[off..off + cells.len()].copy_from_slice(cells)
+            let mut cells = vec![Acc::default(); 3 * 12];
+            assemble_each::<Acc>(&d, &t, 3, &words, |off, c| {
+                cells[off..off + c.len()].copy_from_slice(c)
             })
             .unwrap();
-            for (a, b) in one.iter().zip(&each) {
-                assert_eq!(a.to_words(), b.to_words());
-            }
-        }
+            cells
+        };
+        let one = run(1);
         for p in 2..=5 {
             let other = run(p);
             for (a, b) in one.iter().zip(&other) {

@@ -68,30 +68,46 @@ pub fn fold_tiles<C: Partial, E>(
 ) -> Result<Vec<Vec<u64>>, E> {
     let mut out: Vec<Vec<u64>> = Vec::new();
     let merge = |a: Vec<C>, b: Vec<C>| merge_cells(a, &b);
+    fold_nodes(t, first, n, leaf, &merge, |tile, lo, hi, cells| {
+        let len = PIECE_HEADER + cells.len() * C::WORDS;
+        let msg = match out.last_mut() {
+            Some(m) if m.len() + len <= MSG_WORDS => m,
+            _ => {
+                out.push(Vec::with_capacity(len.max(MSG_WORDS.min(len * 4))));
+                out.last_mut().expect("just pushed")
+            }
+        };
+        msg.extend([tile as u64, lo as u64, hi as u64]);
+        for c in &cells {
+            c.put_words(msg);
+        }
+    })?;
+    Ok(out)
+}
+
+/// The tree nodes that work positions `first .. first + n` cover, tile by
+/// tile: each node folded from its leaves (pulled from `leaf` in order)
+/// with `merge`, and handed to `emit(tile, lo, hi, value)` in order.
+pub fn fold_nodes<V, E>(
+    t: &Tiling,
+    first: usize,
+    n: usize,
+    leaf: &mut impl FnMut(usize) -> Result<V, E>,
+    merge: &impl Fn(V, V) -> V,
+    mut emit: impl FnMut(usize, usize, usize, V),
+) -> Result<(), E> {
     let (end, nl) = (first + n, t.n_leaves);
     if n == 0 {
-        return Ok(out);
+        return Ok(());
     }
     for tile in first / nl..end.div_ceil(nl) {
         let a = first.max(tile * nl) - tile * nl;
         let b = end.min((tile + 1) * nl) - tile * nl;
         for (lo, hi) in tree::cover(nl, a, b) {
-            let cells = tree::fold(lo, hi, leaf, &merge)?;
-            let len = PIECE_HEADER + cells.len() * C::WORDS;
-            let msg = match out.last_mut() {
-                Some(m) if m.len() + len <= MSG_WORDS => m,
-                _ => {
-                    out.push(Vec::with_capacity(len.max(MSG_WORDS.min(len * 4))));
-                    out.last_mut().expect("just pushed")
-                }
-            };
-            msg.extend([tile as u64, lo as u64, hi as u64]);
-            for c in &cells {
-                c.put_words(msg);
-            }
+            emit(tile, lo, hi, tree::fold(lo, hi, leaf, merge)?);
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Kept cells in one tile.
