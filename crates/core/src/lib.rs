@@ -11,6 +11,7 @@
 
 pub mod accum;
 pub mod axis_kernel;
+pub mod axis_range;
 pub mod blocksize;
 pub mod cf;
 pub mod cftime;

@@ -21,11 +21,9 @@
 //! that does not cross the seam keeps the stored values (`-180..-90` gives
 //! `180..270`).
 
+pub use crate::axis_range::PERIOD;
+use crate::axis_range::{AxisRange, Wrap};
 use crate::error::CwError;
-use crate::selection::{AxisRange, Wrap};
-
-/// Degrees in one turn: the period of a longitude.
-pub const PERIOD: f64 = 360.0;
 
 /// CF spellings of longitude units (CF conventions §4.1).
 const LON_UNITS: [&str; 6] = [
