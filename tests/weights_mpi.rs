@@ -106,6 +106,65 @@ out["w_time_lon_sum"] = bits(ds.tas.weighted(ds.w).sum(("time", "lon")))
 json.dump(out, open("want.json", "w"))
 "#;
 
+/// A weighted time mean over many one-step blocks: the blocks are grouped
+/// into leaves of several blocks each (kept trailing axes), and every block
+/// of every leaf must count (it once took one block per leaf: 16 of 400).
+#[test]
+fn weighted_time_mean_counts_every_block_of_a_leaf() {
+    let d = scratch("weights-leaves");
+    python(
+        &d,
+        r#"
+import numpy as np, xarray as xr, json
+n = 400
+x = np.random.default_rng(1).normal(280, 10, (n, 3, 4))
+ds = xr.Dataset({"tas": (("time", "lat", "lon"), x)},
+                coords={"time": ("time", np.arange(n) * 1.0, {"units": "days since 2000-01-01"}),
+                        "lat": ("lat", [-30.0, 0.0, 30.0], {"units": "degrees_north"}),
+                        "lon": np.arange(4.0)})
+ds.to_netcdf("long.nc", encoding={"tas": {"chunksizes": (1, 3, 4)}})
+m = ds.tas.weighted(np.cos(np.deg2rad(ds.lat))).mean("time")
+json.dump([int(v) for v in np.asarray(m, dtype=np.float64).ravel().view(np.uint64)], open("want.json", "w"))
+"#,
+    );
+    let want: J =
+        serde_json::from_str(&std::fs::read_to_string(d.join("want.json")).unwrap()).unwrap();
+    let f = d.join("long.nc");
+    let args = [
+        f.to_str().unwrap(),
+        "--var",
+        "tas",
+        "--weights",
+        "coslat",
+        "--dim",
+        "time",
+        "--op",
+        "mean,count",
+        "--block-bytes",
+        "96",
+    ];
+    let one = reduce(1, 1, &args);
+    assert_eq!(one["n_blocks"], 400);
+    assert!(
+        json_floats(&one["results"]["count"])
+            .iter()
+            .all(|&c| c == 400.0)
+    );
+    close_all(
+        "long coslat mean",
+        &json_floats(&one["results"]["mean"]),
+        &from_bits(&want),
+        1e-12,
+    );
+    for (p, t) in [(2, 1), (3, 2)] {
+        assert_eq!(
+            reduce(p, t, &args)["results"],
+            one["results"],
+            "P={p} threads={t}"
+        );
+    }
+}
+
 #[test]
 fn weighted_statistics_match_xarray() {
     let d = scratch("weights");

@@ -3,13 +3,32 @@
 //! read loop of the passes that are not the plain statistics (weighted
 //! statistics, quantile passes). Memory: two block buffers.
 
-use crate::decomp::Block;
+use super::ReducePlan;
+use crate::decomp::{Block, split_range};
 use crate::element::Element;
 use crate::error::CwError;
 use crate::selection::AxisRange;
 use crate::source::Reader;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Instant;
+
+/// This rank's share of the work: its contiguous range of work positions
+/// (leaves of the tiles, see [`crate::decomp::Tiling`]) and the blocks of
+/// those leaves, in order.
+pub fn rank_share(
+    plan: &ReducePlan,
+    rank: usize,
+    size: usize,
+) -> (std::ops::Range<usize>, Vec<Block>) {
+    let (d, t) = (plan.decomp(), plan.tiling());
+    let range = split_range(t.n_positions(), rank, size);
+    let blocks = range
+        .clone()
+        .flat_map(|p| t.leaf_blocks(p))
+        .map(|b| d.block(t.block_index(d, b)))
+        .collect();
+    (range, blocks)
+}
 
 /// The caller's side of the double buffer: [`Feed::next`] gives the next
 /// block's values, [`Feed::give_back`] returns the buffer for the next read.

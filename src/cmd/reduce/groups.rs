@@ -16,7 +16,7 @@ use super::facts::{Phase, base_report, stat};
 use crate::accum::Acc;
 use crate::axis_kernel::LeafAcc;
 use crate::comm::Comm;
-use crate::decomp::{Block, split_range};
+use crate::decomp::Block;
 use crate::element::Element;
 use crate::error::CwError;
 use crate::group_pieces::GroupCells;
@@ -33,12 +33,7 @@ pub fn execute(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<ReduceRe
     let reader = Reader::open(comm, &plan.source)?;
     let (d, t) = (plan.decomp(), plan.tiling());
     let groups = plan.groups.as_ref().expect("grouped plan");
-    let range = split_range(t.n_positions(), comm.rank(), comm.size());
-    let mine: Vec<Block> = range
-        .clone()
-        .flat_map(|p| t.leaf_blocks(p))
-        .map(|b| d.block(t.block_index(d, b)))
-        .collect();
+    let (range, mine) = super::blocks::rank_share(plan, comm.rank(), comm.size());
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(plan.threads)
         .build()?;

@@ -25,7 +25,7 @@ mod weights;
 
 use crate::accum::{Acc, Finish};
 use crate::comm::Comm;
-use crate::decomp::{Block, Decomposition, Tiling, split_range};
+use crate::decomp::{Decomposition, Tiling};
 use crate::element::Dtype;
 use crate::multi_var::VarChoice;
 use crate::parse::Op;
@@ -335,13 +335,7 @@ pub fn execute(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<(ReduceR
     let reader = Reader::open(comm, &plan.source)?;
 
     let (d, t) = (plan.decomp(), plan.tiling());
-    let range = split_range(t.n_positions(), comm.rank(), comm.size());
-    // Work positions are leaves (runs of blocks of a tile, see `Tiling`).
-    let mine: Vec<Block> = range
-        .clone()
-        .flat_map(|p| t.leaf_blocks(p))
-        .map(|b| d.block(t.block_index(d, b)))
-        .collect();
+    let (range, mine) = blocks::rank_share(plan, comm.rank(), comm.size());
     let want_m2 = wants_m2(&plan.ops);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(plan.threads)

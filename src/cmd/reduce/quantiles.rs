@@ -17,7 +17,7 @@ use super::blocks::with_blocks;
 use super::facts::{Phase, base_report, stat};
 use crate::accum::Value;
 use crate::comm::Comm;
-use crate::decomp::{Block, for_each_row, split_range};
+use crate::decomp::{Block, for_each_row};
 use crate::element::Element;
 use crate::error::CwError;
 use crate::quantile::{Group, KeyKind, Search, Tally, block_quantiles, quantile_name};
@@ -37,21 +37,10 @@ pub fn execute(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<ReduceRe
     }
 }
 
-/// This rank's blocks (work positions in order).
-fn my_blocks(comm: &Comm, plan: &ReducePlan) -> (Vec<Block>, std::ops::Range<usize>) {
-    let (d, t) = (plan.decomp(), plan.tiling());
-    let range = split_range(t.n_positions(), comm.rank(), comm.size());
-    let blocks = range
-        .clone()
-        .map(|p| d.block(t.block_index(d, p)))
-        .collect();
-    (blocks, range)
-}
-
 fn whole_array(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<ReduceReport>> {
     let t0 = Instant::now();
     let reader = Reader::open(comm, &plan.source)?;
-    let (mine, _) = my_blocks(comm, plan);
+    let (_, mine) = super::blocks::rank_share(plan, comm.rank(), comm.size());
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(plan.threads)
         .build()?;
@@ -165,7 +154,7 @@ fn pass<T: Element>(
 fn along_dims(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<ReduceReport>> {
     let t0 = Instant::now();
     let reader = Reader::open(comm, &plan.source)?;
-    let (mine, range) = my_blocks(comm, plan);
+    let (range, mine) = super::blocks::rank_share(plan, comm.rank(), comm.size());
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(plan.threads)
         .build()?;

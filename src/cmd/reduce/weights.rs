@@ -8,7 +8,7 @@ use super::ReducePlan;
 use super::blocks::with_blocks;
 use super::facts::{Phase, base_report, stat};
 use crate::comm::Comm;
-use crate::decomp::{Block, split_range};
+use crate::decomp::Block;
 use crate::element::Element;
 use crate::error::CwError;
 use crate::reduce_layout::wants_m2;
@@ -122,11 +122,7 @@ pub fn execute(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<ReduceRe
     let t0 = Instant::now();
     let reader = Reader::open(comm, &plan.source)?;
     let (d, t) = (plan.decomp(), plan.tiling());
-    let range = split_range(t.n_positions(), comm.rank(), comm.size());
-    let mine: Vec<Block> = range
-        .clone()
-        .map(|p| d.block(t.block_index(d, p)))
-        .collect();
+    let (range, mine) = super::blocks::rank_share(plan, comm.rank(), comm.size());
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(plan.threads)
         .build()?;
@@ -135,7 +131,7 @@ pub fn execute(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<ReduceRe
     crate::interrupt::set_total(mine.len());
     // Rank-local phase: a failure aborts the job (others may be in the gather).
     let (pieces, phase) = with_dtype!(plan.dtype, T => {
-        comm.or_abort(weighted_blocks::<T>(&reader, plan, &mine, range.start, &pool, &progress))
+        comm.or_abort(weighted_blocks::<T>(&reader, plan, &mine, range.clone(), &pool, &progress))
     });
     let t_comm = Instant::now();
     progress.finish();
@@ -161,13 +157,14 @@ pub fn execute(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<ReduceRe
     Ok(Some(report))
 }
 
-/// This rank's blocks, reduced with weights and folded along each tile's
-/// merge tree into wire pieces.
+/// This rank's blocks (those of work positions `leaves`), reduced with
+/// weights, the blocks of each leaf merged in order, and folded along each
+/// tile's merge tree into wire pieces.
 fn weighted_blocks<T: Element>(
     reader: &Reader,
     plan: &ReducePlan,
     blocks: &[Block],
-    first: usize,
+    leaves: std::ops::Range<usize>,
     pool: &rayon::ThreadPool,
     progress: &crate::progress::Progress,
 ) -> Result<(Vec<Vec<u64>>, Phase), CwError> {
@@ -183,28 +180,38 @@ fn weighted_blocks<T: Element>(
         pool,
         progress,
         |feed| {
+            let mut next_leaf = leaves.start;
             let mut leaf = |_: usize| -> Result<Vec<WAcc>, CwError> {
-                let Some((b, buf)) = feed.next()? else {
-                    return Err(CwError::Internal("fewer blocks than leaves".into()));
-                };
-                let t = Instant::now();
-                let cells = pool.install(|| {
-                    reduce_block_weighted(
-                        &buf[..b.len()],
-                        &b.start,
-                        &b.count,
-                        reduced,
-                        &plan.meta.decode,
-                        wts,
-                        want_m2,
-                    )
-                });
-                compute_s += t.elapsed().as_secs_f64();
-                crate::interrupt::tick();
-                feed.give_back(buf);
-                Ok(cells)
+                let n_blocks = plan.tiling().leaf_blocks(next_leaf).len();
+                next_leaf += 1;
+                let mut cells: Option<Vec<WAcc>> = None;
+                for _ in 0..n_blocks {
+                    let Some((b, buf)) = feed.next()? else {
+                        return Err(CwError::Internal("fewer blocks than leaves".into()));
+                    };
+                    let t = Instant::now();
+                    let part = pool.install(|| {
+                        reduce_block_weighted(
+                            &buf[..b.len()],
+                            &b.start,
+                            &b.count,
+                            reduced,
+                            &plan.meta.decode,
+                            wts,
+                            want_m2,
+                        )
+                    });
+                    cells = Some(match cells {
+                        None => part,
+                        Some(acc) => crate::pieces::merge_cells(acc, &part),
+                    });
+                    compute_s += t.elapsed().as_secs_f64();
+                    crate::interrupt::tick();
+                    feed.give_back(buf);
+                }
+                cells.ok_or_else(|| CwError::Internal("a leaf without blocks".into()))
             };
-            crate::pieces::fold_tiles(plan.tiling(), first, blocks.len(), &mut leaf)
+            crate::pieces::fold_tiles(plan.tiling(), leaves.start, leaves.len(), &mut leaf)
         },
     )?;
     let bytes = (blocks.iter().map(|b| b.len()).sum::<usize>() * plan.dtype.size()) as u64;
