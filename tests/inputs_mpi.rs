@@ -17,21 +17,7 @@ fn s(p: &Path) -> &str {
 
 /// Run a Python script (the test venv's h5py/NumPy) with `args`; its stdout.
 fn py(script: &str, args: &[&str]) -> String {
-    let Some(python) = python_with("h5py, numpy") else {
-        panic!("no Python with h5py and numpy (modules/local.sh makes .venv-test)");
-    };
-    let out = Command::new(python)
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "python failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    run_python("h5py, numpy", script, args)
 }
 
 /// Write `cdl` to `dir/NAME.cdl` and build it with `ncgen -4`.
