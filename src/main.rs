@@ -156,6 +156,9 @@ fn main() {
             interrupt::ended(r.is_ok(), what);
             drop(comm);
             drop(universe); // MPI_Finalize, after every HDF5 object is closed
+            // What a launcher's signal arriving after this point finds: a
+            // process whose work is done (tests tell the cases apart by it).
+            log::info!("rank {}: MPI finalized", launcher_rank());
             if r.is_err() {
                 std::process::exit(1);
             }

@@ -656,8 +656,12 @@ fn signals_to_the_launcher_near_the_end_are_reported() {
                 .lines()
                 .filter(|l| l.starts_with("chunkwise: "))
                 .collect();
-            if r.code == Some(0) {
-                // The job had ended before the signal reached mpirun.
+            let finalized = r.stderr.matches("MPI finalized").count() == 2;
+            if r.code == Some(0) || (finalized && msgs.is_empty()) {
+                // The job had ended before the signal reached mpirun (or
+                // reached it only after every rank had left MPI_Finalize:
+                // then mpirun's own status is non-zero and no rank is left
+                // to say anything); the output is complete and in place.
                 assert!(out.exists() && msgs.is_empty(), "{what}: {}", r.stderr);
                 assert_eq!(leftovers(&d), Vec::<String>::new(), "{what}");
                 continue;
