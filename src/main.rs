@@ -95,6 +95,7 @@ fn parse_command_line() -> Cli {
 }
 
 fn main() {
+    keep_freed_memory();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = parse_command_line();
     match &cli.command {
@@ -172,6 +173,22 @@ fn main() {
             report_error(&e);
         }
         std::process::exit(1);
+    }
+}
+
+/// Let glibc's allocator keep and reuse freed memory below 64 MiB instead
+/// of returning it to the kernel. Reductions make and drop partial results
+/// of a few MiB per leaf (a map of per-cell state per group met); by
+/// default each is a fresh `mmap` whose pages fault in one by one and are
+/// unmapped again when dropped, which cost a grouped time reduction as
+/// much system time as its reading. Peak memory is unchanged: what is kept
+/// is reused by the next allocation.
+fn keep_freed_memory() {
+    // SAFETY: mallopt only sets allocator parameters; called before any
+    // other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
     }
 }
 

@@ -523,17 +523,35 @@ impl LeafAcc {
 
     /// The leaf's cells (C order over the kept extents); resets for the next leaf.
     pub fn finish(&mut self) -> Vec<Acc> {
+        match self.cells.take() {
+            Some(cells) => cells,
+            None => self.finish_as(|a| *a),
+        }
+    }
+
+    /// [`LeafAcc::finish`], each cell converted by `f` as it is made (e.g.
+    /// into the smaller [`crate::accum::FloatAcc`]).
+    pub fn finish_as<C>(&mut self, f: impl Fn(&Acc) -> C) -> Vec<C> {
+        let mut out = Vec::new();
+        self.finish_into(&mut out, f);
+        out
+    }
+
+    /// [`LeafAcc::finish_as`] into `out` (cleared first; its allocation is
+    /// reused).
+    pub fn finish_into<C>(&mut self, out: &mut Vec<C>, f: impl Fn(&Acc) -> C) {
+        out.clear();
         if let Some(cells) = self.cells.take() {
-            return cells;
+            out.extend(cells.iter().map(f));
+            return;
         }
         let (w, per) = (self.w, self.w.div_ceil(TILE));
-        let mut out = Vec::with_capacity(self.n_prefix * w);
+        out.reserve(self.n_prefix * w);
         for (i, t) in self.tiles.iter_mut().enumerate() {
             let wd = TILE.min(w - (i % per) * TILE);
-            out.extend((0..wd).map(|k| t.acc(k)));
+            out.extend((0..wd).map(|k| f(&t.acc(k))));
             *t = ColTile::default();
         }
-        out
     }
 }
 

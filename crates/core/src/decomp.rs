@@ -152,18 +152,20 @@ impl Decomposition {
 
 /// Order of the blocks for a reduction over some axes. Blocks sharing their
 /// position along the kept axes form a *tile* (they feed the same output
-/// cells), in C order over the reduced axes. A tile's *leaves* are runs of
-/// `group` consecutive blocks (the last may be shorter): a leaf is reduced
+/// cells), in C order over the reduced axes. A tile's *leaves* are
+/// `n_leaves` runs of consecutive blocks, as equal as can be: a leaf is reduced
 /// into one partial result, its blocks accumulated in order, and leaves are
 /// merged along the tile's fixed tree. Work positions are leaves, tile-major:
 /// `pos = tile × n_leaves + leaf`, and ranks own contiguous ranges of them.
 /// With every axis reduced there is one tile.
 ///
-/// `group` is 1 (a leaf is a block) unless the last axis is kept and a block
-/// holds fewer than [`LEAF_ROWS`] values per kept cell (a time mean of maps):
-/// then leaves take enough blocks to reach it — but keep at least
-/// [`MIN_LEAVES`] leaves per tile — so the per-cell partial results, which
-/// are larger than the values, are made and merged rarely.
+/// A leaf is one block unless the last axis is kept and a block holds fewer
+/// than [`LEAF_ROWS`] values per kept cell (a time mean of maps): then a
+/// tile has a power-of-two number of leaves, at least [`TILE_LEAVES`] and
+/// enough that a leaf holds about [`LEAF_ROWS`] values per cell — so the
+/// per-cell partial results, which are larger than the values, are made
+/// and merged rarely, and ranks that split a tile evenly (P = 2, 4, 8, …)
+/// each own one subtree of its merge tree: one partial result to send.
 /// It depends on the decomposition only, never on the number of ranks.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tiling {
@@ -175,8 +177,6 @@ pub struct Tiling {
     pub n_leaves: usize,
     /// Blocks per tile.
     pub tile_blocks: usize,
-    /// Blocks per leaf (the last leaf of a tile may have fewer).
-    pub group: usize,
 }
 
 /// Values per kept cell a leaf gathers, at most, when the last axis is kept.
@@ -184,7 +184,7 @@ pub const LEAF_ROWS: usize = 1024;
 
 /// Leaves per tile, at least, when blocks are grouped into leaves (so
 /// that up to this many ranks share a tile's work evenly).
-pub const MIN_LEAVES: usize = 16;
+pub const TILE_LEAVES: usize = 16;
 
 impl Tiling {
     /// Tiling of `d` for a reduction over the axes flagged in `reduced`.
@@ -207,21 +207,22 @@ impl Tiling {
             .map(|(b, _)| *b)
             .product();
         let last_kept = reduced.last() == Some(&false);
-        // Leaves of LEAF_ROWS values per cell, but at least MIN_LEAVES per
-        // tile where there are that many blocks (work for every rank).
-        let group = if last_kept && rows < LEAF_ROWS {
-            LEAF_ROWS
-                .div_ceil(rows.max(1))
-                .min((tile_blocks / MIN_LEAVES).max(1))
+        // Leaves of about LEAF_ROWS values per cell, a power-of-two count
+        // of at least TILE_LEAVES (see the type's doc).
+        let n_leaves = if last_kept && rows < LEAF_ROWS {
+            (tile_blocks * rows)
+                .div_ceil(LEAF_ROWS)
+                .max(TILE_LEAVES)
+                .next_power_of_two()
+                .min(tile_blocks)
         } else {
-            1
+            tile_blocks
         };
         Tiling {
             reduced: reduced.to_vec(),
             n_tiles: if empty { 0 } else { prod(false) },
-            n_leaves: tile_blocks.div_ceil(group),
+            n_leaves,
             tile_blocks,
-            group,
         }
     }
 
@@ -234,9 +235,8 @@ impl Tiling {
     /// blocks of work position (leaf) `pos`, in order.
     pub fn leaf_blocks(&self, pos: usize) -> Range<usize> {
         let (tile, leaf) = (pos / self.n_leaves, pos % self.n_leaves);
-        let lo = leaf * self.group;
-        let hi = (lo + self.group).min(self.tile_blocks);
-        tile * self.tile_blocks + lo..tile * self.tile_blocks + hi
+        let r = split_range(self.tile_blocks, leaf, self.n_leaves);
+        tile * self.tile_blocks + r.start..tile * self.tile_blocks + r.end
     }
 
     /// Block index (C order over the block grid) of block position `bpos`
@@ -346,10 +346,12 @@ mod tests {
     #[test]
     fn time_mean_blocks_are_grouped_into_leaves() {
         // 100 maps of 3 × 4, one per block: rows per block 1 < LEAF_ROWS, so
-        // leaves of 100 / MIN_LEAVES = 6 blocks (17 leaves, the last of 4).
+        // TILE_LEAVES = 16 leaves: 100 = 4 × 7 + 12 × 6 blocks.
         let d = Decomposition::new(&[100, 3, 4], Some(&[1, 3, 4]), 8, 96);
         let t = Tiling::new(&d, &[true, false, false]);
-        assert_eq!((t.tile_blocks, t.group, t.n_leaves), (100, 6, 17));
+        assert_eq!((t.tile_blocks, t.n_leaves), (100, 16));
+        let sizes: Vec<usize> = (0..16).map(|p| t.leaf_blocks(p).len()).collect();
+        assert_eq!(sizes, [[7; 4].as_slice(), &[6; 12]].concat());
         let mut seen = vec![0; 100];
         for pos in 0..t.n_positions() {
             for b in t.leaf_blocks(pos) {
@@ -357,11 +359,16 @@ mod tests {
             }
         }
         assert!(seen.iter().all(|&k| k == 1));
-        assert_eq!(t.leaf_blocks(16), 96..100);
+        assert_eq!(t.leaf_blocks(15), 94..100);
+        // Many rows: leaves of at most about LEAF_ROWS rows, a power of two.
+        let long = Decomposition::new(&[40_000, 3, 4], Some(&[1, 3, 4]), 8, 96);
+        let t = Tiling::new(&long, &[true, false, false]);
+        assert_eq!(t.n_leaves, 64); // ⌈40000 / 1024⌉ = 40 → 64
         // Last axis reduced (field mean) or few blocks: one block per leaf.
-        assert_eq!(Tiling::new(&d, &[false, true, true]).group, 1);
+        let t = Tiling::new(&d, &[false, true, true]);
+        assert_eq!(t.n_leaves, t.tile_blocks);
         let few = Decomposition::new(&[10, 3, 4], Some(&[1, 3, 4]), 8, 96);
-        assert_eq!(Tiling::new(&few, &[true, false, false]).group, 1);
+        assert_eq!(Tiling::new(&few, &[true, false, false]).n_leaves, 10);
     }
 
     #[test]

@@ -9,13 +9,12 @@
 //! Which leaves hold which groups depends only on the data layout, never on
 //! the rank count, so the result is bit-identical for every P.
 //!
-//! Wire form of one piece: `[tile, lo, hi, n, (group, cells…)ₙ]`, cells as
-//! in [`crate::pieces`] ([`Partial::WORDS`] words each).
+//! Wire form of one piece (one message): `[tile, lo, hi, n, (group,
+//! cells…)ₙ]`, cells as in [`crate::pieces`] ([`Partial::WORDS`] words each).
 
 use crate::decomp::{Decomposition, Tiling, for_each_row};
 use crate::error::CwError;
-use crate::pieces::{Partial, merge_cells, tile_cells};
-use crate::tree;
+use crate::pieces::{Partial, TreeStack, merge_cells, tile_cells};
 
 /// Partial results of one tile's kept cells, for each group present
 /// (ascending group index).
@@ -28,6 +27,12 @@ pub struct GroupCells<C> {
 impl<C: Partial> GroupCells<C> {
     /// Combine `self` (the earlier part) with `later`, group by group.
     pub fn merge(self, later: GroupCells<C>) -> GroupCells<C> {
+        self.merge_recycling(later, &drop)
+    }
+
+    /// [`GroupCells::merge`], handing each vector of cells it no longer
+    /// needs to `recycle` (to be reused instead of freed).
+    pub fn merge_recycling(self, later: GroupCells<C>, recycle: &impl Fn(Vec<C>)) -> GroupCells<C> {
         let mut out = Vec::with_capacity(self.groups.len().max(later.groups.len()));
         let mut a = self.groups.into_iter().peekable();
         let mut b = later.groups.into_iter().peekable();
@@ -36,7 +41,9 @@ impl<C: Partial> GroupCells<C> {
                 (Some(x), Some(y)) if x.0 == y.0 => {
                     let (g, xa) = a.next().expect("peeked");
                     let (_, yb) = b.next().expect("peeked");
-                    (g, merge_cells(xa, &yb))
+                    let merged = merge_cells(xa, &yb);
+                    recycle(yb);
+                    (g, merged)
                 }
                 (Some(x), Some(y)) if x.0 < y.0 => a.next().expect("peeked"),
                 (Some(_), Some(_)) | (None, Some(_)) => b.next().expect("peeked"),
@@ -61,128 +68,171 @@ impl<C: Partial> GroupCells<C> {
 
 /// Fold work positions `first .. first + n` tile by tile along each tile's
 /// merge tree, pulling leaves (their groups' kept cells) in order; returns
-/// the pieces in wire form.
+/// the tree nodes covered, in order. Cell vectors merged away go to
+/// `recycle`.
 pub fn fold_tiles<C: Partial, E>(
     t: &Tiling,
     first: usize,
     n: usize,
     leaf: &mut impl FnMut(usize) -> Result<GroupCells<C>, E>,
-) -> Result<Vec<u64>, E> {
+    recycle: &impl Fn(Vec<C>),
+) -> Result<Vec<Piece<C>>, E> {
     let mut out = Vec::new();
-    let merge = |a: GroupCells<C>, b: GroupCells<C>| a.merge(b);
+    let merge = |a: GroupCells<C>, b: GroupCells<C>| a.merge_recycling(b, recycle);
     crate::pieces::fold_nodes(t, first, n, leaf, &merge, |tile, lo, hi, cells| {
-        out.extend([tile as u64, lo as u64, hi as u64]);
-        cells.put_words(&mut out);
+        out.push(Piece {
+            tile,
+            lo,
+            hi,
+            cells,
+        });
     })?;
     Ok(out)
 }
 
-/// Rank 0: complete every tile's merge tree from the gathered pieces
-/// (tile-ascending, in rank order) group by group, handing each completed
-/// row of kept cells to `place(offset, cells)` (offset in the group-major
-/// result: `n_groups` blocks, each in C order over
-/// [`Tiling::result_shape`]). Only one group's pieces are decoded from
-/// `words` at a time, never every group's partial results at once. A group
-/// without any value in a tile is not placed there.
-pub fn assemble_each<C: Partial>(
-    d: &Decomposition,
-    t: &Tiling,
-    n_groups: usize,
-    words: &[u64],
-    mut place: impl FnMut(usize, &[C]),
-) -> Result<(), CwError> {
-    let shape = t.result_shape(d);
-    let per_group: usize = shape.iter().product();
-    let bad = |what: String| CwError::Internal(format!("grouped pieces: {what}"));
-    let word = |i: usize| -> Result<u64, CwError> {
-        words
-            .get(i)
-            .copied()
-            .ok_or_else(|| bad("truncated piece".into()))
-    };
-    // Index: per piece its tile, node and where each group's cells start.
-    struct Piece {
-        tile: usize,
-        lo: usize,
-        hi: usize,
-        groups: Vec<(u32, usize)>,
+/// One tree node's partial results: node `[lo, hi)` of `tile`'s tree.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Piece<C> {
+    /// Tile of the node.
+    pub tile: usize,
+    /// First leaf of the node.
+    pub lo: usize,
+    /// One past its last leaf.
+    pub hi: usize,
+    /// The node's cells of each group present.
+    pub cells: GroupCells<C>,
+}
+
+impl<C: Partial> Piece<C> {
+    /// The wire form (one message).
+    pub fn to_words(&self) -> Vec<u64> {
+        let per: usize = self.cells.groups.first().map_or(0, |g| g.1.len());
+        let mut out = Vec::with_capacity(4 + self.cells.groups.len() * (1 + per * C::WORDS));
+        out.extend([self.tile as u64, self.lo as u64, self.hi as u64]);
+        self.cells.put_words(&mut out);
+        out
     }
-    let mut index: Vec<Piece> = Vec::new();
-    let mut at = 0;
-    while at < words.len() {
+}
+
+/// Rank 0's side of the grouped protocol: pieces arrive in order (tile
+/// ascending, leaves ascending: rank 0's own, then each other rank's
+/// messages in rank order) and each tile's tree is completed by
+/// shift-reduce ([`TreeStack`]) as they come, group by group with an
+/// absent group as the identity — the same evaluation as every rank's
+/// fold, so the same bits for every P. Holds one node per tree level (each
+/// with the groups it met) and never every rank's pieces at once. A
+/// completed tile's groups are handed row by row to `place(offset, cells)`
+/// (offset in the group-major result: `n_groups` blocks, each in C order
+/// over [`Tiling::result_shape`]); a group without any value in a tile is
+/// not placed there.
+pub struct GroupAssembler<'a, C> {
+    d: &'a Decomposition,
+    t: &'a Tiling,
+    n_groups: usize,
+    shape: Vec<usize>,
+    stack: TreeStack<GroupCells<C>>,
+}
+
+impl<'a, C: Partial> GroupAssembler<'a, C> {
+    /// Nothing assembled yet, for `n_groups` groups over the tiling `t` of `d`.
+    pub fn new(d: &'a Decomposition, t: &'a Tiling, n_groups: usize) -> Self {
+        GroupAssembler {
+            d,
+            t,
+            n_groups,
+            shape: t.result_shape(d),
+            stack: TreeStack::new(t),
+        }
+    }
+
+    /// Add one piece.
+    pub fn push(
+        &mut self,
+        piece: Piece<C>,
+        place: &mut impl FnMut(usize, &[C]),
+    ) -> Result<(), CwError> {
+        let Piece {
+            tile,
+            lo,
+            hi,
+            cells,
+        } = piece;
+        let per_tile = tile_cells(self.d, self.t, tile);
+        for (g, c) in &cells.groups {
+            if *g as usize >= self.n_groups || c.len() != per_tile {
+                return Err(CwError::Internal(format!(
+                    "grouped piece ({tile}, {lo}, {hi}): group {g} of {} with {} cells",
+                    self.n_groups,
+                    c.len()
+                )));
+            }
+        }
+        let Some(done) = self.stack.push(tile, lo, hi, cells, |a, b| a.merge(b))? else {
+            return Ok(());
+        };
+        let per_group: usize = self.shape.iter().product();
+        let (start, count) = self.t.tile_region(self.d, tile);
+        let row = count.last().copied().unwrap_or(1);
+        for (g, cells) in done.groups {
+            let base = g as usize * per_group;
+            for_each_row(&self.shape, &start, &count, |r, off| {
+                place(base + off as usize, &cells[r * row..(r + 1) * row]);
+            });
+        }
+        Ok(())
+    }
+
+    /// Add one message (a piece in wire form, see [`Piece::to_words`]).
+    pub fn add(
+        &mut self,
+        words: &[u64],
+        place: &mut impl FnMut(usize, &[C]),
+    ) -> Result<(), CwError> {
+        let bad = |what: String| CwError::Internal(format!("grouped piece: {what}"));
+        let word = |i: usize| -> Result<u64, CwError> {
+            words.get(i).copied().ok_or_else(|| bad("truncated".into()))
+        };
         let (tile, lo, hi, n) = (
-            word(at)? as usize,
-            word(at + 1)? as usize,
-            word(at + 2)? as usize,
-            word(at + 3)? as usize,
+            word(0)? as usize,
+            word(1)? as usize,
+            word(2)? as usize,
+            word(3)? as usize,
         );
-        at += 4;
-        let per_tile = tile_cells(d, t, tile);
+        if tile >= self.t.n_tiles || n > self.n_groups {
+            return Err(bad(format!("tile {tile} with {n} groups")));
+        }
+        let per_tile = tile_cells(self.d, self.t, tile);
+        let mut at = 4;
         let mut groups = Vec::with_capacity(n);
         for _ in 0..n {
             let g = word(at)? as u32;
-            if g as usize >= n_groups {
-                return Err(bad(format!("group {g} of {n_groups}")));
-            }
             let end = at + 1 + per_tile * C::WORDS;
             if end > words.len() {
                 return Err(bad(format!("truncated piece of tile {tile}")));
             }
-            groups.push((g, at + 1));
+            let cells = words[at + 1..end]
+                .chunks(C::WORDS)
+                .map(C::from_wire)
+                .collect();
+            groups.push((g, cells));
             at = end;
         }
-        index.push(Piece {
+        if at != words.len() {
+            return Err(bad(format!("{} words after the piece", words.len() - at)));
+        }
+        let piece = Piece {
             tile,
             lo,
             hi,
-            groups,
-        });
+            cells: GroupCells { groups },
+        };
+        self.push(piece, place)
     }
-    // Absent (None) is the identity of the merge: a group's value is the
-    // tile's tree evaluated over the pieces that hold it.
-    let merge = |a: Option<Vec<C>>, b: Option<Vec<C>>| match (a, b) {
-        (Some(a), Some(b)) => Some(merge_cells(a, &b)),
-        (a, None) => a,
-        (None, b) => b,
-    };
-    let mut at = 0;
-    while at < index.len() {
-        let tile = index[at].tile;
-        let end = at + index[at..].iter().take_while(|p| p.tile == tile).count();
-        let pieces = &index[at..end];
-        at = end;
-        let per_tile = tile_cells(d, t, tile);
-        let (start, count) = t.tile_region(d, tile);
-        let row = count.last().copied().unwrap_or(1);
-        let mut present: Vec<u32> = pieces
-            .iter()
-            .flat_map(|p| p.groups.iter().map(|(g, _)| *g))
-            .collect();
-        present.sort_unstable();
-        present.dedup();
-        for g in present {
-            let parts: Vec<(usize, usize, Option<Vec<C>>)> = pieces
-                .iter()
-                .map(|p| {
-                    let cells = p.groups.iter().find(|(k, _)| *k == g).map(|&(_, off)| {
-                        words[off..off + per_tile * C::WORDS]
-                            .chunks(C::WORDS)
-                            .map(C::from_wire)
-                            .collect()
-                    });
-                    (p.lo, p.hi, cells)
-                })
-                .collect();
-            let cells = tree::complete(t.n_leaves, parts, &merge)
-                .ok_or_else(|| bad(format!("tile {tile} is incomplete")))?
-                .ok_or_else(|| bad(format!("group {g} of tile {tile} vanished")))?;
-            let base = g as usize * per_group;
-            for_each_row(&shape, &start, &count, |r, off| {
-                place(base + off as usize, &cells[r * row..(r + 1) * row]);
-            });
-        }
+
+    /// Every tile complete, or an error naming the first incomplete one.
+    pub fn finish(self) -> Result<(), CwError> {
+        self.stack.check_complete()
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -235,8 +285,11 @@ mod tests {
             }
             out
         };
+        // Rank 0's pieces pushed as values, the others' through the wire.
         let run = |p: usize| -> Vec<Acc> {
-            let mut words = Vec::new();
+            let mut cells = vec![Acc::default(); 3 * 12];
+            let mut place = |off: usize, c: &[Acc]| cells[off..off + c.len()].copy_from_slice(c);
+            let mut asm = GroupAssembler::<Acc>::new(&d, &t, 3);
             for r in 0..p {
                 let range = split_range(n, r, p);
                 let mut pos = range.start;
@@ -245,13 +298,15 @@ mod tests {
                     pos += 1;
                     Ok(c)
                 };
-                words.extend(fold_tiles(&t, range.start, range.len(), &mut f).unwrap());
+                for piece in fold_tiles(&t, range.start, range.len(), &mut f, &drop).unwrap() {
+                    if r == 0 {
+                        asm.push(piece, &mut place).unwrap();
+                    } else {
+                        asm.add(&piece.to_words(), &mut place).unwrap();
+                    }
+                }
             }
-            let mut cells = vec![Acc::default(); 3 * 12];
-            assemble_each::<Acc>(&d, &t, 3, &words, |off, c| {
-                cells[off..off + c.len()].copy_from_slice(c)
-            })
-            .unwrap();
+            asm.finish().unwrap();
             cells
         };
         let one = run(1);
@@ -282,6 +337,46 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn malformed_or_misordered_pieces_are_errors_not_panics() {
+        let d = Decomposition::new(&[8, 2], Some(&[1, 2]), 8, 16);
+        let t = Tiling::new(&d, &[true, false]);
+        let cell = Acc {
+            n: 1,
+            ..Acc::default()
+        };
+        let piece = |lo: usize, hi: usize, g: u32| Piece {
+            tile: 0,
+            lo,
+            hi,
+            cells: GroupCells {
+                groups: vec![(g, vec![cell; 2])],
+            },
+        };
+        let mut place = |_: usize, _: &[Acc]| {};
+        let whole = piece(0, t.n_leaves, 0).to_words();
+        for cut in [0, 3, 4, 5, whole.len() - 1] {
+            let mut asm = GroupAssembler::<Acc>::new(&d, &t, 2);
+            assert!(asm.add(&whole[..cut], &mut place).is_err(), "cut at {cut}");
+        }
+        let mut asm = GroupAssembler::<Acc>::new(&d, &t, 2);
+        assert!(
+            asm.push(piece(0, 1, 2), &mut place).is_err(),
+            "group 2 of 2"
+        );
+        let mut asm = GroupAssembler::<Acc>::new(&d, &t, 2);
+        assert!(
+            asm.push(piece(1, 2, 0), &mut place).is_err(),
+            "starts at leaf 1"
+        );
+        let mut asm = GroupAssembler::<Acc>::new(&d, &t, 2);
+        asm.push(piece(0, 1, 0), &mut place).unwrap();
+        assert!(asm.finish().is_err(), "incomplete tile");
+        let mut asm = GroupAssembler::<Acc>::new(&d, &t, 2);
+        asm.add(&whole, &mut place).unwrap();
+        asm.finish().unwrap();
     }
 
     #[test]

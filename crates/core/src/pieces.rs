@@ -10,9 +10,10 @@
 //! depend on where the ranges split, so the assembled result is
 //! bit-identical for every rank count.
 
-use crate::accum::{ACC_WORDS, Acc};
+use crate::accum::{ACC_WORDS, Acc, Finish, FloatAcc, Value};
 use crate::decomp::{Decomposition, Tiling, for_each_row};
 use crate::error::CwError;
+use crate::parse::Op;
 use crate::tree;
 
 /// Words before the cells of a piece: tile, lo, hi.
@@ -41,6 +42,74 @@ impl Partial for Acc {
     }
     fn from_wire(w: &[u64]) -> Acc {
         Acc::from_words(w)
+    }
+}
+
+/// Number of u64 words in the wire form of a [`FloatAcc`].
+pub const FLOAT_ACC_WORDS: usize = 8;
+
+impl Partial for FloatAcc {
+    const WORDS: usize = FLOAT_ACC_WORDS;
+    fn merge_with(&self, later: &Self) -> Self {
+        self.merge(later)
+    }
+    fn put_words(&self, out: &mut Vec<u64>) {
+        out.extend([
+            self.n,
+            self.nan,
+            self.sum.to_bits(),
+            self.sum_c.to_bits(),
+            self.mean.to_bits(),
+            self.m2.to_bits(),
+            self.min.to_bits(),
+            self.max.to_bits(),
+        ]);
+    }
+    fn from_wire(w: &[u64]) -> Self {
+        let f = |i: usize| f64::from_bits(w[i]);
+        FloatAcc {
+            n: w[0],
+            nan: w[1],
+            sum: f(2),
+            sum_c: f(3),
+            mean: f(4),
+            m2: f(5),
+            min: f(6),
+            max: f(7),
+        }
+    }
+}
+
+/// A partial-statistics cell a grouped reduction carries: [`Acc`], or the
+/// smaller [`FloatAcc`] where the data are floats (or decoded).
+pub trait StatCell: Partial + Copy + for<'a> From<&'a Acc> {
+    /// The value of `op`.
+    fn value(&self, op: Op, fin: &Finish) -> Value;
+    /// Values counted and NaN values seen.
+    fn counts(&self) -> (u64, u64);
+}
+
+impl From<&Acc> for Acc {
+    fn from(a: &Acc) -> Acc {
+        *a
+    }
+}
+
+impl StatCell for Acc {
+    fn value(&self, op: Op, fin: &Finish) -> Value {
+        Acc::value(self, op, fin)
+    }
+    fn counts(&self) -> (u64, u64) {
+        (self.n, self.nan)
+    }
+}
+
+impl StatCell for FloatAcc {
+    fn value(&self, op: Op, fin: &Finish) -> Value {
+        FloatAcc::value(self, op, fin)
+    }
+    fn counts(&self) -> (u64, u64) {
+        (self.n, self.nan)
     }
 }
 
@@ -130,10 +199,92 @@ pub struct Assembler<'a, C> {
     t: &'a Tiling,
     shape: Vec<usize>,
     cells: Vec<C>,
-    /// Tile of the pieces on the stack, and the tiles completed so far.
+    stack: TreeStack<Vec<C>>,
+}
+
+/// Shift-reduce evaluation of the tiles' merge trees from their pieces
+/// (tree nodes) arriving in order — tile ascending, leaves ascending
+/// within a tile: a piece is pushed, and while the two top nodes are the
+/// two children of one tree node they are merged into it
+/// (`merge(left, right)`, as [`tree::complete`] evaluates a node). Holds at
+/// most one node per tree level.
+pub struct TreeStack<V> {
+    n_leaves: usize,
+    n_tiles: usize,
+    /// Tile of the nodes on the stack (or the last completed), and the
+    /// tiles completed so far.
     tile: Option<usize>,
     done: usize,
-    stack: Vec<(usize, usize, Vec<C>)>,
+    nodes: Vec<(usize, usize, V)>,
+}
+
+impl<V> TreeStack<V> {
+    /// An empty stack for the trees of tiling `t`.
+    pub fn new(t: &Tiling) -> Self {
+        TreeStack {
+            n_leaves: t.n_leaves,
+            n_tiles: t.n_tiles,
+            tile: None,
+            done: 0,
+            nodes: Vec::new(),
+        }
+    }
+
+    /// Push node `[lo, hi)` of `tile`'s tree; returns the tile's value when
+    /// this completes it. A node out of order is an error.
+    pub fn push(
+        &mut self,
+        tile: usize,
+        lo: usize,
+        hi: usize,
+        v: V,
+        merge: impl Fn(V, V) -> V,
+    ) -> Result<Option<V>, CwError> {
+        let nl = self.n_leaves;
+        if tile >= self.n_tiles || lo >= hi || hi > nl {
+            return Err(CwError::Internal(format!(
+                "piece ({tile}, {lo}, {hi}) is outside the tiling"
+            )));
+        }
+        let expect_lo = self.nodes.last().map_or(0, |s| s.1);
+        let fresh = self.nodes.is_empty() && self.tile.is_none_or(|c| c < tile);
+        if !(fresh && lo == 0 || self.tile == Some(tile) && lo == expect_lo && lo > 0) {
+            return Err(CwError::Internal(format!(
+                "piece ({tile}, {lo}, {hi}) out of order"
+            )));
+        }
+        self.tile = Some(tile);
+        self.nodes.push((lo, hi, v));
+        while self.nodes.len() >= 2 {
+            let k = self.nodes.len();
+            let ((l1, h1), (l2, h2)) = (
+                (self.nodes[k - 2].0, self.nodes[k - 2].1),
+                (self.nodes[k - 1].0, self.nodes[k - 1].1),
+            );
+            if !(h1 == l2 && tree::is_node(nl, l1, h2) && tree::split(l1, h2) == h1) {
+                break;
+            }
+            let (_, _, right) = self.nodes.pop().expect("two on the stack");
+            let (_, _, left) = self.nodes.pop().expect("two on the stack");
+            self.nodes.push((l1, h2, merge(left, right)));
+        }
+        if self.nodes.len() == 1 && self.nodes[0].0 == 0 && self.nodes[0].1 == nl {
+            self.done += 1;
+            return Ok(self.nodes.pop().map(|(_, _, v)| v));
+        }
+        Ok(None)
+    }
+
+    /// Every tile complete, or an error naming the first incomplete one.
+    pub fn check_complete(&self) -> Result<(), CwError> {
+        if !self.nodes.is_empty() || self.done != self.n_tiles {
+            let tile = self
+                .tile
+                .map_or(0, |c| c + usize::from(self.nodes.is_empty()));
+            return Err(CwError::Internal(format!("tile {tile} is incomplete")));
+        }
+        Ok(())
+    }
 }
 
 impl<'a, C: Partial> Assembler<'a, C> {
@@ -150,9 +301,7 @@ impl<'a, C: Partial> Assembler<'a, C> {
             t,
             shape,
             cells: vec![C::default(); n],
-            tile: None,
-            done: 0,
-            stack: Vec::new(),
+            stack: TreeStack::new(t),
         }
     }
 
@@ -192,42 +341,17 @@ impl<'a, C: Partial> Assembler<'a, C> {
 
     /// Push one piece and merge what can be merged.
     fn push(&mut self, tile: usize, lo: usize, hi: usize, v: Vec<C>) -> Result<(), CwError> {
-        let expect_lo = self.stack.last().map_or(0, |s| s.1);
-        let fresh = self.stack.is_empty() && self.tile.is_none_or(|c| c < tile);
-        if !(fresh && lo == 0 || self.tile == Some(tile) && lo == expect_lo && lo > 0) {
-            return Err(CwError::Internal(format!(
-                "piece ({tile}, {lo}, {hi}) out of order"
-            )));
-        }
-        self.tile = Some(tile);
-        self.stack.push((lo, hi, v));
-        let nl = self.t.n_leaves;
-        while self.stack.len() >= 2 {
-            let k = self.stack.len();
-            let ((l1, h1), (l2, h2)) = (
-                (self.stack[k - 2].0, self.stack[k - 2].1),
-                (self.stack[k - 1].0, self.stack[k - 1].1),
-            );
-            if !(h1 == l2 && tree::is_node(nl, l1, h2) && tree::split(l1, h2) == h1) {
-                break;
-            }
-            let (_, _, right) = self.stack.pop().expect("two on the stack");
-            let left = &mut self.stack.last_mut().expect("two on the stack").2;
-            for (x, y) in left.iter_mut().zip(&right) {
-                *x = x.merge_with(y);
-            }
-            self.stack[k - 2].1 = h2;
-        }
-        if self.stack.len() == 1 && self.stack[0].0 == 0 && self.stack[0].1 == nl {
-            let (_, _, tile_cells) = self.stack.pop().expect("one on the stack");
-            self.place(tile, tile_cells);
+        if let Some(cells) = self
+            .stack
+            .push(tile, lo, hi, v, |a, b| merge_cells(a, &b))?
+        {
+            self.place(tile, cells);
         }
         Ok(())
     }
 
     /// Put a completed tile's cells in the result.
     fn place(&mut self, tile: usize, tile_cells: Vec<C>) {
-        self.done += 1;
         if self.t.n_tiles == 1 {
             self.cells = tile_cells;
             return;
@@ -243,12 +367,7 @@ impl<'a, C: Partial> Assembler<'a, C> {
 
     /// The result, once every tile is complete.
     pub fn finish(self) -> Result<Vec<C>, CwError> {
-        if !self.stack.is_empty() || self.done != self.t.n_tiles {
-            let tile = self
-                .tile
-                .map_or(0, |c| c + usize::from(self.stack.is_empty()));
-            return Err(CwError::Internal(format!("tile {tile} is incomplete")));
-        }
+        self.stack.check_complete()?;
         Ok(self.cells)
     }
 }
@@ -269,6 +388,33 @@ pub fn assemble<C: Partial>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wire_round_trips_and_values_agree_with_acc() {
+        let a = crate::kernels::reduce_slice(&[1.5f64, f64::NAN, -2.0, 7.25, 1e300], true);
+        let f = FloatAcc::from(&a);
+        let mut w = Vec::new();
+        f.put_words(&mut w);
+        assert_eq!(w.len(), FloatAcc::WORDS);
+        assert_eq!(FloatAcc::from_wire(&w), f);
+        let fin = Finish {
+            ddof: 1,
+            keep_nan: false,
+            integer: false,
+        };
+        for op in [
+            Op::Count,
+            Op::Sum,
+            Op::Mean,
+            Op::Var,
+            Op::Std,
+            Op::Min,
+            Op::Max,
+        ] {
+            assert_eq!(f.value(op, &fin), a.value(op, &fin), "{op}");
+        }
+        assert_eq!(FloatAcc::default(), FloatAcc::from(&Acc::default()));
+    }
     use crate::decomp::split_range;
 
     /// A leaf whose cells are distinct, order-sensitive values of its position.

@@ -13,22 +13,34 @@
 use super::ReducePlan;
 use super::blocks::with_blocks;
 use super::facts::{Phase, base_report, stat};
-use crate::accum::Acc;
+use crate::accum::{Acc, FloatAcc};
 use crate::axis_kernel::LeafAcc;
 use crate::comm::Comm;
 use crate::decomp::Block;
 use crate::element::Element;
 use crate::error::CwError;
-use crate::group_pieces::GroupCells;
+use crate::group_pieces::{GroupAssembler, GroupCells, Piece};
+use crate::pieces::StatCell;
 use crate::reduce_layout::wants_m2;
 use crate::report::ReduceReport;
 use crate::source::Reader;
 use crate::with_dtype;
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::time::Instant;
 
-/// Read, reduce per group and combine; the report on rank 0.
+/// Read, reduce per group and combine; the report on rank 0. Float (or
+/// decoded) data carry the smaller [`FloatAcc`] cells, integers [`Acc`].
 pub fn execute(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<ReduceReport>> {
+    if plan.finish().integer {
+        run::<Acc>(comm, plan)
+    } else {
+        run::<FloatAcc>(comm, plan)
+    }
+}
+
+/// [`execute`] with partial results in cells of type `C`.
+fn run<C: StatCell>(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<ReduceReport>> {
     let t0 = Instant::now();
     let reader = Reader::open(comm, &plan.source)?;
     let (d, t) = (plan.decomp(), plan.tiling());
@@ -42,38 +54,51 @@ pub fn execute(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<ReduceRe
     crate::interrupt::set_total(mine.len());
     // Rank-local phase: a failure aborts the job (others may be in the gather).
     let (pieces, phase) = with_dtype!(plan.dtype, T => {
-        comm.or_abort(grouped_blocks::<T>(&reader, plan, &mine, range.clone(), &pool, &progress))
+        comm.or_abort(grouped_blocks::<T, C>(&reader, plan, &mine, range.clone(), &pool, &progress))
     });
     let t_comm = Instant::now();
     progress.finish();
-    let gathered = comm.gather_varlen(&pieces);
-    drop(pieces);
-    // Rank 0 completes the groups one at a time, keeping only final values.
-    let finish = plan.finish();
-    let n_cells = t.result_shape(d).iter().product::<usize>() * groups.len();
-    let empty = Acc::default();
-    let finished = gathered.map(|words| {
+    // The pieces stream to rank 0, which completes each tile's trees as
+    // they arrive and keeps only the final values of completed groups.
+    let finished = if !comm.is_root() {
+        // Each piece dropped once in wire form.
+        let msgs = pieces.into_iter().map(|p| p.to_words()).collect();
+        comm.stream_to_root(msgs, |_| Ok::<(), CwError>(()))?;
+        None
+    } else {
+        let finish = plan.finish();
+        let n_cells = t.result_shape(d).iter().product::<usize>() * groups.len();
+        let empty = C::default();
         let mut values: Vec<Vec<crate::accum::Value>> = plan
             .ops
             .iter()
             .map(|&op| vec![empty.value(op, finish); n_cells])
             .collect();
         let mut count = 0u64;
-        let placed =
-            crate::group_pieces::assemble_each::<Acc>(d, t, groups.len(), &words, |off, cells| {
-                for (vals, &op) in values.iter_mut().zip(&plan.ops) {
-                    for (v, c) in vals[off..off + cells.len()].iter_mut().zip(cells) {
-                        *v = c.value(op, finish);
-                    }
+        let mut place = |off: usize, cells: &[C]| {
+            for (vals, &op) in values.iter_mut().zip(&plan.ops) {
+                for (v, c) in vals[off..off + cells.len()].iter_mut().zip(cells) {
+                    *v = c.value(op, finish);
                 }
-                count += cells
-                    .iter()
-                    .map(|c| c.n + if finish.keep_nan { c.nan } else { 0 })
-                    .sum::<u64>();
-            });
-        comm.or_abort(placed);
-        (values, count)
-    });
+            }
+            count += cells
+                .iter()
+                .map(|c| {
+                    let (n, nan) = c.counts();
+                    n + if finish.keep_nan { nan } else { 0 }
+                })
+                .sum::<u64>();
+        };
+        let mut asm = GroupAssembler::<C>::new(d, t, groups.len());
+        let assembled = pieces
+            .into_iter()
+            .try_for_each(|p| asm.push(p, &mut place))
+            .and_then(|()| comm.stream_to_root(Vec::new(), |m| asm.add(m, &mut place)))
+            .and_then(|()| asm.finish());
+        // A malformed piece is rank 0's alone: the others may wait in a send.
+        comm.or_abort(assembled);
+        Some((values, count))
+    };
     let report = base_report(comm, plan, phase, t0, t_comm);
     reader.close();
     let (Some(mut report), Some((values, count))) = (report, finished) else {
@@ -92,14 +117,14 @@ pub fn execute(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<ReduceRe
 /// This rank's blocks (those of work positions `leaves`), cut into runs of
 /// one group along the time axis, accumulated per group and folded along
 /// each tile's merge tree into wire pieces.
-fn grouped_blocks<T: Element>(
+fn grouped_blocks<T: Element, C: StatCell>(
     reader: &Reader,
     plan: &ReducePlan,
     blocks: &[Block],
     leaves: std::ops::Range<usize>,
     pool: &rayon::ThreadPool,
     progress: &crate::progress::Progress,
-) -> Result<(Vec<u64>, Phase), CwError> {
+) -> Result<(Vec<Piece<C>>, Phase), CwError> {
     let groups = plan.groups.as_ref().expect("grouped plan");
     let ax = groups.axis;
     let want_m2 = wants_m2(&plan.ops);
@@ -110,6 +135,10 @@ fn grouped_blocks<T: Element>(
     // few groups: a month or two of daily data), taken from and returned
     // to a pool so their state is allocated once, not per leaf or group.
     let mut spare: Vec<LeafAcc> = Vec::new();
+    // Vectors of cells merged away along the tree, reused for the next
+    // leaves' results instead of being freed and faulted in again.
+    let spare_cells: RefCell<Vec<Vec<C>>> = RefCell::new(Vec::new());
+    let recycle = |v: Vec<C>| spare_cells.borrow_mut().push(v);
     let mut compute_s = 0.0;
     let (pieces, read_s) = with_blocks::<T, _>(
         reader,
@@ -120,7 +149,7 @@ fn grouped_blocks<T: Element>(
         progress,
         |feed| {
             let mut next_leaf = leaves.start;
-            let mut leaf = |_: usize| -> Result<GroupCells<Acc>, CwError> {
+            let mut leaf = |_: usize| -> Result<GroupCells<C>, CwError> {
                 let n_blocks = tiling.leaf_blocks(next_leaf).len();
                 next_leaf += 1;
                 let mut open: Vec<(u32, LeafAcc)> = Vec::new();
@@ -150,13 +179,15 @@ fn grouped_blocks<T: Element>(
                 open.sort_unstable_by_key(|(g, _)| *g);
                 let mut cells = GroupCells::default();
                 for (g, mut acc) in open {
-                    cells.groups.push((g, acc.finish()));
+                    let mut out = spare_cells.borrow_mut().pop().unwrap_or_default();
+                    acc.finish_into(&mut out, |a| C::from(a));
+                    cells.groups.push((g, out));
                     spare.push(acc);
                 }
                 compute_s += tc.elapsed().as_secs_f64();
                 Ok(cells)
             };
-            crate::group_pieces::fold_tiles(tiling, leaves.start, leaves.len(), &mut leaf)
+            crate::group_pieces::fold_tiles(tiling, leaves.start, leaves.len(), &mut leaf, &recycle)
         },
     )?;
     let bytes = (blocks.iter().map(|b| b.len()).sum::<usize>() * plan.dtype.size()) as u64;
