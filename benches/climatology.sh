@@ -5,8 +5,9 @@
 # over time (--dim time), by calendar month (--groupby time.month) and by
 # month (--resample time=1MS), and the same by CDO (`timmean`, `ymonmean`,
 # `monmean` of `-mergetime`) and by xarray (open_mfdataset + groupby).
-# Runs are interleaved; medians of whole-process wall time; ratios to the
-# chunkwise time mean. The grouping is arithmetic on the same single read
+# Every run writes its result to a NetCDF file, as CDO does. Runs are
+# interleaved; medians of whole-process wall time; ratios to the chunkwise
+# time mean. The grouping is arithmetic on the same single read
 # pass, so the target is ≤ 1.2× the time mean.
 #
 #   bash benches/climatology.sh [YEARS] [RANKS] [REPEATS]     (default 4 2 3)
@@ -45,10 +46,10 @@ now() { date +%s.%N; }
 median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 G="$D/t2m_*.nc"
 declare -A cmds=(
-  [cw_timmean]="mpirun -n $P $BIN reduce '$G' --var t2m --dim time --op mean --progress none --json"
-  [cw_ymonmean]="mpirun -n $P $BIN reduce '$G' --var t2m --groupby time.month --op mean --progress none --json"
-  [cw_monmean]="mpirun -n $P $BIN reduce '$G' --var t2m --resample time=1MS --op mean --progress none --json"
-  [cw_ymon_all]="mpirun -n $P $BIN reduce '$G' --var t2m --groupby time.month --progress none --json"
+  [cw_timmean]="mpirun -n $P $BIN reduce '$G' --var t2m --dim time --op mean --progress none -o $D/cw_out.nc --force"
+  [cw_ymonmean]="mpirun -n $P $BIN reduce '$G' --var t2m --groupby time.month --op mean --progress none -o $D/cw_out.nc --force"
+  [cw_monmean]="mpirun -n $P $BIN reduce '$G' --var t2m --resample time=1MS --op mean --progress none -o $D/cw_out.nc --force"
+  [cw_ymon_all]="mpirun -n $P $BIN reduce '$G' --var t2m --groupby time.month --progress none -o $D/cw_out.nc --force"
 )
 if command -v cdo >/dev/null; then
   cmds[cdo_timmean]="cdo -s -P $P timmean -mergetime '$G' $D/cdo_out.nc"

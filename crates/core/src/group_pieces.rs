@@ -9,8 +9,9 @@
 //! Which leaves hold which groups depends only on the data layout, never on
 //! the rank count, so the result is bit-identical for every P.
 //!
-//! Wire form of one piece (one message): `[tile, lo, hi, n, (group,
-//! cells…)ₙ]`, cells as in [`crate::pieces`] ([`Partial::WORDS`] words each).
+//! Wire form of one piece: a header message `[tile, lo, hi, n]`, then n
+//! messages `[group, cells…]`, cells as in [`crate::pieces`]
+//! ([`Partial::WORDS`] words each).
 
 use crate::decomp::{Decomposition, Tiling, for_each_row};
 use crate::error::CwError;
@@ -54,16 +55,6 @@ impl<C: Partial> GroupCells<C> {
         }
         GroupCells { groups: out }
     }
-
-    fn put_words(&self, out: &mut Vec<u64>) {
-        out.push(self.groups.len() as u64);
-        for (g, cells) in &self.groups {
-            out.push(u64::from(*g));
-            for c in cells {
-                c.put_words(out);
-            }
-        }
-    }
 }
 
 /// Fold work positions `first .. first + n` tile by tile along each tile's
@@ -104,12 +95,27 @@ pub struct Piece<C> {
 }
 
 impl<C: Partial> Piece<C> {
-    /// The wire form (one message).
-    pub fn to_words(&self) -> Vec<u64> {
-        let per: usize = self.cells.groups.first().map_or(0, |g| g.1.len());
-        let mut out = Vec::with_capacity(4 + self.cells.groups.len() * (1 + per * C::WORDS));
-        out.extend([self.tile as u64, self.lo as u64, self.hi as u64]);
-        self.cells.put_words(&mut out);
+    /// The wire form: a header message `[tile, lo, hi, n]`, then one
+    /// message `[group, cells…]` per group (each group's cells are dropped
+    /// as they are encoded, and the receiver holds one group's message at a
+    /// time, never a whole piece twice).
+    pub fn into_messages(self) -> Vec<Vec<u64>> {
+        let groups = self.cells.groups;
+        let mut out = Vec::with_capacity(1 + groups.len());
+        out.push(vec![
+            self.tile as u64,
+            self.lo as u64,
+            self.hi as u64,
+            groups.len() as u64,
+        ]);
+        for (g, cells) in groups {
+            let mut m = Vec::with_capacity(1 + cells.len() * C::WORDS);
+            m.push(u64::from(g));
+            for c in &cells {
+                c.put_words(&mut m);
+            }
+            out.push(m);
+        }
         out
     }
 }
@@ -131,6 +137,8 @@ pub struct GroupAssembler<'a, C> {
     n_groups: usize,
     shape: Vec<usize>,
     stack: TreeStack<GroupCells<C>>,
+    /// The piece whose group messages are arriving, and how many it has.
+    pending: Option<(Piece<C>, usize)>,
 }
 
 impl<'a, C: Partial> GroupAssembler<'a, C> {
@@ -142,6 +150,7 @@ impl<'a, C: Partial> GroupAssembler<'a, C> {
             n_groups,
             shape: t.result_shape(d),
             stack: TreeStack::new(t),
+            pending: None,
         }
     }
 
@@ -158,8 +167,9 @@ impl<'a, C: Partial> GroupAssembler<'a, C> {
             cells,
         } = piece;
         let per_tile = tile_cells(self.d, self.t, tile);
+        let ascending = cells.groups.windows(2).all(|w| w[0].0 < w[1].0);
         for (g, c) in &cells.groups {
-            if *g as usize >= self.n_groups || c.len() != per_tile {
+            if !ascending || *g as usize >= self.n_groups || c.len() != per_tile {
                 return Err(CwError::Internal(format!(
                     "grouped piece ({tile}, {lo}, {hi}): group {g} of {} with {} cells",
                     self.n_groups,
@@ -182,55 +192,60 @@ impl<'a, C: Partial> GroupAssembler<'a, C> {
         Ok(())
     }
 
-    /// Add one message (a piece in wire form, see [`Piece::to_words`]).
+    /// Add one message of a piece's wire form (see [`Piece::into_messages`]).
     pub fn add(
         &mut self,
         words: &[u64],
         place: &mut impl FnMut(usize, &[C]),
     ) -> Result<(), CwError> {
         let bad = |what: String| CwError::Internal(format!("grouped piece: {what}"));
-        let word = |i: usize| -> Result<u64, CwError> {
-            words.get(i).copied().ok_or_else(|| bad("truncated".into()))
-        };
-        let (tile, lo, hi, n) = (
-            word(0)? as usize,
-            word(1)? as usize,
-            word(2)? as usize,
-            word(3)? as usize,
-        );
-        if tile >= self.t.n_tiles || n > self.n_groups {
-            return Err(bad(format!("tile {tile} with {n} groups")));
-        }
-        let per_tile = tile_cells(self.d, self.t, tile);
-        let mut at = 4;
-        let mut groups = Vec::with_capacity(n);
-        for _ in 0..n {
-            let g = word(at)? as u32;
-            let end = at + 1 + per_tile * C::WORDS;
-            if end > words.len() {
-                return Err(bad(format!("truncated piece of tile {tile}")));
+        let Some((mut piece, n)) = self.pending.take() else {
+            let &[tile, lo, hi, n] = words else {
+                return Err(bad(format!("a header of {} words", words.len())));
+            };
+            let (tile, n) = (tile as usize, n as usize);
+            if tile >= self.t.n_tiles || n > self.n_groups {
+                return Err(bad(format!("tile {tile} with {n} groups")));
             }
-            let cells = words[at + 1..end]
-                .chunks(C::WORDS)
-                .map(C::from_wire)
-                .collect();
-            groups.push((g, cells));
-            at = end;
-        }
-        if at != words.len() {
-            return Err(bad(format!("{} words after the piece", words.len() - at)));
-        }
-        let piece = Piece {
-            tile,
-            lo,
-            hi,
-            cells: GroupCells { groups },
+            let piece = Piece {
+                tile,
+                lo: lo as usize,
+                hi: hi as usize,
+                cells: GroupCells::default(),
+            };
+            return if n == 0 {
+                self.push(piece, place)
+            } else {
+                self.pending = Some((piece, n));
+                Ok(())
+            };
         };
-        self.push(piece, place)
+        let per_tile = tile_cells(self.d, self.t, piece.tile);
+        if words.len() != 1 + per_tile * C::WORDS {
+            return Err(bad(format!(
+                "{} words for a group of {per_tile} cells of tile {}",
+                words.len(),
+                piece.tile
+            )));
+        }
+        let cells = words[1..].chunks(C::WORDS).map(C::from_wire).collect();
+        piece.cells.groups.push((words[0] as u32, cells));
+        if piece.cells.groups.len() == n {
+            self.push(piece, place)
+        } else {
+            self.pending = Some((piece, n));
+            Ok(())
+        }
     }
 
     /// Every tile complete, or an error naming the first incomplete one.
     pub fn finish(self) -> Result<(), CwError> {
+        if let Some((p, _)) = &self.pending {
+            return Err(CwError::Internal(format!(
+                "grouped piece ({}, {}, {}) is missing groups",
+                p.tile, p.lo, p.hi
+            )));
+        }
         self.stack.check_complete()
     }
 }
@@ -302,7 +317,9 @@ mod tests {
                     if r == 0 {
                         asm.push(piece, &mut place).unwrap();
                     } else {
-                        asm.add(&piece.to_words(), &mut place).unwrap();
+                        for m in piece.into_messages() {
+                            asm.add(&m, &mut place).unwrap();
+                        }
                     }
                 }
             }
@@ -356,11 +373,26 @@ mod tests {
             },
         };
         let mut place = |_: usize, _: &[Acc]| {};
-        let whole = piece(0, t.n_leaves, 0).to_words();
-        for cut in [0, 3, 4, 5, whole.len() - 1] {
+        let whole = piece(0, t.n_leaves, 0).into_messages();
+        assert_eq!(whole.len(), 2);
+        for cut in [0, 3, 5] {
             let mut asm = GroupAssembler::<Acc>::new(&d, &t, 2);
-            assert!(asm.add(&whole[..cut], &mut place).is_err(), "cut at {cut}");
+            assert!(
+                asm.add(&whole[0][..cut.min(3)], &mut place).is_err(),
+                "header of {cut}"
+            );
         }
+        for cut in [0, 1, whole[1].len() - 1] {
+            let mut asm = GroupAssembler::<Acc>::new(&d, &t, 2);
+            asm.add(&whole[0], &mut place).unwrap();
+            assert!(
+                asm.add(&whole[1][..cut], &mut place).is_err(),
+                "group cut at {cut}"
+            );
+        }
+        let mut asm = GroupAssembler::<Acc>::new(&d, &t, 2);
+        asm.add(&whole[0], &mut place).unwrap();
+        assert!(asm.finish().is_err(), "a piece without its group");
         let mut asm = GroupAssembler::<Acc>::new(&d, &t, 2);
         assert!(
             asm.push(piece(0, 1, 2), &mut place).is_err(),
@@ -375,7 +407,9 @@ mod tests {
         asm.push(piece(0, 1, 0), &mut place).unwrap();
         assert!(asm.finish().is_err(), "incomplete tile");
         let mut asm = GroupAssembler::<Acc>::new(&d, &t, 2);
-        asm.add(&whole, &mut place).unwrap();
+        for m in &whole {
+            asm.add(m, &mut place).unwrap();
+        }
         asm.finish().unwrap();
     }
 

@@ -61,8 +61,8 @@ fn run<C: StatCell>(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<Red
     // The pieces stream to rank 0, which completes each tile's trees as
     // they arrive and keeps only the final values of completed groups.
     let finished = if !comm.is_root() {
-        // Each piece dropped once in wire form.
-        let msgs = pieces.into_iter().map(|p| p.to_words()).collect();
+        // Each piece dropped group by group as it is encoded.
+        let msgs = pieces.into_iter().flat_map(Piece::into_messages).collect();
         comm.stream_to_root(msgs, |_| Ok::<(), CwError>(()))?;
         None
     } else {
