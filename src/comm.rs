@@ -87,6 +87,7 @@ impl Comm {
         if let Err(e) = &local
             && lowest == self.rank() as i32
         {
+            crate::interrupt::before_error();
             crate::error::say(&format!("chunkwise: error: {e:#}"));
         }
         // Nobody exits before the message is written: the launcher kills the
@@ -99,6 +100,7 @@ impl Comm {
     /// outputs (the other ranks get no chance to), then end every rank
     /// (`MPI_Abort`).
     pub fn abort(&self, err: &anyhow::Error) -> ! {
+        crate::interrupt::before_error();
         // Several ranks often fail at once (a full disk fails every
         // writer): a lower rank's abort ends the others while they wait
         // here, so the job usually prints one message, the lowest rank's.

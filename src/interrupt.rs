@@ -12,8 +12,12 @@
 //!   removed by every rank because a rank still inside a collective open may
 //!   re-create a file another rank has just removed), and the process leaves
 //!   with `_exit(128 + sig)` without running exit handlers (HDF5's would try
-//!   collective closes). The launcher sees ranks exit non-zero and ends the
-//!   job.
+//!   collective closes); ranks other than 0 wait [`FOLLOWER_DELAY`] first,
+//!   so rank 0's message is out before the launcher, seeing a rank exit
+//!   non-zero, ends the job (it may drop later output). A rank whose work
+//!   fails meanwhile (the other ranks removed the temporaries it writes, or
+//!   left a collective) reports the signal, not that failure
+//!   ([`before_error`]): one message.
 //! * **while finishing** (every rank has written its data; only rank 0's
 //!   metadata, the final rename and the summary remain — see
 //!   [`set_finishing`]): the signal is deferred for at most
@@ -79,6 +83,16 @@ struct State {
 
 /// Write end of the pipe that wakes the watcher (-1 before `install`).
 static WAKE: AtomicI32 = AtomicI32::new(-1);
+/// The command's name, for the messages of [`before_error`].
+static WHAT: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+/// How long a rank that fails while it has temporaries registered waits
+/// for a signal before it reports its error ([`before_error`]).
+pub const ERROR_GRACE: Duration = Duration::from_millis(300);
+
+/// How long a rank other than 0 waits, when a signal ends it, before it
+/// exits (see [`leave`]).
+const FOLLOWER_DELAY: Duration = Duration::from_millis(200);
 
 extern "C" fn on_signal(sig: libc::c_int) {
     SIGNAL.store(sig, Ordering::SeqCst);
@@ -106,6 +120,7 @@ fn signal_name(sig: i32) -> &'static str {
 /// [`set_rank`]).
 pub fn install(rank: usize, what: &'static str) {
     RANK.store(rank, Ordering::SeqCst);
+    let _ = WHAT.set(what);
     let mut fds = [-1 as libc::c_int; 2];
     let piped = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } == 0;
     if piped {
@@ -185,13 +200,24 @@ fn leave(rank: usize, what: &str, sig: i32) -> ! {
         ));
     }
     let temps = state.temps.clone();
-    remove_all(&temps);
-    if rank == 0 && !temps.is_empty() {
-        // Another rank may still be finishing an open or a chunk (and so
-        // re-creating a file or directory) while this one removes it.
-        for _ in 0..5 {
-            std::thread::sleep(Duration::from_millis(100));
-            remove_all(&temps);
+    if rank != 0 {
+        // The launcher ends the job as soon as one rank exits non-zero, and
+        // may drop what rank 0 says after that: rank 0 speaks first. This
+        // rank's main thread may still write meanwhile (a Zarr chunk
+        // re-creates its directories), so the removal comes last.
+        std::thread::sleep(FOLLOWER_DELAY);
+        remove_all(&temps);
+    } else {
+        remove_all(&temps);
+        if !temps.is_empty() {
+            // The other ranks (and this one's main thread) may still be
+            // finishing an open or a chunk, and so re-create a file or
+            // directory, until they exit: remove again until after the
+            // others' removal ([`FOLLOWER_DELAY`]).
+            for _ in 0..5 {
+                std::thread::sleep(Duration::from_millis(100));
+                remove_all(&temps);
+            }
         }
     }
     let code = if state.committed.is_some() {
@@ -200,6 +226,36 @@ fn leave(rank: usize, what: &str, sig: i32) -> ! {
         128 + sig
     };
     unsafe { libc::_exit(code) }
+}
+
+/// Called by a rank about to report an error (or abort) while the command
+/// runs. A signal that has arrived takes precedence: the rank leaves as
+/// the watcher would ([`leave`]: rank 0 says what the signal found, the
+/// others nothing), so an interrupted job prints one message, the signal's.
+/// A rank with temporaries registered first waits up to [`ERROR_GRACE`]
+/// for its signal: another rank's handling of the same signal removes
+/// those temporaries (or leaves a collective), which is what makes this
+/// rank fail — before its own signal was handled.
+pub fn before_error() {
+    if ENDED.load(Ordering::SeqCst) != 0 {
+        return;
+    }
+    let wait = {
+        let state = STATE.lock().unwrap_or_else(|p| p.into_inner());
+        !state.temps.is_empty()
+    };
+    let t0 = Instant::now();
+    loop {
+        let sig = SIGNAL.load(Ordering::SeqCst);
+        if sig != 0 {
+            let what = WHAT.get().copied().unwrap_or("the command");
+            leave(RANK.load(Ordering::SeqCst), what, sig);
+        }
+        if !wait || t0.elapsed() >= ERROR_GRACE {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// A signal after the command ended (during `MPI_Finalize`): say what the

@@ -196,6 +196,7 @@ fn keep_freed_memory() {
 /// already, e.g. by the rank that failed).
 fn report_error(e: &anyhow::Error) {
     if e.downcast_ref::<ReportedElsewhere>().is_none() {
+        interrupt::before_error();
         error::say(&format!("chunkwise: error: {e:#}"));
     }
 }

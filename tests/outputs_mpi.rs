@@ -520,9 +520,14 @@ fn what_a_signal_reports_matches_what_is_on_disk() {
 }
 
 /// Item 23: SIGTERM and SIGINT sent to `mpirun` itself (Ctrl-C, `kill`
-/// of the launcher) while `generate` and `convert` write: never a
-/// temporary left, never an output, always a non-zero exit; and `formats`
-/// removes its working directory.
+/// of the launcher) and to the ranks (Slurm's time limit, `scancel`) while
+/// `generate`, `convert` and `formats` work, at several moments (for
+/// `formats` until its last candidates): never a temporary or working
+/// directory left, never an output, always a non-zero exit and exactly one
+/// chunkwise message, the signal's (or, when `formats` had ended, what
+/// `signals_to_the_launcher_near_the_end_are_reported` accepts). `formats`
+/// once left its working directory: a rank still writing a Zarr candidate
+/// re-created it after rank 0's removal.
 #[test]
 fn signals_to_the_launcher_leave_nothing_behind() {
     let d = scratch("launcher-signals");
@@ -552,32 +557,60 @@ fn signals_to_the_launcher_leave_nothing_behind() {
         "240B",
     ];
     let form = ["formats", s(&src), "--var", "a"];
-    for (args, marker) in [
-        (&gen_args[..], "blocks to process"),
-        (&conv[..], "blocks to process"),
-        (&form[..], "blocks to process"),
-    ] {
-        for (i, sig) in [15, 2, 15, 2].into_iter().enumerate() {
-            let r = mpirun_signalled_launcher(
-                2,
-                args,
-                &[("CHUNKWISE_TEST_SLOW", "100")],
-                SignalAt {
-                    marker,
-                    after: Duration::from_millis(100 + 150 * i as u64),
+    // Moments after the first block starts (ms): `formats` runs about 7 s
+    // here (candidates written, then read), the others about 2 s.
+    let early = [50, 300, 550, 800];
+    let late = [50, 800, 3500, 6500];
+    for to_launcher in [true, false] {
+        for (args, moments) in [
+            (&gen_args[..], early),
+            (&conv[..], early),
+            (&form[..], late),
+        ] {
+            for (i, (sig, ms)) in [15, 2, 15, 2].into_iter().zip(moments).enumerate() {
+                let at = SignalAt {
+                    marker: "blocks to process",
+                    after: Duration::from_millis(ms),
                     sig,
-                },
-            );
-            assert!(!r.timed_out, "{args:?} hung after signal {sig}");
-            assert!(r.code != Some(0), "{args:?} {sig}: exit {:?}", r.code);
-            assert!(
-                r.stderr.contains("stopped by"),
-                "{args:?} {sig}: {}",
-                r.stderr
-            );
-            assert!(!out.exists(), "{args:?} {sig}: an output appeared");
-            // Every rank has ended once mpirun has: nothing may follow.
-            assert_eq!(leftovers(&d), Vec::<String>::new(), "{args:?} {sig}");
+                };
+                let env = [("CHUNKWISE_TEST_SLOW", "100")];
+                let r = if to_launcher {
+                    mpirun_signalled_launcher(2, args, &env, at)
+                } else {
+                    mpirun_signalled(2, args, &env, at)
+                };
+                let what = format!(
+                    "{} signal {sig} #{i} to {}",
+                    args[0],
+                    if to_launcher { "mpirun" } else { "the ranks" }
+                );
+                assert!(!r.timed_out, "{what}: hung");
+                let msgs: Vec<&str> = r
+                    .stderr
+                    .lines()
+                    .filter(|l| l.starts_with("chunkwise: "))
+                    .collect();
+                let finalized = r.stderr.matches("MPI finalized").count() == 2;
+                if args[0] == "formats"
+                    && (finalized && msgs.is_empty()
+                        || msgs.len() == 1 && msgs[0].contains("after formats had ended"))
+                {
+                    // It had ended (its report printed) when the signal came.
+                    assert_eq!(leftovers(&d), Vec::<String>::new(), "{what}");
+                    continue;
+                }
+                assert!(r.code != Some(0), "{what}: exit {:?}", r.code);
+                assert!(
+                    msgs.len() == 1
+                        && msgs[0].contains("stopped by")
+                        && msgs[0].contains("no output was written"),
+                    "{what}: {}",
+                    r.stderr
+                );
+                assert!(!out.exists(), "{what}: an output appeared");
+                // Every rank has ended once mpirun has: nothing may follow.
+                assert_eq!(leftovers(&d), Vec::<String>::new(), "{what}");
+            }
         }
     }
 }

@@ -62,7 +62,10 @@ pub fn check_extents(
 /// index and `entries` were found (by index position or by coordinate).
 /// Every entry must lie on the chunk grid inside the dataset, appear once,
 /// have a non-zero size and lie inside the file, no two may share bytes,
-/// and every counted chunk must have been found. The error names the chunk.
+/// and every counted chunk must have been found. Without a filter pipeline
+/// every chunk is stored whole: `unfiltered` is then its size in bytes,
+/// which every entry must have (a header that lost its filter pipeline
+/// message reads compressed bytes as values). The error names the chunk.
 pub fn check_entries(
     what: &str,
     shape: &[u64],
@@ -70,6 +73,7 @@ pub fn check_entries(
     file_len: u64,
     stored: u64,
     entries: &[ChunkEntry],
+    unfiltered: Option<u64>,
 ) -> Result<(), String> {
     let grid: u64 = shape
         .iter()
@@ -96,6 +100,14 @@ pub fn check_entries(
             return Err(format!(
                 "{what} is damaged: chunk at {:?} is listed in the chunk index but not found at its coordinates (a damaged index key)",
                 e.offset
+            ));
+        }
+        if let Some(full) = unfiltered
+            && e.size != full
+        {
+            return Err(format!(
+                "{what} is damaged: chunk at {:?} is stored in {} bytes, but an unfiltered chunk holds {full} (a filter pipeline lost?)",
+                e.offset, e.size
             ));
         }
         if e.size == 0 || e.addr.checked_add(e.size).is_none_or(|end| end > file_len) {
@@ -146,16 +158,18 @@ pub fn check_entries(
 /// mask (u32), and one 8-byte offset per axis plus one for the element size
 /// (written as 0). A leaf node belongs to this dataset when one of its
 /// children is the address of one of `entries`; in such a node every key's
-/// last offset must be a multiple of the element size `elem` — the rule
-/// current HDF5 applies when it decodes a key — and the key before each of
-/// our chunks must hold that chunk's size and coordinates. 8-byte addresses and lengths (what
+/// offsets (the last key's too, which no chunk follows) must be multiples
+/// of `dims` (the chunk extents, then the element size) — the rule current
+/// HDF5 applies when it decodes a key ("bad coordinate offset") — and the
+/// key before each of our chunks must hold that chunk's size and
+/// coordinates. 8-byte addresses and lengths (what
 /// HDF5 writes by default) are assumed; nodes that do not parse as such
 /// are not ours and are skipped. Internal nodes are not checked.
 pub fn check_btree_keys(
     what: &str,
     buf: &[u8],
     base: u64,
-    elem: u64,
+    dims: &[u64],
     entries: &[ChunkEntry],
 ) -> Result<(), String> {
     let Some(rank) = entries.first().map(|e| e.offset.len()) else {
@@ -185,10 +199,19 @@ pub fn check_btree_keys(
         for j in 0..=used {
             let k = key(j);
             let extra = u64_at(k + 8 + 8 * rank);
-            if extra % elem.max(1) != 0 {
+            let elem = dims.get(rank).copied().unwrap_or(1).max(1);
+            if extra % elem != 0 {
                 return Err(format!(
                     "{what} is damaged: key {j} of its chunk index node at byte {node} has element-size coordinate {extra}, not a multiple of the element size {elem}"
                 ));
+            }
+            for (a, &c) in dims.iter().take(rank).enumerate() {
+                let o = u64_at(k + 8 + 8 * a);
+                if o % c.max(1) != 0 {
+                    return Err(format!(
+                        "{what} is damaged: key {j} of its chunk index node at byte {node} has coordinate {o} along axis {a}, not on the chunk grid (chunks of {c})"
+                    ));
+                }
             }
             if j == used {
                 break;
@@ -241,37 +264,42 @@ mod tests {
     fn entries() {
         let (s, c) = ([20, 10], [10, 10]);
         let good = vec![e(&[0, 0], 100, 50), e(&[10, 0], 150, 40)];
-        assert!(check_entries("v", &s, &c, 1000, 2, &good).is_ok());
+        assert!(check_entries("v", &s, &c, 1000, 2, &good, None).is_ok());
         let off = vec![e(&[0, 0], 100, 50), e(&[10, 3], 150, 40)];
         assert!(
-            check_entries("v", &s, &c, 1000, 2, &off)
+            check_entries("v", &s, &c, 1000, 2, &off, None)
                 .unwrap_err()
                 .contains("[10, 3]")
         );
         let twice = vec![e(&[0, 0], 100, 50), e(&[0, 0], 150, 40)];
         assert!(
-            check_entries("v", &s, &c, 1000, 2, &twice)
+            check_entries("v", &s, &c, 1000, 2, &twice, None)
                 .unwrap_err()
                 .contains("twice")
         );
         let overlap = vec![e(&[0, 0], 100, 60), e(&[10, 0], 150, 40)];
         assert!(
-            check_entries("v", &s, &c, 1000, 2, &overlap)
+            check_entries("v", &s, &c, 1000, 2, &overlap, None)
                 .unwrap_err()
                 .contains("share")
         );
         assert!(
-            check_entries("v", &s, &c, 180, 2, &good)
+            check_entries("v", &s, &c, 180, 2, &good, None)
                 .unwrap_err()
                 .contains("outside")
         );
         assert!(
-            check_entries("v", &[30, 10], &c, 1000, 3, &good)
+            check_entries("v", &[30, 10], &c, 1000, 3, &good, None)
                 .unwrap_err()
                 .contains("counts 3")
         );
         assert!(
-            check_entries("v", &s, &c, 1000, 9, &good)
+            check_entries("v", &s, &c, 1000, 2, &good, Some(400))
+                .unwrap_err()
+                .contains("unfiltered")
+        );
+        assert!(
+            check_entries("v", &s, &c, 1000, 9, &good, None)
                 .unwrap_err()
                 .contains("more than")
         );
@@ -304,28 +332,36 @@ mod tests {
         key(&mut b, 0, [10, 0, 0]);
         let mut buf = vec![7u8; 100];
         buf.extend(&b);
-        assert!(check_btree_keys("v", &buf, 0, 4, &entries).is_ok());
+        assert!(check_btree_keys("v", &buf, 0, &[10, 10, 4], &entries).is_ok());
         // The element-size coordinate of key 1 (also of the last key): its
         // low byte flipped is not a multiple of 4; its fourth byte is
         // (HDF5 reads that key, and so do we).
         for at in [100 + 24 + 40 + 24, 100 + 24 + 80 + 24] {
             let mut bad = buf.clone();
             bad[at] ^= 0xFF;
-            let m = check_btree_keys("v", &bad, 0, 4, &entries).unwrap_err();
+            let m = check_btree_keys("v", &bad, 0, &[10, 10, 4], &entries).unwrap_err();
             assert!(m.contains("element-size coordinate 255"), "{m}");
             let mut odd = buf.clone();
             odd[at + 3] ^= 0xFF;
-            assert!(check_btree_keys("v", &odd, 0, 4, &entries).is_ok());
+            assert!(check_btree_keys("v", &odd, 0, &[10, 10, 4], &entries).is_ok());
         }
         // A coordinate of key 0 that disagrees with the index.
         let mut bad = buf.clone();
-        bad[100 + 24 + 16] ^= 1;
-        let m = check_btree_keys("v", &bad, 0, 4, &entries).unwrap_err();
-        assert!(m.contains("says size 50 at [0, 1]"), "{m}");
+        bad[100 + 24 + 16] ^= 10;
+        let m = check_btree_keys("v", &bad, 0, &[10, 10, 4], &entries).unwrap_err();
+        assert!(m.contains("says size 50 at [0, 10]"), "{m}");
+        // A coordinate off the chunk grid, in the last key too (which no
+        // chunk follows; HDF5 2.0: "bad coordinate offset").
+        for at in [100 + 24 + 16, 100 + 24 + 80 + 8] {
+            let mut bad = buf.clone();
+            bad[at] ^= 0xFF;
+            let m = check_btree_keys("v", &bad, 0, &[10, 10, 4], &entries).unwrap_err();
+            assert!(m.contains("not on the chunk grid"), "{m}");
+        }
         // Another dataset's node (no child of ours) is not checked.
         let other = [e(vec![0, 0], 5000, 50)];
         let mut bad = buf.clone();
         bad[100 + 24 + 40 + 24] ^= 0xFF;
-        assert!(check_btree_keys("v", &bad, 0, 4, &other).is_ok());
+        assert!(check_btree_keys("v", &bad, 0, &[10, 10, 4], &other).is_ok());
     }
 }

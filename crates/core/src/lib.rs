@@ -26,6 +26,7 @@ pub mod error;
 pub mod generate_values;
 pub mod group_pieces;
 pub mod grouping;
+pub mod h5_header;
 pub mod hyperslab;
 pub mod jobscript;
 pub mod kernels;

@@ -212,8 +212,9 @@ impl ChunkDirect {
             let ret = unsafe { H5Dget_chunk_storage_size(ds.id(), off.as_ptr(), &mut size) };
             if ret < 0 && allocated(ds, &off)? {
                 return Err(IoError::Hdf5Call(format!(
-                    "H5Dget_chunk_storage_size for the chunk at {origin:?} of '{}' failed",
-                    ds.name()
+                    "H5Dget_chunk_storage_size for the chunk at {origin:?} of '{}' in '{}' failed",
+                    ds.name(),
+                    ds.filename()
                 )));
             }
             let raw = if size == 0 {

@@ -10,15 +10,23 @@
 //! 4 minutes for 90 000 chunks) and `H5Dchunk_iter` needs HDF5 1.14, so the
 //! index of a larger grid is not checked (said in the log at info level);
 //! its extents still are.
+//!
+//! First the dataset's object header is read from the file's bytes and its
+//! datatype, fill value, layout and filter pipeline messages checked
+//! ([`chunkwise_core::h5_header`]): HDF5 1.10 trusts fields there that a
+//! damaged byte makes wrong (a fill value larger than its message crashes
+//! it).
 
 use crate::IoError;
 use chunkwise_core::chunk_index::{ChunkEntry, check_btree_keys, check_entries, check_extents};
+use chunkwise_core::h5_header;
 use hdf5::Dataset;
 use hdf5_sys::h5::{HADDR_UNDEF, haddr_t, hsize_t};
 use hdf5_sys::h5d::{
     H5Dget_chunk_info, H5Dget_chunk_info_by_coord, H5Dget_num_chunks, H5Dget_space,
 };
 use hdf5_sys::h5i::hid_t;
+use hdf5_sys::h5o::{H5O_INFO_BASIC, H5O_info1_t, H5Oget_info2};
 use hdf5_sys::h5s::{H5S_UNLIMITED, H5Sclose, H5Sget_simple_extent_dims};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -52,6 +60,8 @@ pub fn check_dataset(
 ) -> Result<(), IoError> {
     let what = format!("variable '{var}' in '{file_name}'");
     let fail = |m: String| IoError::Input(m);
+    let elem = ds.dtype().map(|t| t.size() as u64).unwrap_or(1);
+    check_header(ds, path, elem).map_err(|m| fail(format!("{what} is damaged: {m}")))?;
     let (shape, maxdims) = extents(ds)
         .ok_or_else(|| fail(format!("{what} is damaged: its dataspace cannot be read")))?;
     let chunk: Option<Vec<u64>> = ds.chunk().map(|c| c.iter().map(|&x| x as u64).collect());
@@ -115,9 +125,17 @@ pub fn check_dataset(
             });
         }
     }
-    check_entries(&what, &shape, &chunk, file_len, stored, &entries).map_err(fail)?;
-    let elem = ds.dtype().map(|t| t.size() as u64).unwrap_or(1);
-    check_keys(&what, path, file_len, elem, &entries).map_err(fail)
+    let unfiltered = ds
+        .filters()
+        .is_empty()
+        .then(|| chunk.iter().product::<u64>() * elem);
+    check_entries(
+        &what, &shape, &chunk, file_len, stored, &entries, unfiltered,
+    )
+    .map_err(fail)?;
+    let mut dims = chunk.clone();
+    dims.push(elem);
+    check_keys(&what, path, file_len, &dims, &entries).map_err(fail)
 }
 
 /// Check the raw B-tree keys of the chunk index ([`check_btree_keys`]) in
@@ -127,7 +145,7 @@ fn check_keys(
     what: &str,
     path: &Path,
     file_len: u64,
-    elem: u64,
+    dims: &[u64],
     entries: &[ChunkEntry],
 ) -> Result<(), String> {
     let (Some(first), Some(last)) = (
@@ -147,9 +165,59 @@ fn check_keys(
         if f.read_exact_at(&mut buf, from).is_err() {
             return Err(format!("{what}: cannot read its metadata"));
         }
-        check_btree_keys(what, &buf, from, elem, entries)?;
+        check_btree_keys(what, &buf, from, dims, entries)?;
     }
     Ok(())
+}
+
+/// The HDF5 format signature, at byte 0, 512, 1024, 2048, ... of a file.
+const SIGNATURE: &[u8] = b"\x89HDF\r\n\x1a\n";
+
+/// Read `ds`'s object header from the file at `path` and check its messages
+/// ([`h5_header::check_messages`]). Files whose superblock uses other than
+/// 8-byte offsets and lengths are not checked (HDF5's default is 8).
+fn check_header(ds: &Dataset, path: &Path, elem: u64) -> Result<(), String> {
+    let mut info = H5O_info1_t::default();
+    // Safety: a valid object id and an info struct of the 1.10 layout.
+    if unsafe { H5Oget_info2(ds.id(), &mut info, H5O_INFO_BASIC) } < 0 {
+        return Err("its object header cannot be found".into());
+    }
+    let Ok(f) = std::fs::File::open(path) else {
+        return Ok(());
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let at = |a: u64, n: u64| -> Option<Vec<u8>> {
+        let end = a.checked_add(n)?;
+        if end > len {
+            return None;
+        }
+        let mut b = vec![0u8; n as usize];
+        f.read_exact_at(&mut b, a).ok().map(|_| b)
+    };
+    let mut sb = 0u64;
+    let head = loop {
+        match at(sb, 40) {
+            Some(h) if h.starts_with(SIGNATURE) => break h,
+            Some(_) if sb < len => sb = if sb == 0 { 512 } else { sb * 2 },
+            _ => return Ok(()),
+        }
+    };
+    let (sizes, base_at) = match head[8] {
+        0 => ((head[13], head[14]), 24),
+        1 => ((head[13], head[14]), 28),
+        _ => ((head[9], head[10]), 12),
+    };
+    if sizes != (8, 8) {
+        log::info!(
+            "{}: {sizes:?}-byte offsets and lengths; the object header is not checked",
+            path.display()
+        );
+        return Ok(());
+    }
+    let base = u64::from_le_bytes(head[base_at..base_at + 8].try_into().unwrap());
+    let read = |a: u64, n: u64| at(a.checked_add(base)?, n);
+    let msgs = h5_header::read_messages(info.addr, &read)?;
+    h5_header::check_messages(&msgs, ds.ndim(), elem)
 }
 
 /// Current and maximum extents (`None`: unlimited) of a dataset.

@@ -204,8 +204,10 @@ pub const CARRIED_ATTRS: &[&str] = &[
 /// Check that `var` in `path` is a non-empty numeric array and describe it
 /// (serial open, no collective call; the file is closed on return).
 pub fn variable_meta(path: &Path, var: &str) -> Result<VariableMeta, IoError> {
-    precheck_input(path)?;
-    let file = open_serial(path)?;
+    // A file that cannot be opened: the error names the variable asked for too.
+    let reading = |e: IoError| IoError::Input(format!("cannot read variable '{var}': {e}"));
+    precheck_input(path).map_err(reading)?;
+    let file = open_serial(path).map_err(reading)?;
     variable_meta_in(&file, path, var)
 }
 
@@ -446,17 +448,18 @@ pub fn list_datasets(file: &File) -> Vec<String> {
 /// exotic type that would be converted into different values.
 pub fn dataset_dtype(ds: &Dataset, var: &str) -> Result<Dtype, IoError> {
     let t = ds.dtype()?;
+    let file = ds.filename();
     let desc = t.to_descriptor().map_err(|e| {
         IoError::Input(format!(
-            "variable '{var}' has an unsupported datatype ({e}); only numeric types can be reduced"
+            "variable '{var}' in '{file}' has an unsupported datatype ({e}); only numeric types can be reduced"
         ))
     })?;
     let dtype = dtype_of_descriptor(&desc).ok_or_else(|| {
-        IoError::Input(format!("variable '{var}' has an unsupported datatype ({desc}); only integer and float types can be reduced"))
+        IoError::Input(format!("variable '{var}' in '{file}' has an unsupported datatype ({desc}); only integer and float types can be reduced"))
     })?;
     if !standard_layout(t.id(), dtype) {
         return Err(IoError::Input(format!(
-            "variable '{var}' has a {} type with a non-standard bit layout (damaged, or not IEEE 754); it cannot be reduced",
+            "variable '{var}' in '{file}' has a {} type with a non-standard bit layout (damaged, or not IEEE 754); it cannot be reduced",
             dtype.name()
         )));
     }
@@ -654,11 +657,12 @@ pub fn read_block<T: Element>(
     };
     if ret < 0 {
         return Err(IoError::Hdf5Call(format!(
-            "reading block {} (start {:?}, count {:?}) of '{}' failed (corrupt file or missing compression filter?)",
+            "reading block {} (start {:?}, count {:?}) of '{}' in '{}' failed (corrupt file or missing compression filter?)",
             block.index,
             block.start,
             block.count,
-            ds.name()
+            ds.name(),
+            ds.filename()
         )));
     }
     Ok(())

@@ -240,8 +240,14 @@ pub fn describe(spec: &InputSpec) -> Result<(Source, VariableMeta), IoError> {
         Format::Npy => (FlatKind::Npy, FlatLayout::from_npy(path)?),
         Format::Raw => {
             let Some(raw) = &spec.raw else {
+                // A damaged signature lands here too: name the variable asked for.
+                let var = spec
+                    .var
+                    .as_deref()
+                    .map(|v| format!(", so it holds no variable '{v}'"))
+                    .unwrap_or_default();
                 return Err(IoError::Input(format!(
-                    "'{shown}' is not an HDF5/NetCDF-4 or .npy file (no HDF5 signature or NumPy magic); for raw binary give --raw-dtype and --raw-shape"
+                    "'{shown}' is not an HDF5/NetCDF-4 or .npy file (no HDF5 signature or NumPy magic){var}; for raw binary give --raw-dtype and --raw-shape"
                 )));
             };
             (
