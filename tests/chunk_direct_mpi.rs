@@ -3,7 +3,8 @@
 //! files written by h5py and by netCDF4 (deflate 1/4/9, ± shuffle,
 //! ± fletcher32, edge chunks, unallocated chunks with and without a fill
 //! value, every element type, big-endian data), at P = 1..3, for whole-array,
-//! time-mean and field-mean reductions and unaligned selections; and a
+//! time-mean and field-mean reductions and unaligned selections, and of
+//! a compressed variable split over several files (blocks that span them); and a
 //! corrupt compressed chunk ends every rank with one message naming it.
 
 mod common;
@@ -170,6 +171,66 @@ fn netcdf_files_decode_bit_identically() {
         ],
         &["tas", "pr", "packed"],
     );
+}
+
+/// One compressed NetCDF-4 variable split unevenly over three files (time
+/// 0..7, 7..19, 19..30; chunks of 4 steps, so files end inside chunks).
+const SPLIT_WRITER: &str = r#"
+import sys, os, netCDF4, numpy as np
+d = sys.argv[1]
+rng = np.random.default_rng(5)
+x = rng.normal(280, 10, (30, 9, 11)).astype("f4"); x[rng.random(x.shape) < 0.03] = np.nan
+for i, (a, b) in enumerate([(0, 7), (7, 19), (19, 30)]):
+    ds = netCDF4.Dataset(os.path.join(d, f"part_{i}.nc"), "w")
+    ds.createDimension("time", None); ds.createDimension("lat", 9); ds.createDimension("lon", 11)
+    t = ds.createVariable("time", "f8", ("time",)); t.units = "days since 2000-01-01"
+    t[:] = np.arange(a, b, dtype="f8")
+    v = ds.createVariable("tas", "f4", ("time", "lat", "lon"), chunksizes=(4, 9, 11), zlib=True,
+                          complevel=1, shuffle=True, fill_value=np.float32(np.nan))
+    v[:] = x[a:b]
+    ds.close()
+"#;
+
+#[test]
+fn split_compressed_files_decode_bit_identically() {
+    let Some(py) = python_with("netCDF4, numpy") else {
+        eprintln!("skipping: no netCDF4");
+        return;
+    };
+    let dir = scratch("chunk-direct-split");
+    let st = Command::new(py)
+        .arg("-c")
+        .arg(SPLIT_WRITER)
+        .arg(&dir)
+        .status()
+        .expect("python");
+    assert!(st.success(), "writer failed");
+    let pattern = dir.join("part_*.nc").display().to_string();
+    // Blocks of 5 steps: blocks 1, 3 and 5 hold steps of two files, each
+    // part's chunks decoded into its place in the block.
+    for extra in [
+        &["--dim", "time"][..],
+        &["--dim", "lat,lon", "--select", "time=2:29"],
+    ] {
+        let mut args = vec![
+            "reduce",
+            &pattern,
+            "--var",
+            "tas",
+            "--json",
+            "--block-bytes",
+        ];
+        args.push("1980B");
+        args.push("--op");
+        args.push("sum,mean,min,max,std,count");
+        args.extend_from_slice(extra);
+        let want = results(1, &args, true);
+        for p in 1..=3 {
+            assert_eq!(results(p, &args, false), want, "{extra:?} at P = {p}");
+        }
+        args.extend_from_slice(&["--threads", "2"]);
+        assert_eq!(results(1, &args, false), want, "{extra:?} with 2 threads");
+    }
 }
 
 /// Byte offset of a stored chunk (h5py's chunk index), to corrupt it.

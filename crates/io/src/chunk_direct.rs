@@ -154,55 +154,66 @@ impl ChunkDirect {
         buf: &mut [T],
         pool: Option<&rayon::ThreadPool>,
     ) -> Result<(), IoError> {
-        assert_eq!(
-            std::mem::size_of::<T>(),
-            self.elem,
-            "element type of the plan"
-        );
-        let slab = Hyperslab::of_block(block, sel);
-        let jobs = self.fetch(ds, &slab)?;
-        let n = block.len() * self.elem;
-        // SAFETY: `buf` holds at least `block.len()` elements of plain numeric
-        // type; viewing them as bytes is sound.
-        let bytes = unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<u8>(), n) };
-        let dst = Dst(bytes.as_mut_ptr(), n);
-        let name = || format!("'{}' in '{}'", ds.name(), ds.filename());
-        let run = || {
-            jobs.par_iter().try_for_each(|job| {
-                SCRATCH.with_borrow_mut(|(dec, a, b)| {
-                    let data = match &job.raw {
-                        Some((raw, mask)) => {
-                            Some(self.decode(raw, *mask, dec, a, b).map_err(|why| {
-                                IoError::Input(format!(
-                                    "chunk at {:?} of {} (block {}) is corrupt: {why}",
-                                    job.origin,
-                                    name(),
-                                    block.index
-                                ))
-                            })?)
-                        }
-                        None => None,
-                    };
-                    self.place(data, &job.origin, &slab, &dst);
-                    Ok(())
-                })
-            })
-        };
+        let mut staged = Staged::default();
+        self.stage(ds, block, sel, 0, &mut staged)?;
         match pool {
-            Some(p) => p.install(run),
-            None => run(),
+            Some(p) => p.install(|| staged.finish(buf)),
+            None => staged.finish(buf),
         }
+    }
+
+    /// Fetch the raw chunks of `block` (as [`Self::read_block`]) into
+    /// `staged`, to be decoded by [`Staged::finish`] into the block buffer
+    /// from element `at` on. HDF5 calls: this thread only.
+    pub fn stage(
+        &self,
+        ds: &Dataset,
+        block: &Block,
+        sel: &[AxisRange],
+        at: usize,
+        staged: &mut Staged,
+    ) -> Result<(), IoError> {
+        let slab = Hyperslab::of_block(block, sel);
+        let mut jobs = Vec::new();
+        self.fetch_into(ds, &slab, &mut jobs, &mut staged.spare)?;
+        staged.parts.push(Part {
+            plan: self.clone(),
+            slab,
+            at,
+            len: block.len(),
+            jobs,
+            what: format!(
+                "'{}' in '{}' (block {})",
+                ds.name(),
+                ds.filename(),
+                block.index
+            ),
+        });
+        Ok(())
     }
 
     /// Raw bytes (and filter mask) of every chunk the box `slab` touches;
     /// `None` for unallocated chunks. HDF5 calls: this thread only.
     pub fn fetch(&self, ds: &Dataset, slab: &Hyperslab) -> Result<Vec<Job>, IoError> {
+        let mut jobs = Vec::new();
+        self.fetch_into(ds, slab, &mut jobs, &mut Vec::new())?;
+        Ok(jobs)
+    }
+
+    /// As [`Self::fetch`], appending to `jobs` and reusing the byte buffers
+    /// of `spare` (no allocation, no page faults from block to block).
+    fn fetch_into(
+        &self,
+        ds: &Dataset,
+        slab: &Hyperslab,
+        jobs: &mut Vec<Job>,
+        spare: &mut Vec<Vec<u8>>,
+    ) -> Result<(), IoError> {
         let nd = self.chunk.len();
         let lo: Vec<usize> = (0..nd).map(|a| slab.start[a] / self.chunk[a]).collect();
         let hi: Vec<usize> = (0..nd)
             .map(|a| (slab.start[a] + slab.count[a] - 1) / self.chunk[a])
             .collect();
-        let mut jobs = Vec::new();
         let mut idx = lo.clone();
         loop {
             let origin: Vec<usize> = (0..nd).map(|a| idx[a] * self.chunk[a]).collect();
@@ -220,7 +231,10 @@ impl ChunkDirect {
             let raw = if size == 0 {
                 None
             } else {
-                let mut raw = vec![0u8; size as usize];
+                // A reused buffer: only growth is zeroed; H5Dread_chunk
+                // overwrites all `size` bytes.
+                let mut raw = spare.pop().unwrap_or_default();
+                raw.resize(size as usize, 0);
                 let mut filters = 0u32;
                 // SAFETY: `raw` has the chunk's stored size, as the call writes.
                 let ret = unsafe {
@@ -245,7 +259,7 @@ impl ChunkDirect {
             let mut a = nd;
             loop {
                 if a == 0 {
-                    return Ok(jobs);
+                    return Ok(());
                 }
                 a -= 1;
                 if idx[a] < hi[a] {
@@ -416,6 +430,86 @@ pub struct Job {
     pub origin: Vec<usize>,
     /// Stored bytes and filter mask; `None` when the chunk is not allocated.
     pub raw: Option<(Vec<u8>, u32)>,
+}
+
+/// The raw chunks of one block, fetched by the reading thread
+/// ([`ChunkDirect::stage`]) and decoded later, in the pool, by
+/// [`Staged::finish`] — so the reading thread fetches the next block while
+/// the pool decodes this one. Keeps its byte buffers from block to block.
+#[derive(Default)]
+pub struct Staged {
+    parts: Vec<Part>,
+    spare: Vec<Vec<u8>>,
+}
+
+/// The chunks of one dataset's part of a block (a block of a multi-file
+/// input may span files).
+struct Part {
+    plan: ChunkDirect,
+    slab: Hyperslab,
+    /// First element of this part in the block buffer, and its length.
+    at: usize,
+    len: usize,
+    jobs: Vec<Job>,
+    /// Dataset, file and block, for error messages.
+    what: String,
+}
+
+impl Staged {
+    /// True when nothing waits to be decoded.
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    /// Decode every staged chunk in the current rayon context (chunks in
+    /// parallel) and place it in `buf`; the raw buffers are kept for the
+    /// next block. A chunk that cannot be decoded is an error naming it.
+    pub fn finish<T: Element>(&mut self, buf: &mut [T]) -> Result<(), IoError> {
+        let mut result = Ok(());
+        for part in self.parts.drain(..) {
+            if result.is_ok() {
+                result = part.decode_into(buf);
+            }
+            self.spare
+                .extend(part.jobs.into_iter().filter_map(|j| j.raw.map(|r| r.0)));
+        }
+        result
+    }
+}
+
+impl Part {
+    /// Decode this part's chunks in parallel into `buf[at..at + len]`.
+    fn decode_into<T: Element>(&self, buf: &mut [T]) -> Result<(), IoError> {
+        let plan = &self.plan;
+        assert_eq!(
+            std::mem::size_of::<T>(),
+            plan.elem,
+            "element type of the plan"
+        );
+        let out = &mut buf[self.at..self.at + self.len];
+        let n = self.len * plan.elem;
+        // SAFETY: `out` holds `len` elements of plain numeric type; viewing
+        // them as bytes is sound.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<u8>(), n) };
+        let dst = Dst(bytes.as_mut_ptr(), n);
+        self.jobs.par_iter().try_for_each(|job| {
+            SCRATCH.with_borrow_mut(|(dec, a, b)| {
+                let data = match &job.raw {
+                    Some((raw, mask)) => {
+                        Some(plan.decode(raw, *mask, dec, a, b).map_err(|why| {
+                            IoError::Input(format!(
+                                "chunk at {:?} of {} is corrupt: {why}",
+                                job.origin, self.what
+                            ))
+                        })?)
+                    }
+                    None => None,
+                };
+                plan.place(data, &job.origin, &self.slab, &dst);
+                Ok(())
+            })
+        })
+    }
 }
 
 /// The block buffer, written by several threads at disjoint rows.

@@ -9,6 +9,7 @@ use crate::element::Element;
 use crate::error::CwError;
 use crate::selection::AxisRange;
 use crate::source::Reader;
+use chunkwise_io::chunk_direct::Staged;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Instant;
 
@@ -30,41 +31,63 @@ pub fn rank_share(
     (range, blocks)
 }
 
+/// A block buffer with the raw chunks staged for it (decoded by the
+/// consumer, see [`Staged`]); both are reused from block to block.
+type Slot<T> = (Vec<T>, Staged);
+
 /// The caller's side of the double buffer: [`Feed::next`] gives the next
 /// block's values, [`Feed::give_back`] returns the buffer for the next read.
 pub struct Feed<'a, T> {
     blocks: &'a [Block],
     at: usize,
-    full: Receiver<Result<Vec<T>, CwError>>,
-    free: SyncSender<Vec<T>>,
+    full: Receiver<Result<Slot<T>, CwError>>,
+    free: SyncSender<Slot<T>>,
+    /// Staging areas of the buffers handed out, returned with them.
+    spent: Vec<Staged>,
+    pool: &'a rayon::ThreadPool,
+    decode_s: f64,
 }
 
-impl<'a, T> Feed<'a, T> {
+impl<'a, T: Element> Feed<'a, T> {
     /// The next block and its values (the buffer's first `block.len()`
-    /// elements), or `None` after the last.
+    /// elements), or `None` after the last. Chunks the reader left encoded
+    /// are decoded here, in the pool, while the reader fetches the next
+    /// block's.
     pub fn next(&mut self) -> Result<Option<(&'a Block, Vec<T>)>, CwError> {
         let Some(b) = self.blocks.get(self.at) else {
             return Ok(None);
         };
         self.at += 1;
-        match self.full.recv() {
-            Ok(r) => Ok(Some((b, r?))),
-            Err(_) => Err(CwError::Internal(
-                "reader thread stopped unexpectedly".into(),
-            )),
+        let (mut buf, mut staged) = match self.full.recv() {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(CwError::Internal(
+                    "reader thread stopped unexpectedly".into(),
+                ));
+            }
+        };
+        if !staged.is_empty() {
+            let t = Instant::now();
+            self.pool.install(|| staged.finish(&mut buf[..b.len()]))?;
+            self.decode_s += t.elapsed().as_secs_f64();
         }
+        self.spent.push(staged);
+        Ok(Some((b, buf)))
     }
 
     /// Return a buffer so the reader can fill it with a later block.
     pub fn give_back(&mut self, buf: Vec<T>) {
-        let _ = self.free.send(buf);
+        let staged = self.spent.pop().unwrap_or_default();
+        let _ = self.free.send((buf, staged));
     }
 }
 
 /// Read `blocks` (of the selection `sel`, buffers of `buf_elems`) in order
-/// on a reader thread while `body` consumes them; compressed chunks are
-/// decoded in `pool` where the reader can (chunk-direct reads). Returns
-/// `body`'s result and the seconds spent reading.
+/// on a reader thread while `body` consumes them. The reader thread makes
+/// every call into the file; compressed chunks read chunk-direct are
+/// fetched raw by it and decoded in `pool` by [`Feed::next`], so fetching
+/// block i + 1 overlaps decoding and reducing block i. Returns `body`'s
+/// result and the seconds spent reading (fetching and decoding).
 pub fn with_blocks<T: Element, R>(
     reader: &Reader,
     sel: &[AxisRange],
@@ -75,25 +98,30 @@ pub fn with_blocks<T: Element, R>(
     body: impl FnOnce(&mut Feed<'_, T>) -> Result<R, CwError>,
 ) -> Result<(R, f64), CwError> {
     let n_bufs = blocks.len().clamp(1, 2);
-    let (free_tx, free_rx) = sync_channel::<Vec<T>>(n_bufs);
-    let (full_tx, full_rx) = sync_channel::<Result<Vec<T>, CwError>>(n_bufs);
+    let (free_tx, free_rx) = sync_channel::<Slot<T>>(n_bufs);
+    let (full_tx, full_rx) = sync_channel::<Result<Slot<T>, CwError>>(n_bufs);
     for _ in 0..n_bufs.min(blocks.len()) {
         free_tx
-            .send(vec![T::default(); buf_elems])
+            .send((vec![T::default(); buf_elems], Staged::default()))
             .expect("channel has room");
     }
     std::thread::scope(|s| {
         let rd = s.spawn(move || {
             let mut read_s = 0.0;
             for (i, b) in blocks.iter().enumerate() {
-                let Ok(mut buf) = free_rx.recv() else { break };
+                let Ok((mut buf, mut staged)) = free_rx.recv() else {
+                    break;
+                };
                 let t = Instant::now();
-                let r = crate::testhooks::before_block(i + 1)
-                    .and_then(|()| Ok(reader.read_block_in(b, sel, &mut buf, Some(pool))?));
+                let r = crate::testhooks::before_block(i + 1).and_then(|()| {
+                    Ok(reader.stage_block(b, sel, &mut buf, &mut staged, Some(pool))?)
+                });
                 read_s += t.elapsed().as_secs_f64();
+                // This thread makes the rank's MPI calls during block work,
+                // so it is the one that reports progress (serialized MPI).
                 progress.add((b.len() * std::mem::size_of::<T>()) as u64);
                 let failed = r.is_err();
-                if full_tx.send(r.map(|()| buf)).is_err() || failed {
+                if full_tx.send(r.map(|()| (buf, staged))).is_err() || failed {
                     break;
                 }
             }
@@ -104,10 +132,14 @@ pub fn with_blocks<T: Element, R>(
             at: 0,
             full: full_rx,
             free: free_tx,
+            spent: Vec::new(),
+            pool,
+            decode_s: 0.0,
         };
         let result = body(&mut feed);
+        let decode_s = feed.decode_s;
         drop(feed);
-        let read_s = rd.join().unwrap_or(0.0);
+        let read_s = rd.join().unwrap_or(0.0) + decode_s;
         result.map(|r| (r, read_s))
     })
 }

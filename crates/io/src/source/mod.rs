@@ -23,7 +23,7 @@ pub mod zarr;
 
 use crate::IoError;
 use crate::cf::Decode;
-use crate::chunk_direct::ChunkDirect;
+use crate::chunk_direct::{ChunkDirect, Staged};
 use crate::decomp::Block;
 use crate::element::Element;
 use crate::h5io;
@@ -438,6 +438,30 @@ impl Reader {
         buf: &mut [T],
         pool: Option<&rayon::ThreadPool>,
     ) -> Result<(), IoError> {
+        let mut staged = Staged::default();
+        self.stage_block(block, sel, buf, &mut staged, pool)?;
+        if staged.is_empty() {
+            return Ok(());
+        }
+        match pool {
+            Some(p) => p.install(|| staged.finish(buf)),
+            None => staged.finish(buf),
+        }
+    }
+
+    /// The reading half of [`Reader::read_block_in`]: every call into the
+    /// file (this thread only). Compressed HDF5 chunks read chunk-direct
+    /// are left in `staged`, still encoded, and the block is complete only
+    /// after [`Staged::finish`] (which any thread can run, in its pool);
+    /// everything else is read into `buf` here.
+    pub fn stage_block<T: Element>(
+        &self,
+        block: &Block,
+        sel: &[AxisRange],
+        buf: &mut [T],
+        staged: &mut Staged,
+        pool: Option<&rayon::ThreadPool>,
+    ) -> Result<(), IoError> {
         // A block across the seam of a wrapped longitude range is two
         // hyperslabs: read each part, then interleave them in place.
         if let Some((axis, first, second)) = hyperslab::split_at_seam(block, sel) {
@@ -453,11 +477,11 @@ impl Reader {
                 ds,
                 direct: Some(d),
                 ..
-            } if d.handles(sel) => d.read_block(ds, block, sel, buf, pool),
+            } if d.handles(sel) => d.stage(ds, block, sel, 0, staged),
             Reader::Hdf5 { ds, .. } => h5io::read_block(ds, block, sel, buf),
             Reader::Zarr(z) => z.read_block(block, sel, buf),
             Reader::Flat { layout, file } => layout.read_block(file, block, sel, buf),
-            Reader::Multi(m) => m.read_block(block, sel, buf, pool),
+            Reader::Multi(m) => m.stage_block(block, sel, buf, staged),
         }
     }
 

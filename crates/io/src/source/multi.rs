@@ -12,6 +12,7 @@
 
 use super::{Format, InputSpec, detect_format};
 use crate::IoError;
+use crate::chunk_direct::Staged;
 use crate::decomp::Block;
 use crate::element::Element;
 use crate::h5io;
@@ -202,13 +203,14 @@ impl MultiReader {
     }
 
     /// Read `block` (in the index space of the selection `sel`, records on
-    /// axis 0) into the first `block.len()` elements of `buf`.
-    pub fn read_block<T: Element>(
+    /// axis 0) into the first `block.len()` elements of `buf`; chunks read
+    /// chunk-direct are left in `staged` (see [`super::Reader::stage_block`]).
+    pub fn stage_block<T: Element>(
         &self,
         block: &Block,
         sel: &[AxisRange],
         buf: &mut [T],
-        pool: Option<&rayon::ThreadPool>,
+        staged: &mut Staged,
     ) -> Result<(), IoError> {
         let s0 = sel[0];
         let inner: usize = block.count[1..].iter().product();
@@ -233,11 +235,10 @@ impl MultiReader {
             let mut local = block.clone();
             local.start[0] = 0;
             local.count[0] = k;
-            let out = &mut buf[(i - block.start[0]) * inner..(i - block.start[0] + k) * inner];
+            let at = (i - block.start[0]) * inner;
+            let out = &mut buf[at..at + k * inner];
             self.with_dataset(seg.file, |p| match &p.direct {
-                Some(d) if d.handles(&local_sel) => {
-                    d.read_block(&p.ds, &local, &local_sel, out, pool)
-                }
+                Some(d) if d.handles(&local_sel) => d.stage(&p.ds, &local, &local_sel, at, staged),
                 _ => h5io::read_block(&p.ds, &local, &local_sel, out),
             })?;
             i += k;
