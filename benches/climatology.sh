@@ -50,6 +50,7 @@ declare -A cmds=(
   [cw_ymonmean]="mpirun -n $P $BIN reduce '$G' --var t2m --groupby time.month --op mean --progress none -o $D/cw_out.nc --force"
   [cw_monmean]="mpirun -n $P $BIN reduce '$G' --var t2m --resample time=1MS --op mean --progress none -o $D/cw_out.nc --force"
   [cw_ymon_all]="mpirun -n $P $BIN reduce '$G' --var t2m --groupby time.month --progress none -o $D/cw_out.nc --force"
+  [cw_tim_all]="mpirun -n $P $BIN reduce '$G' --var t2m --dim time --progress none -o $D/cw_out.nc --force"
 )
 if command -v cdo >/dev/null; then
   cmds[cdo_timmean]="cdo -s -P $P timmean -mergetime '$G' $D/cdo_out.nc"
@@ -57,7 +58,7 @@ if command -v cdo >/dev/null; then
   cmds[cdo_monmean]="cdo -s -P $P monmean -mergetime '$G' $D/cdo_out.nc"
 fi
 cmds[xr_ymonmean]="$PY -c \"import xarray as xr; xr.open_mfdataset('$G', combine='by_coords', use_cftime=True).t2m.groupby('time.month').mean().compute()\""
-order=(cw_timmean cw_ymonmean cw_monmean cw_ymon_all cdo_timmean cdo_ymonmean cdo_monmean xr_ymonmean)
+order=(cw_timmean cw_ymonmean cw_monmean cw_tim_all cw_ymon_all cdo_timmean cdo_ymonmean cdo_monmean xr_ymonmean)
 declare -A times
 for _ in $(seq "$R"); do
   for k in "${order[@]}"; do
