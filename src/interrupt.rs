@@ -200,6 +200,7 @@ fn leave(rank: usize, what: &str, sig: i32) -> ! {
         ));
     }
     let temps = state.temps.clone();
+    log::info!("rank {rank}: {name}; removing the temporaries {temps:?}");
     if rank != 0 {
         // The launcher ends the job as soon as one rank exits non-zero, and
         // may drop what rank 0 says after that: rank 0 speaks first. This
