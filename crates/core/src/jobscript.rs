@@ -41,7 +41,10 @@ pub struct JobSpec<'a> {
 /// backslash, which shellcheck would otherwise flag as an expansion or an
 /// escape that was meant (SC2016, SC1003).
 pub fn shell_quote(s: &str) -> String {
+    // A leading `=` stays quoted: `VAR==x` is valid bash, but shellcheck
+    // (SC1097) and readers take it for a mistyped comparison.
     if !s.is_empty()
+        && !s.starts_with('=')
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
     {

@@ -135,3 +135,26 @@ proptest! {
         prop_assert_eq!(&got[..got.len() - 1], &argv.iter().map(String::as_str).collect::<Vec<_>>()[..]);
     }
 }
+
+/// A case the property test found: an input argument `=` made the staging
+/// line `INPUT==`, which bash takes but shellcheck rejects (SC1097).
+#[test]
+fn an_argument_starting_with_equals_is_quoted() {
+    assert_eq!(chunkwise_core::jobscript::shell_quote("="), "'='");
+    assert_eq!(chunkwise_core::jobscript::shell_quote("a=b"), "a=b");
+    let argv: Vec<String> = ["reduce", "=", "=x"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for site in ["local", "cosmos", "tetralith", "pelle", "kebnekaise"] {
+        let c = Cluster::load(site).unwrap();
+        let script = render(&spec(&c, "a", "a", &argv)).unwrap();
+        assert!(!script.contains("=="), "{site}: {script}");
+        let (ok, msg) = run("bash", &["-n"], &script).expect("bash");
+        assert!(ok, "{site}: bash -n: {msg}");
+        if shellcheck_present() {
+            let (ok, msg) = run("shellcheck", &["-s", "bash", "-"], &script).unwrap();
+            assert!(ok, "{site}: shellcheck: {msg}\n{script}");
+        }
+    }
+}
