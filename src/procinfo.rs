@@ -128,6 +128,26 @@ mod tests {
         .unwrap();
     }
 
+    /// `cmd::thread_pool` binds its threads one per allowed CPU: each pool
+    /// thread may run on exactly one CPU, and no two share one (when the
+    /// process may use at least two).
+    #[test]
+    fn pool_threads_are_bound_to_distinct_cpus() {
+        let cpus = allowed_cpus();
+        assert_eq!(cpus.len(), affinity_cpus());
+        if cpus.len() < 2 {
+            eprintln!("skipping: one CPU");
+            return;
+        }
+        let pool = crate::cmd::thread_pool(2).unwrap();
+        let mut seen: Vec<Vec<usize>> = pool.broadcast(|_| allowed_cpus());
+        assert!(seen.iter().all(|c| c.len() == 1), "{seen:?}");
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert!(seen.iter().all(|c| cpus.contains(&c[0])));
+    }
+
     #[test]
     fn peak_rss_grows_with_a_touched_allocation() {
         let before = peak_rss_bytes();
