@@ -39,6 +39,34 @@ pub fn affinity_cpus() -> usize {
     }
 }
 
+/// The CPUs the calling thread may run on (its affinity mask), ascending;
+/// empty if unknown.
+pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: as in `affinity_cpus`; CPU_ISSET indices are below CPU_SETSIZE.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect()
+    }
+}
+
+/// Bind the calling thread to `cpu` alone (ignored if the kernel refuses).
+pub fn bind_to_cpu(cpu: usize) {
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return;
+    }
+    // SAFETY: as in `widen_affinity`.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
 /// Let the calling thread — and every thread it starts afterwards — run on
 /// every online CPU the kernel allows this process (the kernel keeps the
 /// mask within the process's cpuset). For a rank that a launcher bound to
@@ -98,6 +126,26 @@ mod tests {
         })
         .join()
         .unwrap();
+    }
+
+    /// `cmd::thread_pool` binds its threads one per allowed CPU: each pool
+    /// thread may run on exactly one CPU, and no two share one (when the
+    /// process may use at least two).
+    #[test]
+    fn pool_threads_are_bound_to_distinct_cpus() {
+        let cpus = allowed_cpus();
+        assert_eq!(cpus.len(), affinity_cpus());
+        if cpus.len() < 2 {
+            eprintln!("skipping: one CPU");
+            return;
+        }
+        let pool = crate::cmd::thread_pool(2).unwrap();
+        let mut seen: Vec<Vec<usize>> = pool.broadcast(|_| allowed_cpus());
+        assert!(seen.iter().all(|c| c.len() == 1), "{seen:?}");
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert!(seen.iter().all(|c| cpus.contains(&c[0])));
     }
 
     #[test]

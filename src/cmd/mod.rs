@@ -44,6 +44,22 @@ pub fn describe_input(
     ))
 }
 
+/// The rank's rayon pool of `threads` threads, pool thread i bound to the
+/// i-th CPU (cyclically) of those the rank may use, when it may use more
+/// than one — as `mpirun` binds ranks to cores. Unbound, the kernel places
+/// woken threads beside their waker when the other CPUs are busy (with
+/// other processes), so a pool whose threads wake each other per block
+/// ran both threads on one CPU on a shared machine and `-n 1 --threads 2`
+/// was no faster than `--threads 1` (issue 14).
+pub fn thread_pool(threads: usize) -> Result<rayon::ThreadPool, rayon::ThreadPoolBuildError> {
+    let cpus = crate::procinfo::allowed_cpus();
+    let mut b = rayon::ThreadPoolBuilder::new().num_threads(threads);
+    if threads > 1 && cpus.len() > 1 {
+        b = b.start_handler(move |i| crate::procinfo::bind_to_cpu(cpus[i % cpus.len()]));
+    }
+    b.build()
+}
+
 /// Reduction threads per rank: `--threads`, else `SLURM_CPUS_PER_TASK`, else
 /// the cores this process may run on (its CPU affinity / cgroup quota).
 ///

@@ -114,10 +114,22 @@ pub fn reduce_block_axes<T: Element>(
         }
         let mut cells = vec![Acc::default(); n_cells];
         if inner >= SUB_ELEMS {
-            for r in 0..n_runs {
-                let a = run_block(&xs[r * inner..(r + 1) * inner], decode, want_m2);
+            // Every run's fixed sub-slices (as `run_block` cuts them) in one
+            // parallel pass — one fork-join per block, not one per run — then
+            // each run's parts merged in order, as `run_block` merges them.
+            let per_run = inner.div_ceil(SUB_ELEMS);
+            let parts: Vec<Acc> = (0..n_runs * per_run)
+                .into_par_iter()
+                .map(|k| {
+                    let (r, i) = (k / per_run, k % per_run);
+                    let lo = r * inner + i * SUB_ELEMS;
+                    let hi = (lo + SUB_ELEMS).min((r + 1) * inner);
+                    run_slice(&xs[lo..hi], decode, want_m2)
+                })
+                .collect();
+            for (r, run) in parts.chunks(per_run).enumerate() {
                 let c = base_cell(r);
-                cells[c] = cells[c].merge(&a);
+                cells[c] = cells[c].merge(&Acc::merge_all(run));
             }
         } else {
             let parts: Vec<Acc> = xs
@@ -678,6 +690,49 @@ mod tests {
             })
         };
         assert_eq!(run(1), run(3));
+    }
+
+    /// Runs longer than a sub-slice (a field mean of big maps): the flat
+    /// parallel pass over every run's sub-slices gives each run exactly
+    /// `run_block`'s result (its sub-slices merged in order), for any
+    /// thread count, with and without CF decoding.
+    #[test]
+    fn long_runs_match_run_block_bits() {
+        let inner = 2 * SUB_ELEMS + 77;
+        let count = [3usize, 2, inner];
+        // Non-integer values (sums round: any other split changes bits),
+        // every 97th the missing value of the packed decoding.
+        let xs: Vec<f32> = (0..count.iter().product::<usize>())
+            .map(|i| {
+                if i % 97 == 0 {
+                    500.0
+                } else {
+                    (crate::generate_values::uniform01(9, i as u64) * 1e3) as f32
+                }
+            })
+            .collect();
+        let packed = Decode {
+            missing: vec![500.0],
+            scale: Some(0.5),
+            offset: Some(3.0),
+        };
+        for decode in [Decode::default(), packed] {
+            let want: Vec<Acc> = (0..6)
+                .map(|r| {
+                    Acc::default().merge(&run_block(&xs[r * inner..(r + 1) * inner], &decode, true))
+                })
+                .collect();
+            for t in [1, 3] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(t)
+                    .build()
+                    .unwrap();
+                let got = pool.install(|| {
+                    reduce_block_axes(&xs, &count, &[false, false, true], &decode, true)
+                });
+                assert_eq!(got, want, "{t} threads");
+            }
+        }
     }
 
     /// Exact sum of f64 values (Shewchuk's partials, as Python's math.fsum).

@@ -139,7 +139,9 @@ pub fn with_blocks<T: Element, R>(
         let result = body(&mut feed);
         let decode_s = feed.decode_s;
         drop(feed);
-        let read_s = rd.join().unwrap_or(0.0) + decode_s;
+        let fetch_s = rd.join().unwrap_or(0.0);
+        log::debug!("reader thread {fetch_s:.3} s, decoding {decode_s:.3} s");
+        let read_s = fetch_s + decode_s;
         result.map(|r| (r, read_s))
     })
 }

@@ -46,9 +46,7 @@ fn run<C: StatCell>(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<Red
     let (d, t) = (plan.decomp(), plan.tiling());
     let groups = plan.groups.as_ref().expect("grouped plan");
     let (range, mine) = super::blocks::rank_share(plan, comm.rank(), comm.size());
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(plan.threads)
-        .build()?;
+    let pool = crate::cmd::thread_pool(plan.threads)?;
     let total = d.shape.iter().product::<usize>() as u64 * plan.dtype.size() as u64;
     let progress = crate::progress::Progress::start(comm, "reduce", total);
     crate::interrupt::set_total(mine.len());

@@ -337,9 +337,7 @@ pub fn execute(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<(ReduceR
     let (d, t) = (plan.decomp(), plan.tiling());
     let (range, mine) = blocks::rank_share(plan, comm.rank(), comm.size());
     let want_m2 = wants_m2(&plan.ops);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(plan.threads)
-        .build()?;
+    let pool = crate::cmd::thread_pool(plan.threads)?;
 
     // Rank-local phase: a failure here aborts the job (other ranks may already
     // be waiting in the gather below).

@@ -41,9 +41,7 @@ fn whole_array(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<ReduceRe
     let t0 = Instant::now();
     let reader = Reader::open(comm, &plan.source)?;
     let (_, mine) = super::blocks::rank_share(plan, comm.rank(), comm.size());
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(plan.threads)
-        .build()?;
+    let pool = crate::cmd::thread_pool(plan.threads)?;
     let kind = KeyKind::of(plan.dtype, &plan.meta.decode);
     let total = plan.decomp().shape.iter().product::<usize>() as u64 * plan.dtype.size() as u64;
     let mut search = Search::new(&plan.quantiles);
@@ -155,9 +153,7 @@ fn along_dims(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<ReduceRep
     let t0 = Instant::now();
     let reader = Reader::open(comm, &plan.source)?;
     let (range, mine) = super::blocks::rank_share(plan, comm.rank(), comm.size());
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(plan.threads)
-        .build()?;
+    let pool = crate::cmd::thread_pool(plan.threads)?;
     let total = plan.decomp().shape.iter().product::<usize>() as u64 * plan.dtype.size() as u64;
     let progress = crate::progress::Progress::start(comm, "reduce", total);
     crate::interrupt::set_total(mine.len());

@@ -123,9 +123,7 @@ pub fn execute(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<ReduceRe
     let reader = Reader::open(comm, &plan.source)?;
     let (d, t) = (plan.decomp(), plan.tiling());
     let (range, mine) = super::blocks::rank_share(plan, comm.rank(), comm.size());
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(plan.threads)
-        .build()?;
+    let pool = crate::cmd::thread_pool(plan.threads)?;
     let total = d.shape.iter().product::<usize>() as u64 * plan.dtype.size() as u64;
     let progress = crate::progress::Progress::start(comm, "reduce", total);
     crate::interrupt::set_total(mine.len());
