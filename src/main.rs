@@ -47,6 +47,20 @@ pub(crate) fn launcher_rank() -> usize {
     .unwrap_or(0)
 }
 
+/// Rank of this process among those of its node, as told by the launcher
+/// (0 when not launched by mpirun/srun).
+pub(crate) fn launcher_local_rank() -> usize {
+    [
+        "OMPI_COMM_WORLD_LOCAL_RANK",
+        "MPI_LOCALRANKID",
+        "PMI_LOCAL_RANK",
+        "SLURM_LOCALID",
+    ]
+    .iter()
+    .find_map(|v| std::env::var(v).ok()?.parse().ok())
+    .unwrap_or(0)
+}
+
 /// MPI-IO settings made before `MPI_Init` (which reads them from the
 /// environment), unless the user set them:
 /// `OMPI_MCA_io=^ompio` — Open MPI uses ROMIO for MPI-IO instead of its

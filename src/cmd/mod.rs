@@ -46,7 +46,10 @@ pub fn describe_input(
 
 /// The rank's rayon pool of `threads` threads, pool thread i bound to the
 /// i-th CPU (cyclically) of those the rank may use, when it may use more
-/// than one — as `mpirun` binds ranks to cores. Unbound, the kernel places
+/// than one — as `mpirun` binds ranks to cores. Where the rank may use more
+/// CPUs than it has threads (ranks not bound by the launcher, sharing the
+/// node's CPUs), the ranks of a node start at different CPUs (local rank ×
+/// threads), so they do not all pile onto the first ones. Unbound, the kernel places
 /// woken threads beside their waker when the other CPUs are busy (with
 /// other processes), so a pool whose threads wake each other per block
 /// ran both threads on one CPU on a shared machine and `-n 1 --threads 2`
@@ -55,9 +58,23 @@ pub fn thread_pool(threads: usize) -> Result<rayon::ThreadPool, rayon::ThreadPoo
     let cpus = crate::procinfo::allowed_cpus();
     let mut b = rayon::ThreadPoolBuilder::new().num_threads(threads);
     if threads > 1 && cpus.len() > 1 {
-        b = b.start_handler(move |i| crate::procinfo::bind_to_cpu(cpus[i % cpus.len()]));
+        let local = crate::launcher_local_rank();
+        b = b.start_handler(move |i| {
+            crate::procinfo::bind_to_cpu(pool_cpu(&cpus, threads, local, i))
+        });
     }
     b.build()
+}
+
+/// The CPU pool thread `i` of local rank `local` binds to, of the rank's
+/// allowed `cpus`, for pools of `threads` threads (see [`thread_pool`]).
+fn pool_cpu(cpus: &[usize], threads: usize, local: usize, i: usize) -> usize {
+    let first = if cpus.len() > threads {
+        local * threads
+    } else {
+        0
+    };
+    cpus[(first + i) % cpus.len()]
 }
 
 /// Reduction threads per rank: `--threads`, else `SLURM_CPUS_PER_TASK`, else
@@ -111,4 +128,25 @@ pub fn resolve_threads(flag: Option<usize>) -> Result<usize, crate::error::CwErr
         crate::procinfo::widen_affinity();
     }
     Ok(wanted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pool_cpu;
+
+    #[test]
+    fn ranks_sharing_cpus_start_at_different_ones() {
+        // Bound ranks (two CPUs each, two threads): their own CPUs.
+        assert_eq!(pool_cpu(&[6, 7], 2, 3, 0), 6);
+        assert_eq!(pool_cpu(&[6, 7], 2, 3, 1), 7);
+        // Unbound ranks on an 8-CPU node, two threads each: 0-1, 2-3, …
+        let all: Vec<usize> = (0..8).collect();
+        let used: Vec<usize> = (0..4)
+            .flat_map(|r| (0..2).map(move |i| (r, i)))
+            .map(|(r, i)| pool_cpu(&all, 2, r, i))
+            .collect();
+        assert_eq!(used, (0..8).collect::<Vec<_>>());
+        // More ranks than fit: wrap around.
+        assert_eq!(pool_cpu(&all, 2, 4, 1), 1);
+    }
 }
