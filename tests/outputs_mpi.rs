@@ -36,6 +36,15 @@ fn small_input(dir: &Path, name: &str) -> PathBuf {
 }
 
 /// Names in `dir` that mark temporary outputs or working directories.
+/// The tests that signal a run at a chosen moment run one at a time: with
+/// two of them overlapping (`--test-threads=2`), four slowed ranks share
+/// the CI machine's cores and "300 ms into the run" means another moment.
+static SIGNAL_TIMING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_signal_test_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    SIGNAL_TIMING.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn leftovers(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .unwrap()
@@ -467,6 +476,7 @@ fn temporaries_are_removed_on_errors_and_found_after_a_kill() {
 /// output was written, and the old output is still there.
 #[test]
 fn what_a_signal_reports_matches_what_is_on_disk() {
+    let _serial = one_signal_test_at_a_time();
     let d = scratch("after-rename");
     let want = h5dump_raw(&small_input(&d, "ref.h5"), "a");
     let out = d.join("g.h5");
@@ -528,6 +538,7 @@ fn what_a_signal_reports_matches_what_is_on_disk() {
 /// accepts).
 #[test]
 fn signals_to_the_launcher_leave_nothing_behind() {
+    let _serial = one_signal_test_at_a_time();
     let d = scratch("launcher-signals");
     let src = small_input(&d, "src.h5");
     let out = d.join("o.h5");
@@ -620,6 +631,7 @@ fn signals_to_the_launcher_leave_nothing_behind() {
 /// before the signal, exit 0 and the output).
 #[test]
 fn signals_to_the_launcher_near_the_end_are_reported() {
+    let _serial = one_signal_test_at_a_time();
     let d = scratch("launcher-signals-end");
     let src = d.join("src.h5");
     mpirun(
