@@ -34,6 +34,17 @@ pub struct JobSpec<'a> {
     pub rendered_from: Vec<String>,
 }
 
+/// [`shell_quote`], but quoted even where the word needs no quoting: for a
+/// value assigned to a variable, where shellcheck would read a bare word.
+pub fn shell_quote_always(s: &str) -> String {
+    let q = shell_quote(s);
+    if q.starts_with(['\'', '"']) {
+        q
+    } else {
+        format!("'{q}'")
+    }
+}
+
 /// Quote a word for bash, only when needed, so that it stays one word with
 /// exactly this text whatever it holds (newlines, quotes, `$(...)`). Single
 /// quotes in general; double quotes, with backslash, dollar, double quote
@@ -41,10 +52,7 @@ pub struct JobSpec<'a> {
 /// backslash, which shellcheck would otherwise flag as an expansion or an
 /// escape that was meant (SC2016, SC1003).
 pub fn shell_quote(s: &str) -> String {
-    // A leading `=` stays quoted: `VAR==x` is valid bash, but shellcheck
-    // (SC1097) and readers take it for a mistyped comparison.
     if !s.is_empty()
-        && !s.starts_with('=')
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
     {
@@ -240,7 +248,9 @@ pub fn render(spec: &JobSpec) -> Result<String, CwError> {
             "\n# Stage the input to node-local scratch (${}), one copy per node.\n",
             c.scratch_var
         );
-        s += &format!("INPUT={}\n", shell_quote(&spec.args[1]));
+        // Always quoted: shellcheck takes an unquoted `INPUT=ar` for a
+        // command's name (SC2209) and `INPUT==` for a comparison (SC1097).
+        s += &format!("INPUT={}\n", shell_quote_always(&spec.args[1]));
         s += &format!(
             "srun -N \"$SLURM_NNODES\" --ntasks-per-node=1 cp \"$INPUT\" \"${}/\"\n",
             c.scratch_var

@@ -136,25 +136,27 @@ proptest! {
     }
 }
 
-/// A case the property test found: an input argument `=` made the staging
-/// line `INPUT==`, which bash takes but shellcheck rejects (SC1097).
+/// Cases the property test found: an input argument `=` made the staging
+/// line `INPUT==` (shellcheck SC1097), and `ar` made `INPUT=ar`, which
+/// shellcheck takes for a command's name (SC2209); bash takes both.
 #[test]
-fn an_argument_starting_with_equals_is_quoted() {
-    assert_eq!(chunkwise_core::jobscript::shell_quote("="), "'='");
-    assert_eq!(chunkwise_core::jobscript::shell_quote("a=b"), "a=b");
-    let argv: Vec<String> = ["reduce", "=", "=x"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    for site in ["local", "cosmos", "tetralith", "pelle", "kebnekaise"] {
-        let c = Cluster::load(site).unwrap();
-        let script = render(&spec(&c, "a", "a", &argv)).unwrap();
-        assert!(!script.contains("=="), "{site}: {script}");
-        let (ok, msg) = run("bash", &["-n"], &script).expect("bash");
-        assert!(ok, "{site}: bash -n: {msg}");
-        if shellcheck_present() {
-            let (ok, msg) = run("shellcheck", &["-s", "bash", "-"], &script).unwrap();
-            assert!(ok, "{site}: shellcheck: {msg}\n{script}");
+fn staged_inputs_are_quoted() {
+    use chunkwise_core::jobscript::{shell_quote, shell_quote_always};
+    assert_eq!(shell_quote_always("="), "'='");
+    assert_eq!(shell_quote_always("ar"), "'ar'");
+    assert_eq!(shell_quote_always("it's"), shell_quote("it's"));
+    assert_eq!(shell_quote("a=b"), "a=b");
+    for input in ["=", "ar", "=x"] {
+        let argv: Vec<String> = ["reduce", input].iter().map(|s| s.to_string()).collect();
+        for site in ["local", "cosmos", "tetralith", "pelle", "kebnekaise"] {
+            let c = Cluster::load(site).unwrap();
+            let script = render(&spec(&c, "a", "a", &argv)).unwrap();
+            let (ok, msg) = run("bash", &["-n"], &script).expect("bash");
+            assert!(ok, "{site}: bash -n: {msg}");
+            if shellcheck_present() {
+                let (ok, msg) = run("shellcheck", &["-s", "bash", "-"], &script).unwrap();
+                assert!(ok, "{site}: shellcheck: {msg}\n{script}");
+            }
         }
     }
 }
