@@ -284,14 +284,7 @@ mod tests {
                 let cells: Vec<Acc> = (0..12)
                     .map(|c| {
                         let x = value(s, c);
-                        Acc {
-                            n: 1,
-                            sum: x,
-                            mean: x,
-                            min: x,
-                            max: x,
-                            ..Acc::default()
-                        }
+                        crate::kernels::reduce_slice(&[x], false)
                     })
                     .collect();
                 out = out.merge(GroupCells {
@@ -415,14 +408,7 @@ mod tests {
 
     #[test]
     fn merge_keeps_groups_in_order_and_merges_shared_ones() {
-        let one = |x: f64| Acc {
-            n: 1,
-            sum: x,
-            mean: x,
-            min: x,
-            max: x,
-            ..Acc::default()
-        };
+        let one = |x: f64| crate::kernels::reduce_slice(&[x], false);
         let a = GroupCells {
             groups: vec![(0, vec![one(1.0)]), (2, vec![one(2.0)])],
         };

@@ -430,14 +430,7 @@ mod tests {
         (0..n)
             .map(|c| {
                 let x = ((pos * 7919 + c * 104729) % 1000) as f64 * 0.1 + 1e-3 * pos as f64;
-                Acc {
-                    n: 1,
-                    sum: x,
-                    mean: x,
-                    min: x,
-                    max: x,
-                    ..Acc::default()
-                }
+                crate::kernels::reduce_slice(&[x], false)
             })
             .collect()
     }
