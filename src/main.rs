@@ -36,29 +36,31 @@ use mpi::Threading;
 /// Rank of this process as told by the launcher, before MPI is started
 /// (0 when not launched by mpirun/srun).
 pub(crate) fn launcher_rank() -> usize {
-    [
+    first_env_number(&[
         "OMPI_COMM_WORLD_RANK",
         "PMI_RANK",
         "PMIX_RANK",
         "SLURM_PROCID",
-    ]
-    .iter()
-    .find_map(|v| std::env::var(v).ok()?.parse().ok())
-    .unwrap_or(0)
+    ])
 }
 
 /// Rank of this process among those of its node, as told by the launcher
 /// (0 when not launched by mpirun/srun).
 pub(crate) fn launcher_local_rank() -> usize {
-    [
+    first_env_number(&[
         "OMPI_COMM_WORLD_LOCAL_RANK",
         "MPI_LOCALRANKID",
         "PMI_LOCAL_RANK",
         "SLURM_LOCALID",
-    ]
-    .iter()
-    .find_map(|v| std::env::var(v).ok()?.parse().ok())
-    .unwrap_or(0)
+    ])
+}
+
+/// The first of the environment variables `names` that holds a number, else 0.
+fn first_env_number(names: &[&str]) -> usize {
+    names
+        .iter()
+        .find_map(|v| std::env::var(v).ok()?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// MPI-IO settings made before `MPI_Init` (which reads them from the

@@ -50,7 +50,8 @@ fn run<C: StatCell>(comm: &Comm, plan: &ReducePlan) -> anyhow::Result<Option<Red
     let total = d.shape.iter().product::<usize>() as u64 * plan.dtype.size() as u64;
     let progress = crate::progress::Progress::start(comm, "reduce", total);
     crate::interrupt::set_total(mine.len());
-    // Rank-local phase: a failure aborts the job (others may be in the gather).
+    // Rank-local phase: a failure aborts the job (others may be waiting
+    // to stream their pieces to rank 0).
     let (pieces, phase) = with_dtype!(plan.dtype, T => {
         comm.or_abort(grouped_blocks::<T, C>(&reader, plan, &mine, range.clone(), &pool, &progress))
     });
