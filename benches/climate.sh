@@ -71,9 +71,13 @@ for rep in $(seq "$R"); do
       add "$name,cdo" "$(elapsed "$t0" "$t1")"
     fi
   done
+  # The whole-array reduction of the same bytes (the time mean's throughput target).
+  j=$(mpirun -n 2 --oversubscribe "$BIN" reduce "${FILE[nofill]}" --var t2m --op mean,std,min,max --json)
+  add "whole_nofill,cw2_phase" "$(echo "$j" | field 'j["timings"]["total_s"]')"
   for key in z1s z4; do
     j=$(target/release/examples/inflate_chunks "${FILE[$key]}" t2m)
     add "inflate_$key,libdeflate" "$(echo "$j" | field 'j["libdeflate_s"]')"
+    add "inflate_$key,inflate" "$(echo "$j" | field 'j["inflate_s"]')"
     add "inflate_$key,zlib_rs" "$(echo "$j" | field 'j["zlib_rs_s"]')"
     add "inflate_$key,libhdf5" "$(echo "$j" | field 'j["libhdf5_s"]')"
   done
@@ -102,10 +106,10 @@ done
 echo
 echo "Single-core decode of every stored chunk (the decoder's limit), seconds:"
 echo
-echo "| file | libdeflate (chosen) | zlib-rs | libhdf5 read (stock zlib) |"
-echo "|---|---|---|---|"
+echo "| file | libdeflate inflate (chosen) | libdeflate inflate + unshuffle | zlib-rs inflate | libhdf5 read (stock zlib) |"
+echo "|---|---|---|---|---|"
 for key in z1s z4; do
-  echo "| $key | $(f2 "$(med "inflate_$key,libdeflate")") | $(f2 "$(med "inflate_$key,zlib_rs")") | $(f2 "$(med "inflate_$key,libhdf5")") |"
+  echo "| $key | $(f2 "$(med "inflate_$key,inflate")") | $(f2 "$(med "inflate_$key,libdeflate")") | $(f2 "$(med "inflate_$key,zlib_rs")") | $(f2 "$(med "inflate_$key,libhdf5")") |"
 done
 echo
 echo "| ratio | measured | target |"
@@ -115,7 +119,9 @@ for name in tmean_raw tmean_z1s fmean_z1s tmean_z4; do
   echo "| $name: chunkwise -n 2 / cdo -P 2 (wall) | $(ratio "$(med "$name,cw2")" "$(med "$name,cdo")") | ≤ 0.6 (raw), ≤ 0.25 (z1s) |"
   echo "| $name: -n 1 --threads 2 / -n 2 (wall) | $(ratio "$(med "$name,cw1t2")" "$(med "$name,cw2")") | ≤ 1.1 |"
 done
+echo "| tmean_nofill: phase throughput / whole-array phase throughput (same file) | $(ratio "$(med "whole_nofill,cw2_phase")" "$(med "tmean_nofill,cw2_phase")") | ≥ 0.7 |"
 echo "| tmean_raw / tmean_nofill (phase: NaN _FillValue vs none) | $(ratio "$(med "tmean_raw,cw2_phase")" "$(med "tmean_nofill,cw2_phase")") | ≤ 1.05 |"
 for name in tmean_z1s fmean_z1s; do
-  echo "| $name: phase / (libdeflate single-core ÷ 2) | $(ratio "$(med "$name,cw2_phase")" "$(awk -v x="$(med "inflate_z1s,libdeflate")" 'BEGIN{print x/2}')") | ≤ 1.3 |"
+  echo "| $name: phase / (libdeflate inflate single-core ÷ 2) | $(ratio "$(med "$name,cw2_phase")" "$(awk -v x="$(med "inflate_z1s,inflate")" 'BEGIN{print x/2}')") | ≤ 1.3 |"
+  echo "| $name: phase / (libdeflate inflate + unshuffle single-core ÷ 2) | $(ratio "$(med "$name,cw2_phase")" "$(awk -v x="$(med "inflate_z1s,libdeflate")" 'BEGIN{print x/2}')") | |"
 done

@@ -4,7 +4,12 @@
 //!
 //! Op sets: `sum,mean,min,max,count` needs one pass over the block;
 //! adding `var`/`std` needs the second, `Σ(x−mean)²`, pass (`want_m2`).
+//!
+//! `time_mean/f32`: the kept-last-axis kernel (`axis_kernel::LeafAcc`) on
+//! blocks of 16 ERA5-like maps (181 × 360 f32), the time mean's kernel.
 
+use chunkwise_core::axis_kernel::LeafAcc;
+use chunkwise_core::cf::Decode;
 use chunkwise_core::element::Element;
 use chunkwise_core::generate_values::uniform01;
 use chunkwise_core::kernels::reduce_block;
@@ -44,7 +49,43 @@ fn bench_type<T: Element>(c: &mut Criterion, name: &str) {
     g.finish();
 }
 
+/// The time mean's kernel: 16 maps of 181 × 360 f32 per block, reduced over
+/// the first axis into 65 160 cells.
+fn bench_time_mean(c: &mut Criterion) {
+    let count = [16usize, 181, 360];
+    let n: usize = count.iter().product();
+    let xs: Vec<f32> = (0..n as u64)
+        .map(|i| (250.0 + uniform01(7, i) * 40.0) as f32)
+        .collect();
+    let reduced = [true, false, false];
+    let decode = Decode::default();
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    // A leaf of 8 blocks, then its cells (into a reused vector).
+    let mut g = c.benchmark_group("time_mean/f32");
+    g.throughput(Throughput::BytesDecimal((8 * n * 4) as u64));
+    g.sample_size(20);
+    for (ops, m2) in [("sum,mean,min,max", false), ("+var,std", true)] {
+        g.bench_function(BenchmarkId::new(ops, "1 thread"), |b| {
+            let (mut acc, mut cells) = (LeafAcc::default(), Vec::new());
+            one.install(|| {
+                b.iter(|| {
+                    for _ in 0..8 {
+                        acc.add(black_box(&xs), &count, &reduced, &decode, m2);
+                    }
+                    acc.finish_into(&mut cells, |a| *a);
+                    black_box(cells.len())
+                })
+            })
+        });
+    }
+    g.finish();
+}
+
 fn kernels(c: &mut Criterion) {
+    bench_time_mean(c);
     bench_type::<f64>(c, "f64");
     bench_type::<f32>(c, "f32");
     bench_type::<i64>(c, "i64");

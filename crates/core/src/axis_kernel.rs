@@ -11,8 +11,9 @@
 //!   elements feeds `W` consecutive cells. Float (and CF-decoded) data go
 //!   through [`LeafAcc`]: the cells are cut into column tiles of [`TILE`]
 //!   cells whose state is a structure of arrays; for each tile, one pass
-//!   over the block's rows keeps per-cell TwoSum-compensated sums, counts,
-//!   NaN counts, min and max in contiguous branch-free loops (which the
+//!   over the block's rows keeps per-cell sums (plain over runs of
+//!   [`SUB_ROWS`] rows, the runs' sums joined by TwoSum), counts, NaN
+//!   counts, min and max in contiguous branch-free loops (which the
 //!   compiler vectorises), a second pass over the same cache-resident rows
 //!   gives `M2 = Σ(x − mean)²` around the block's cell mean, and the
 //!   block's per-cell result is merged into the leaf's with the same
@@ -259,6 +260,117 @@ impl Default for ColTile {
     }
 }
 
+/// Rows of a block summed plainly per cell before the partial sum joins
+/// the block's compensated sum (TwoSum): plain f64 summation of at most
+/// this many values errs by at most `SUB_ROWS · ε · Σ|x|` (ε = 2⁻⁵³), and
+/// the compensated joins keep those errors from growing with the rows.
+pub const SUB_ROWS: usize = 64;
+
+/// Cells whose state the first and second passes keep in registers while
+/// they walk down the rows (8 f64 lanes per quantity: two AVX2 registers).
+const STRIP: usize = 8;
+
+/// Where [`first_pass`] leaves one strip's statistics of a block.
+struct Strip<'a> {
+    n: &'a mut [u64],
+    sum: &'a mut [f64],
+    sum_c: &'a mut [f64],
+    min: &'a mut [f64],
+    max: &'a mut [f64],
+}
+
+/// Count, sum (plain over runs of [`SUB_ROWS`] rows, runs joined by
+/// TwoSum), min and max of the `L` cells from column `col` of `rows`
+/// (row `r` starts at `xs[r * w]`); the state stays in registers.
+#[inline(always)]
+fn first_pass<T: Element, const L: usize>(
+    xs: &[T],
+    w: usize,
+    col: usize,
+    rows: &[usize],
+    value: &impl Fn(T) -> f64,
+    out: Strip<'_>,
+) {
+    let mut n = [0u64; L];
+    let (mut s, mut c) = ([0.0f64; L], [0.0f64; L]);
+    let (mut mn, mut mx) = ([f64::INFINITY; L], [f64::NEG_INFINITY; L]);
+    for sub in rows.chunks(SUB_ROWS) {
+        let mut p = [0.0f64; L];
+        for &r in sub {
+            let x: &[T; L] = xs[r * w + col..r * w + col + L]
+                .try_into()
+                .expect("L values");
+            for l in 0..L {
+                let v = value(x[l]);
+                let ok = !v.is_nan();
+                p[l] += if ok { v } else { 0.0 };
+                n[l] += u64::from(ok);
+                // NaN compares false: never becomes min or max.
+                mn[l] = if v < mn[l] { v } else { mn[l] };
+                mx[l] = if v > mx[l] { v } else { mx[l] };
+            }
+        }
+        // The run's sums joined to the block's: s + p = t + e exactly.
+        for l in 0..L {
+            let (t, e) = two_sum(s[l], p[l]);
+            s[l] = t;
+            c[l] += e;
+        }
+    }
+    out.n.copy_from_slice(&n);
+    out.sum.copy_from_slice(&s);
+    out.sum_c.copy_from_slice(&c);
+    out.min.copy_from_slice(&mn);
+    out.max.copy_from_slice(&mx);
+}
+
+/// `Σ (x − mean)²` over `rows` of the `L` cells from column `col`, NaN
+/// skipped (the second pass; the state stays in registers).
+#[inline(always)]
+fn m2_pass<T: Element, const L: usize>(
+    xs: &[T],
+    w: usize,
+    col: usize,
+    rows: &[usize],
+    value: &impl Fn(T) -> f64,
+    mean: &[f64],
+    m2: &mut [f64],
+) {
+    let m: [f64; L] = mean.try_into().expect("L means");
+    let mut acc = [0.0f64; L];
+    for &r in rows {
+        let x: &[T; L] = xs[r * w + col..r * w + col + L]
+            .try_into()
+            .expect("L values");
+        for l in 0..L {
+            let v = value(x[l]);
+            let d = v - m[l];
+            acc[l] += if v.is_nan() { 0.0 } else { d * d };
+        }
+    }
+    m2.copy_from_slice(&acc);
+}
+
+/// `x` clamped to `[lo, hi]` (`lo ≤ hi`) as a select, which vectorises
+/// (`f64::clamp` checks its bounds and may panic); a NaN `x` stays NaN.
+#[inline(always)]
+fn clamp_sel(x: f64, lo: f64, hi: f64) -> f64 {
+    let x = if x < lo { lo } else { x };
+    if x > hi { hi } else { x }
+}
+
+/// The smaller of two values that are not NaN, as a select.
+#[inline(always)]
+fn min_sel(a: f64, b: f64) -> f64 {
+    if b < a { b } else { a }
+}
+
+/// The larger of two values that are not NaN, as a select.
+#[inline(always)]
+fn max_sel(a: f64, b: f64) -> f64 {
+    if b > a { b } else { a }
+}
+
 /// Scale for sums that overflow f64 (a power of two: exact).
 const DOWN: f64 = 1.0 / 18446744073709551616.0;
 
@@ -284,38 +396,39 @@ impl ColTile {
         let mut bc = [0.0f64; TILE];
         let mut bmin = [f64::INFINITY; TILE];
         let mut bmax = [f64::NEG_INFINITY; TILE];
-        for &r in rows {
-            let row = &xs[r * w + c0..r * w + c0 + wd];
-            let lanes = bn[..wd]
-                .iter_mut()
-                .zip(&mut bs[..wd])
-                .zip(&mut bc[..wd])
-                .zip(&mut bmin[..wd])
-                .zip(&mut bmax[..wd])
-                .zip(row);
-            for (((((n, s), c), mn), mx), &x) in lanes {
-                let v = value(x);
-                let ok = !v.is_nan();
-                let y = if ok { v } else { 0.0 };
-                // TwoSum: s + y = t + e exactly.
-                let t = *s + y;
-                let bb = t - *s;
-                let e = (*s - (t - bb)) + (y - bb);
-                *s = t;
-                *c += e;
-                *n += u64::from(ok);
-                // NaN compares false: never becomes min or max.
-                *mn = if v < *mn { v } else { *mn };
-                *mx = if v > *mx { v } else { *mx };
+        // Strips of STRIP cells, their state in registers over all rows
+        // (the last, narrower ones one cell at a time: the same arithmetic).
+        let mut k = 0;
+        while k < wd {
+            let l = if wd - k >= STRIP { STRIP } else { 1 };
+            let out = Strip {
+                n: &mut bn[k..k + l],
+                sum: &mut bs[k..k + l],
+                sum_c: &mut bc[k..k + l],
+                min: &mut bmin[k..k + l],
+                max: &mut bmax[k..k + l],
+            };
+            if l == STRIP {
+                first_pass::<T, STRIP>(xs, w, c0 + k, rows, &value, out);
+            } else {
+                first_pass::<T, 1>(xs, w, c0 + k, rows, &value, out);
             }
+            k += l;
         }
+        // Each cell's block mean, branch-free (vectorised); sums that
+        // overflowed are redone below.
         let mut bmean = [0.0f64; TILE];
+        let mut overflowed = false;
         for k in 0..wd {
-            if bn[k] > 0 {
-                let total = bs[k] + bc[k];
-                bmean[k] = if total.is_finite() {
-                    total / bn[k] as f64
-                } else {
+            let total = bs[k] + bc[k];
+            overflowed |= bn[k] > 0 && !total.is_finite();
+            // In [min, max] (see `kernels`: equal huge values).
+            let m = clamp_sel(total / bn[k] as f64, bmin[k], bmax[k]);
+            bmean[k] = if bn[k] > 0 { m } else { 0.0 };
+        }
+        if overflowed {
+            for k in 0..wd {
+                if bn[k] > 0 && !(bs[k] + bc[k]).is_finite() {
                     // The sum overflowed: sum values scaled by 2^-64 instead.
                     let mut sc = 0.0;
                     for &r in rows {
@@ -324,49 +437,56 @@ impl ColTile {
                             sc += v * DOWN;
                         }
                     }
-                    sc / bn[k] as f64 / DOWN
-                };
-                // In [min, max] (see `kernels`: equal huge values).
-                bmean[k] = bmean[k].clamp(bmin[k], bmax[k]);
+                    bmean[k] = clamp_sel(sc / bn[k] as f64 / DOWN, bmin[k], bmax[k]);
+                }
             }
         }
         let mut bm2 = [0.0f64; TILE];
         if want_m2 {
-            for &r in rows {
-                let row = &xs[r * w + c0..r * w + c0 + wd];
-                for ((m2, &m), &x) in bm2[..wd].iter_mut().zip(&bmean[..wd]).zip(row) {
-                    let v = value(x);
-                    let d = v - m;
-                    *m2 += if v.is_nan() { 0.0 } else { d * d };
+            let mut k = 0;
+            while k < wd {
+                let l = if wd - k >= STRIP { STRIP } else { 1 };
+                let (m, m2) = (&bmean[k..k + l], &mut bm2[k..k + l]);
+                if l == STRIP {
+                    m2_pass::<T, STRIP>(xs, w, c0 + k, rows, &value, m, m2);
+                } else {
+                    m2_pass::<T, 1>(xs, w, c0 + k, rows, &value, m, m2);
                 }
+                k += l;
             }
         }
+        // Merged into the tile's state as [`Acc::merge`] does, written with
+        // selects instead of branches (the same values; vectorised).
         let n_rows = rows.len() as u64;
         for k in 0..wd {
             let (na, nb) = (self.n[k], bn[k]);
             let (s, e) = two_sum(self.sum[k], bs[k]);
             self.sum[k] = s;
             self.sum_c[k] = self.sum_c[k] + bc[k] + e;
-            if na == 0 {
-                self.mean[k] = bmean[k];
-                self.m2[k] = bm2[k];
+            let (mean, m2) = (self.mean[k], self.m2[k]);
+            let (fa, fb, f) = (na as f64, nb as f64, (na + nb) as f64);
+            let delta = bmean[k] - mean;
+            let merged_mean = if delta.is_finite() {
+                mean + delta * (fb / f)
+            } else {
+                mean * (fa / f) + bmean[k] * (fb / f)
+            };
+            let merged_m2 = m2 + bm2[k] + delta * delta * (fa / f) * fb;
+            let (mean, m2) = if na == 0 {
+                (bmean[k], bm2[k])
             } else if nb > 0 {
-                let (fa, fb, f) = (na as f64, nb as f64, (na + nb) as f64);
-                let delta = bmean[k] - self.mean[k];
-                self.mean[k] = if delta.is_finite() {
-                    self.mean[k] + delta * (fb / f)
-                } else {
-                    self.mean[k] * (fa / f) + bmean[k] * (fb / f)
-                };
-                self.m2[k] = self.m2[k] + bm2[k] + delta * delta * (fa / f) * fb;
-            }
-            self.n[k] = na + nb;
+                (merged_mean, merged_m2)
+            } else {
+                (mean, m2)
+            };
+            let n = na + nb;
+            let (mn, mx) = (min_sel(self.min[k], bmin[k]), max_sel(self.max[k], bmax[k]));
+            self.n[k] = n;
             self.nan[k] += n_rows - nb;
-            self.min[k] = self.min[k].min(bmin[k]);
-            self.max[k] = self.max[k].max(bmax[k]);
-            if self.n[k] > 0 {
-                self.mean[k] = self.mean[k].clamp(self.min[k], self.max[k]);
-            }
+            self.min[k] = mn;
+            self.max[k] = mx;
+            self.mean[k] = if n > 0 { clamp_sel(mean, mn, mx) } else { mean };
+            self.m2[k] = m2;
         }
     }
 
@@ -383,6 +503,12 @@ impl ColTile {
         want_m2: bool,
     ) {
         #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F (checked just above).
+            unsafe { self.add_plain_avx512(xs, w, c0, wd, rows, want_m2) };
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2 (checked just above).
             unsafe { self.add_plain_avx2(xs, w, c0, wd, rows, want_m2) };
@@ -395,6 +521,21 @@ impl ColTile {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     unsafe fn add_plain_avx2<T: Element>(
+        &mut self,
+        xs: &[T],
+        w: usize,
+        c0: usize,
+        wd: usize,
+        rows: &[usize],
+        want_m2: bool,
+    ) {
+        self.add(xs, w, c0, wd, rows, |x: T| x.to_f64(), want_m2);
+    }
+
+    /// [`ColTile::add_plain`] compiled with AVX-512F.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn add_plain_avx512<T: Element>(
         &mut self,
         xs: &[T],
         w: usize,
@@ -830,6 +971,91 @@ mod tests {
 
     /// A middle axis reduced (kept time and lon, reduced lat) through a leaf:
     /// rows of a prefix are not contiguous in the block.
+    /// Blocks longer than [`SUB_ROWS`] rows, widths that are not a multiple
+    /// of [`STRIP`], a column whose sums overflow f64 and an all-missing
+    /// column: the undecoded path (compiled for the widest vectors the CPU
+    /// has) and the decoding path (a missing value standing for NaN;
+    /// baseline instructions) give the same bits, and both match an exact
+    /// reference.
+    #[test]
+    fn vector_paths_long_blocks_and_overflow_match_the_reference() {
+        let (nt, nx) = (150usize, 37usize);
+        const MISSING: f64 = -999.0;
+        let raw: Vec<f64> = (0..nt * nx)
+            .map(|i| {
+                let (t, c) = (i / nx, i % nx);
+                match c {
+                    3 => 1.5e308 * if t % 3 == 0 { -0.5 } else { 1.0 },
+                    5 => MISSING,
+                    _ if (i * 7) % 19 == 3 => MISSING,
+                    _ => 1e6 + crate::generate_values::uniform01(5, i as u64) - 0.5,
+                }
+            })
+            .collect();
+        let nan: Vec<f64> = raw
+            .iter()
+            .map(|&x| if x == MISSING { f64::NAN } else { x })
+            .collect();
+        let run = |xs: &[f64], decode: &Decode, step: usize| -> Vec<Acc> {
+            let mut leaf = LeafAcc::default();
+            for t0 in (0..nt).step_by(step) {
+                let t1 = (t0 + step).min(nt);
+                leaf.add(
+                    &xs[t0 * nx..t1 * nx],
+                    &[t1 - t0, nx],
+                    &[true, false],
+                    decode,
+                    true,
+                );
+            }
+            leaf.finish()
+        };
+        let missing = Decode {
+            missing: vec![MISSING],
+            ..Decode::default()
+        };
+        let bits = |v: &[Acc]| v.iter().map(|a| a.to_words()).collect::<Vec<_>>();
+        for step in [nt, 70] {
+            let got = run(&nan, &Decode::default(), step);
+            assert_eq!(bits(&got), bits(&run(&raw, &missing, step)), "step {step}");
+            for (c, a) in got.iter().enumerate() {
+                let col: Vec<f64> = (0..nt)
+                    .map(|t| nan[t * nx + c])
+                    .filter(|v| !v.is_nan())
+                    .collect();
+                assert_eq!((a.n as usize, a.nan as usize), (col.len(), nt - col.len()));
+                if col.is_empty() {
+                    assert!(a.value(Op::Mean, &FIN).as_f64().is_nan(), "cell {c}");
+                    continue;
+                }
+                // Scaled by 2^-64 (exact) so that the overflowing column's
+                // reference is finite.
+                let scale = 2f64.powi(-64);
+                let n = col.len() as f64;
+                let mean = fsum(col.iter().map(|x| x * scale)) / n / scale;
+                let var = fsum(col.iter().map(|x| (x * scale - mean * scale).powi(2)))
+                    / n
+                    / scale
+                    / scale;
+                let m = a.value(Op::Mean, &FIN).as_f64();
+                // The overflow fallback sums the scaled values plainly.
+                let tol = if c == 3 { 1e-13 } else { 1e-15 };
+                assert!(
+                    (m - mean).abs() <= tol * mean.abs(),
+                    "cell {c}: {m} vs {mean}"
+                );
+                if c != 3 {
+                    let v = a.value(Op::Var, &FIN).as_f64();
+                    assert!((v - var).abs() <= 1e-9 * var, "cell {c}: {v} vs {var}");
+                }
+                let mn = col.iter().copied().fold(f64::INFINITY, f64::min);
+                let mx = col.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                assert_eq!(a.value(Op::Min, &FIN).as_f64(), mn);
+                assert_eq!(a.value(Op::Max, &FIN).as_f64(), mx);
+            }
+        }
+    }
+
     #[test]
     fn middle_axis_through_a_leaf_matches_the_reference() {
         let count = [4usize, 6, 70];

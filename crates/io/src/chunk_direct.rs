@@ -282,6 +282,45 @@ impl ChunkDirect {
         a: &'a mut Vec<u8>,
         b: &'a mut Vec<u8>,
     ) -> Result<&'a [u8], String> {
+        Ok(match self.undo(raw, mask, dec, a, b, None)? {
+            Decoded::Raw(len) => &raw[..len],
+            Decoded::Scratch(len) => &a[..len],
+            Decoded::Out => unreachable!("no output slice was given"),
+        })
+    }
+
+    /// [`Self::decode`] into `out` (the chunk's bytes): the pipeline's last
+    /// step (inflate or unshuffle) writes there directly, without a copy
+    /// through the scratch buffers.
+    pub fn decode_to(
+        &self,
+        raw: &[u8],
+        mask: u32,
+        dec: &mut libdeflater::Decompressor,
+        a: &mut Vec<u8>,
+        b: &mut Vec<u8>,
+        out: &mut [u8],
+    ) -> Result<(), String> {
+        match self.undo(raw, mask, dec, a, b, Some(&mut *out))? {
+            Decoded::Raw(len) => out.copy_from_slice(&raw[..len]),
+            Decoded::Scratch(len) => out.copy_from_slice(&a[..len]),
+            Decoded::Out => {}
+        }
+        Ok(())
+    }
+
+    /// The pipeline in reverse write order. The decoded chunk ends in
+    /// `raw` (nothing to undo), in `a`, or — when `out` is given and the
+    /// last step undone transforms bytes — in `out`.
+    fn undo(
+        &self,
+        raw: &[u8],
+        mask: u32,
+        dec: &mut libdeflater::Decompressor,
+        a: &mut Vec<u8>,
+        b: &mut Vec<u8>,
+        mut out: Option<&mut [u8]>,
+    ) -> Result<Decoded, String> {
         let chunk_bytes = self.chunk.iter().product::<usize>() * self.elem;
         // Size of the data entering each step at write time.
         let mut sizes = Vec::with_capacity(self.steps.len());
@@ -292,6 +331,13 @@ impl ChunkDirect {
                 s += 4;
             }
         }
+        // The last step undone (the first applied at write time) writes
+        // into `out` when it transforms bytes (not a checksum's strip).
+        let last = (0..self.steps.len()).find(|&i| mask & (1 << i) == 0);
+        let direct = last.filter(|&i| self.steps[i] != Step::Fletcher32);
+        if out.as_ref().is_some_and(|o| o.len() != chunk_bytes) {
+            out = None;
+        }
         // The data so far: `raw[..len]` until a step has written `a[..len]`.
         let (mut in_raw, mut len) = (true, raw.len());
         for (i, st) in self.steps.iter().enumerate().rev() {
@@ -299,35 +345,46 @@ impl ChunkDirect {
                 continue;
             }
             let input: &[u8] = if in_raw { &raw[..len] } else { &a[..len] };
-            match st {
-                Step::Fletcher32 => {
-                    if len < 4 {
-                        return Err("shorter than its fletcher32 checksum".into());
-                    }
-                    let (data, sum) = input.split_at(len - 4);
-                    let stored = u32::from_le_bytes([sum[0], sum[1], sum[2], sum[3]]);
-                    let f = fletcher32(data);
-                    let c = f.to_ne_bytes();
-                    let reversed = u32::from_ne_bytes([c[1], c[0], c[3], c[2]]);
-                    if stored != f && stored != reversed {
-                        return Err("fletcher32 checksum mismatch".into());
-                    }
-                    len -= 4;
-                    continue;
+            if *st == Step::Fletcher32 {
+                if len < 4 {
+                    return Err("shorter than its fletcher32 checksum".into());
                 }
+                let (data, sum) = input.split_at(len - 4);
+                let stored = u32::from_le_bytes([sum[0], sum[1], sum[2], sum[3]]);
+                let f = fletcher32(data);
+                let c = f.to_ne_bytes();
+                let reversed = u32::from_ne_bytes([c[1], c[0], c[3], c[2]]);
+                if stored != f && stored != reversed {
+                    return Err("fletcher32 checksum mismatch".into());
+                }
+                len -= 4;
+                continue;
+            }
+            let want = match st {
+                Step::Deflate => sizes[i],
+                _ => len,
+            };
+            let into_out = direct == Some(i) && want == chunk_bytes && out.is_some();
+            let target: &mut [u8] = match out.as_deref_mut() {
+                Some(o) if into_out => o,
+                _ => {
+                    b.resize(want, 0);
+                    &mut b[..]
+                }
+            };
+            match st {
                 Step::Deflate => {
-                    b.resize(sizes[i], 0);
                     let got = dec
-                        .zlib_decompress(input, b)
+                        .zlib_decompress(input, target)
                         .map_err(|e| format!("deflate stream cannot be inflated ({e})"))?;
                     if got != sizes[i] {
                         return Err(format!("inflates to {got} bytes, {} expected", sizes[i]));
                     }
                 }
-                Step::Shuffle => {
-                    b.resize(len, 0);
-                    unshuffle(input, b, self.elem);
-                }
+                _ => unshuffle(input, target, self.elem),
+            }
+            if into_out {
+                return Ok(Decoded::Out);
             }
             std::mem::swap(a, b);
             in_raw = false;
@@ -336,7 +393,38 @@ impl ChunkDirect {
         if len != chunk_bytes {
             return Err(format!("decodes to {len} bytes, {chunk_bytes} expected"));
         }
-        Ok(if in_raw { &raw[..len] } else { &a[..len] })
+        Ok(if in_raw {
+            Decoded::Raw(len)
+        } else {
+            Decoded::Scratch(len)
+        })
+    }
+
+    /// Where the part of the chunk at `origin` inside `slab` goes in the
+    /// block (byte range), when it is the whole chunk, stored contiguously
+    /// there in the file's byte order (so it can be decoded in place).
+    fn contiguous_in(&self, origin: &[usize], slab: &Hyperslab) -> Option<std::ops::Range<usize>> {
+        let nd = origin.len();
+        if self.swap || nd == 0 {
+            return None;
+        }
+        // The whole chunk lies inside the slab…
+        let inside = (0..nd).all(|a| {
+            origin[a] >= slab.start[a] && origin[a] + self.chunk[a] <= slab.start[a] + slab.count[a]
+        });
+        // …and after its first axis longer than 1 it spans the slab's
+        // full extent on every axis: its rows follow each other.
+        let first = (0..nd).find(|&a| self.chunk[a] > 1).unwrap_or(nd);
+        if !inside || (first + 1..nd).any(|a| self.chunk[a] != slab.count[a]) {
+            return None;
+        }
+        let (mut at, mut stride) = (0usize, 1usize);
+        for a in (0..nd).rev() {
+            at += (origin[a] - slab.start[a]) * stride;
+            stride *= slab.count[a];
+        }
+        let len = self.chunk.iter().product::<usize>();
+        Some(at * self.elem..(at + len) * self.elem)
     }
 
     /// Copy the part of the chunk at `origin` inside `slab` to its place in
@@ -432,6 +520,16 @@ pub struct Job {
     pub raw: Option<(Vec<u8>, u32)>,
 }
 
+/// Where [`ChunkDirect::undo`] left a decoded chunk.
+enum Decoded {
+    /// The first bytes of the raw input (no step to undo).
+    Raw(usize),
+    /// The first bytes of the scratch buffer `a`.
+    Scratch(usize),
+    /// The output slice given.
+    Out,
+}
+
 /// The raw chunks of one block, fetched by the reading thread
 /// ([`ChunkDirect::stage`]) and decoded later, in the pool, by
 /// [`Staged::finish`] — so the reading thread fetches the next block while
@@ -494,18 +592,26 @@ impl Part {
         let dst = Dst(bytes.as_mut_ptr(), n);
         self.jobs.par_iter().try_for_each(|job| {
             SCRATCH.with_borrow_mut(|(dec, a, b)| {
-                let data = match &job.raw {
-                    Some((raw, mask)) => {
-                        Some(plan.decode(raw, *mask, dec, a, b).map_err(|why| {
-                            IoError::Input(format!(
-                                "chunk at {:?} of {} is corrupt: {why}",
-                                job.origin, self.what
-                            ))
-                        })?)
-                    }
-                    None => None,
+                let corrupt = |why: String| {
+                    IoError::Input(format!(
+                        "chunk at {:?} of {} is corrupt: {why}",
+                        job.origin, self.what
+                    ))
                 };
-                plan.place(data, &job.origin, &self.slab, &dst);
+                let Some((raw, mask)) = &job.raw else {
+                    plan.place(None, &job.origin, &self.slab, &dst);
+                    return Ok(());
+                };
+                if let Some(r) = plan.contiguous_in(&job.origin, &self.slab) {
+                    debug_assert!(r.end <= dst.1);
+                    // SAFETY: chunks of one block fill disjoint parts of the
+                    // block buffer, and this range lies inside it.
+                    let out =
+                        unsafe { std::slice::from_raw_parts_mut(dst.0.add(r.start), r.len()) };
+                    return plan.decode_to(raw, *mask, dec, a, b, out).map_err(corrupt);
+                }
+                let data = plan.decode(raw, *mask, dec, a, b).map_err(corrupt)?;
+                plan.place(Some(data), &job.origin, &self.slab, &dst);
                 Ok(())
             })
         })
@@ -521,31 +627,98 @@ unsafe impl Sync for Dst {}
 
 /// Undo HDF5's byte shuffle: byte `b` of element `i` was stored at
 /// `b × n + i` (`n` = whole elements); trailing bytes were kept in place.
+/// Element sizes 2, 4 and 8 interleave 16 elements at a time with SSE2
+/// byte/word unpacks on x86-64 (the scalar loop gathers one byte at a time).
 pub fn unshuffle(inp: &[u8], out: &mut [u8], elem: usize) {
+    assert_eq!(inp.len(), out.len(), "unshuffle: input and output sizes");
     let n = inp.len() / elem;
-    match elem {
-        1 => out.copy_from_slice(inp),
-        4 => {
-            let (p0, p1, p2, p3) = (
-                &inp[..n],
-                &inp[n..2 * n],
-                &inp[2 * n..3 * n],
-                &inp[3 * n..4 * n],
-            );
-            for (i, o) in out[..4 * n].chunks_exact_mut(4).enumerate() {
-                o.copy_from_slice(&[p0[i], p1[i], p2[i], p3[i]]);
-            }
+    let done = match elem {
+        1 => {
+            out.copy_from_slice(inp);
+            return;
         }
-        _ => {
-            for b in 0..elem {
-                let plane = &inp[b * n..(b + 1) * n];
-                for (i, &x) in plane.iter().enumerate() {
-                    out[i * elem + b] = x;
-                }
-            }
+        #[cfg(target_arch = "x86_64")]
+        2 | 4 | 8 => {
+            // SAFETY: SSE2 is part of x86-64; the bounds are checked inside.
+            unsafe { unshuffle_sse2(inp, out, elem, n) }
+        }
+        _ => 0,
+    };
+    for b in 0..elem {
+        let plane = &inp[b * n + done..(b + 1) * n];
+        for (i, &x) in plane.iter().enumerate() {
+            out[(done + i) * elem + b] = x;
         }
     }
     out[n * elem..].copy_from_slice(&inp[n * elem..]);
+}
+
+/// The first `n / 16 × 16` elements of [`unshuffle`] for element sizes 2,
+/// 4 and 8; returns how many elements it wrote.
+#[cfg(target_arch = "x86_64")]
+unsafe fn unshuffle_sse2(inp: &[u8], out: &mut [u8], elem: usize, n: usize) -> usize {
+    use std::arch::x86_64::*;
+    let whole = n / 16 * 16;
+    assert!(inp.len() >= elem * n && out.len() >= elem * whole);
+    let (ip, op) = (inp.as_ptr(), out.as_mut_ptr());
+    // SAFETY (all loads and stores): plane `b` is `inp[b n .. (b + 1) n]`,
+    // 16 bytes are read at `i + 16 ≤ whole ≤ n`, and 16 elements written at
+    // `elem × i`, below `elem × whole`.
+    unsafe {
+        let ld = |b: usize, i: usize| _mm_loadu_si128(ip.add(b * n + i).cast());
+        let st = |k: usize, v: __m128i| _mm_storeu_si128(op.add(k).cast(), v);
+        let mut i = 0;
+        while i < whole {
+            let o = i * elem;
+            match elem {
+                2 => {
+                    let (p0, p1) = (ld(0, i), ld(1, i));
+                    st(o, _mm_unpacklo_epi8(p0, p1));
+                    st(o + 16, _mm_unpackhi_epi8(p0, p1));
+                }
+                4 => {
+                    let (p0, p1, p2, p3) = (ld(0, i), ld(1, i), ld(2, i), ld(3, i));
+                    let (l01, h01) = (_mm_unpacklo_epi8(p0, p1), _mm_unpackhi_epi8(p0, p1));
+                    let (l23, h23) = (_mm_unpacklo_epi8(p2, p3), _mm_unpackhi_epi8(p2, p3));
+                    st(o, _mm_unpacklo_epi16(l01, l23));
+                    st(o + 16, _mm_unpackhi_epi16(l01, l23));
+                    st(o + 32, _mm_unpacklo_epi16(h01, h23));
+                    st(o + 48, _mm_unpackhi_epi16(h01, h23));
+                }
+                _ => {
+                    let p: [__m128i; 8] = std::array::from_fn(|b| ld(b, i));
+                    // Pairs of planes, then quads: bytes 0–3 and 4–7 of
+                    // each element, four elements per register.
+                    let pair = |x: usize| {
+                        (
+                            _mm_unpacklo_epi8(p[x], p[x + 1]),
+                            _mm_unpackhi_epi8(p[x], p[x + 1]),
+                        )
+                    };
+                    let ((l01, h01), (l23, h23)) = (pair(0), pair(2));
+                    let ((l45, h45), (l67, h67)) = (pair(4), pair(6));
+                    let lo = [
+                        _mm_unpacklo_epi16(l01, l23),
+                        _mm_unpackhi_epi16(l01, l23),
+                        _mm_unpacklo_epi16(h01, h23),
+                        _mm_unpackhi_epi16(h01, h23),
+                    ];
+                    let hi = [
+                        _mm_unpacklo_epi16(l45, l67),
+                        _mm_unpackhi_epi16(l45, l67),
+                        _mm_unpacklo_epi16(h45, h67),
+                        _mm_unpackhi_epi16(h45, h67),
+                    ];
+                    for q in 0..4 {
+                        st(o + 32 * q, _mm_unpacklo_epi32(lo[q], hi[q]));
+                        st(o + 32 * q + 16, _mm_unpackhi_epi32(lo[q], hi[q]));
+                    }
+                }
+            }
+            i += 16;
+        }
+    }
+    whole
 }
 
 /// HDF5's Fletcher-32 checksum (`H5_checksum_fletcher32`): 16-bit words
@@ -575,10 +748,137 @@ pub fn fletcher32(data: &[u8]) -> u32 {
 mod tests {
     use super::*;
 
+    /// HDF5's write side of a pipeline: shuffle, deflate (level 4) and
+    /// fletcher32 (stored little-endian, as HDF5 writes it) in `steps` order.
+    fn encode(data: &[u8], steps: &[Step], elem: usize) -> Vec<u8> {
+        let mut v = data.to_vec();
+        for st in steps {
+            v = match st {
+                Step::Shuffle => {
+                    let n = v.len() / elem;
+                    let mut o = v.clone();
+                    for i in 0..n {
+                        for b in 0..elem {
+                            o[b * n + i] = v[i * elem + b];
+                        }
+                    }
+                    o
+                }
+                Step::Deflate => {
+                    let mut c =
+                        libdeflater::Compressor::new(libdeflater::CompressionLvl::new(4).unwrap());
+                    let mut o = vec![0u8; c.zlib_compress_bound(v.len())];
+                    let k = c.zlib_compress(&v, &mut o).unwrap();
+                    o.truncate(k);
+                    o
+                }
+                Step::Fletcher32 => {
+                    let mut o = v.clone();
+                    o.extend_from_slice(&fletcher32(&v).to_le_bytes());
+                    o
+                }
+            };
+        }
+        v
+    }
+
+    #[test]
+    fn decoding_in_place_gives_the_decoded_bytes() {
+        use Step::*;
+        let data: Vec<u8> = (0..4 * 181 * 3).map(|i| (i * 31 % 251) as u8).collect();
+        let pipelines: [&[Step]; 6] = [
+            &[],
+            &[Deflate],
+            &[Shuffle],
+            &[Shuffle, Deflate],
+            &[Shuffle, Deflate, Fletcher32],
+            &[Fletcher32],
+        ];
+        for steps in pipelines {
+            let plan = ChunkDirect {
+                chunk: vec![3, 181],
+                steps: steps.to_vec(),
+                elem: 4,
+                swap: false,
+                fill: vec![0; 4],
+            };
+            let raw = encode(&data, steps, 4);
+            let mut dec = libdeflater::Decompressor::new();
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let got = plan
+                .decode(&raw, 0, &mut dec, &mut a, &mut b)
+                .unwrap()
+                .to_vec();
+            assert_eq!(got, data, "{steps:?}");
+            let mut out = vec![0u8; data.len()];
+            plan.decode_to(&raw, 0, &mut dec, &mut a, &mut b, &mut out)
+                .unwrap();
+            assert_eq!(out, data, "{steps:?} in place");
+            // A damaged stream is an error either way.
+            if steps.contains(&Deflate) {
+                let mut bad = raw.clone();
+                bad.truncate(raw.len() / 2);
+                assert!(
+                    plan.decode_to(&bad, 0, &mut dec, &mut a, &mut b, &mut out)
+                        .is_err()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn contiguous_chunks_are_found() {
+        let plan = ChunkDirect {
+            chunk: vec![1, 4, 6],
+            steps: vec![Step::Deflate],
+            elem: 4,
+            swap: false,
+            fill: vec![0; 4],
+        };
+        let slab = |start: [usize; 3], count: [usize; 3]| Hyperslab {
+            start: start.to_vec(),
+            stride: vec![1; 3],
+            count: count.to_vec(),
+        };
+        // Maps of a time block: whole chunks, one after another.
+        let s = slab([10, 0, 0], [5, 4, 6]);
+        assert_eq!(
+            plan.contiguous_in(&[12, 0, 0], &s),
+            Some(2 * 24 * 4..3 * 24 * 4)
+        );
+        // A selection narrower than the chunk: not whole.
+        assert_eq!(
+            plan.contiguous_in(&[12, 0, 0], &slab([10, 0, 0], [5, 4, 5])),
+            None
+        );
+        // Several chunks across the last axis: rows interleave.
+        assert_eq!(
+            plan.contiguous_in(&[12, 0, 0], &slab([10, 0, 0], [5, 4, 12])),
+            None
+        );
+        // Several chunks across the middle axis: each is a contiguous run.
+        let s = slab([10, 0, 0], [5, 8, 6]);
+        assert_eq!(
+            plan.contiguous_in(&[11, 4, 0], &s),
+            Some((48 + 24) * 4..(48 + 48) * 4)
+        );
+        // Byte-swapped data are decoded through the scratch buffers.
+        let swapped = ChunkDirect {
+            swap: true,
+            ..plan.clone()
+        };
+        assert_eq!(
+            swapped.contiguous_in(&[12, 0, 0], &slab([10, 0, 0], [5, 4, 6])),
+            None
+        );
+    }
+
     #[test]
     fn unshuffle_inverts_shuffle() {
-        for elem in [1usize, 2, 4, 8] {
-            let n = 37;
+        for (elem, n) in [1usize, 2, 3, 4, 8]
+            .into_iter()
+            .flat_map(|e| [0usize, 1, 15, 16, 37, 1000].map(|n| (e, n)))
+        {
             // Fewer trailing bytes than one element (HDF5 copies them as they are).
             let data: Vec<u8> = (0..n * elem + elem - 1)
                 .map(|i| (i * 7 + 1) as u8)
