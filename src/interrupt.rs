@@ -45,8 +45,8 @@
 //! final name.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 /// How long a signal that arrives while finishing waits for the run to end:
@@ -80,6 +80,16 @@ struct State {
     temps: Vec<(PathBuf, bool)>,
     committed: Option<PathBuf>,
 }
+
+/// Held shared by every write that may create files or directories inside
+/// a registered temporary ([`writing`]) and exclusively by [`leave`]
+/// before it removes the temporaries: no write of this process starts or
+/// is still running when they are removed.
+static WRITES: RwLock<()> = RwLock::new(());
+/// Set by [`leave`]: writes no longer start.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+/// How long [`leave`] waits for writes in progress to end.
+const WRITE_WAIT: Duration = Duration::from_millis(500);
 
 /// Write end of the pipe that wakes the watcher (-1 before `install`).
 static WAKE: AtomicI32 = AtomicI32::new(-1);
@@ -179,6 +189,10 @@ fn leave(rank: usize, what: &str, sig: i32) -> ! {
     let name = signal_name(sig);
     // Held until `_exit`: no rename into place can start after this point.
     let state = STATE.lock().unwrap_or_else(|p| p.into_inner());
+    // Nor a write: a Zarr chunk written after the removal would re-create
+    // the temporary store and every missing directory above it (the
+    // working directory of `formats`). Held until `_exit`.
+    let _writes = stop_writes();
     if rank == 0 {
         let (done, total) = (DONE.load(Ordering::SeqCst), TOTAL.load(Ordering::SeqCst));
         let pct = if total > 0 {
@@ -227,6 +241,41 @@ fn leave(rank: usize, what: &str, sig: i32) -> ! {
         128 + sig
     };
     unsafe { libc::_exit(code) }
+}
+
+/// Let no write start ([`writing`] fails from now on) and wait, at most
+/// [`WRITE_WAIT`], for those in progress; the guard keeps new ones out.
+fn stop_writes() -> Option<std::sync::RwLockWriteGuard<'static, ()>> {
+    STOPPING.store(true, Ordering::SeqCst);
+    let t0 = Instant::now();
+    loop {
+        match WRITES.try_write() {
+            Ok(g) => return Some(g),
+            Err(std::sync::TryLockError::Poisoned(p)) => return Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) if t0.elapsed() < WRITE_WAIT => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            // A write that does not end (a hung file system): remove anyway.
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        }
+    }
+}
+
+/// Run `write`, a write into a registered temporary that may create files
+/// or directories there (a Zarr store's chunks and metadata re-create their
+/// missing parents), unless a signal is being handled: then it fails
+/// without writing. [`leave`] waits for writes in progress before it
+/// removes the temporaries, so nothing of this process re-creates them.
+pub fn writing<R>(
+    write: impl FnOnce() -> Result<R, crate::error::CwError>,
+) -> Result<R, crate::error::CwError> {
+    let _shared = WRITES.read().unwrap_or_else(|p| p.into_inner());
+    if STOPPING.load(Ordering::SeqCst) {
+        return Err(crate::error::CwError::Output(
+            "stopped by a signal before this write".into(),
+        ));
+    }
+    write()
 }
 
 /// Called by a rank about to report an error (or abort) while the command

@@ -410,7 +410,8 @@ fn write_zarr<T: Element>(
 ) -> anyhow::Result<()> {
     let chunks = plan.enc.chunks.clone().expect("Zarr output is chunked");
     let created = if comm.is_root() {
-        super::zarr_store::create(plan, tmp, &chunks).map_err(Into::into)
+        crate::interrupt::writing(|| super::zarr_store::create(plan, tmp, &chunks))
+            .map_err(Into::into)
     } else {
         Ok(())
     };
@@ -437,9 +438,11 @@ fn write_zarr<T: Element>(
         let r = crate::testhooks::before_block(i + 1)
             .and_then(|()| Ok(reader.read_block(&b, &sel, &mut buf[..b.len()])?))
             .and_then(|()| {
-                writer
-                    .write_block(&b, &buf[..b.len()])
-                    .map_err(|e| output::write_failed(&plan.out, e))
+                crate::interrupt::writing(|| {
+                    writer
+                        .write_block(&b, &buf[..b.len()])
+                        .map_err(|e| output::write_failed(&plan.out, e))
+                })
             });
         if let Err(e) = r {
             failed = Some(e);
@@ -456,7 +459,7 @@ fn write_zarr<T: Element>(
 /// the coordinate arrays of a Zarr output.
 fn finish(plan: &ConvertPlan, tmp: &Path) -> Result<(), CwError> {
     if plan.format == OutFormat::Zarr {
-        return super::zarr_store::coordinates(plan, tmp);
+        return crate::interrupt::writing(|| super::zarr_store::coordinates(plan, tmp));
     }
     if plan.format != OutFormat::Hdf5 {
         return Ok(());

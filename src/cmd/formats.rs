@@ -313,6 +313,7 @@ fn measure_all(comm: &Comm, a: &FormatsArgs, st: &Setup) -> anyhow::Result<Optio
     let mut out = Vec::new();
     let mut first: Option<serde_json::Value> = None;
     for (name, path, req) in list {
+        log::info!("formats: candidate {name}");
         let mut plan = comm.agree(super::convert::validate(&req))?;
         plan.is_final = false;
         if name == "npy" {
