@@ -231,6 +231,27 @@ impl Columns {
 /// the block's rows of those cells stay in L1/L2 for both passes.
 pub const TILE: usize = 256;
 
+/// `ColTile::$name`: [`ColTile::add_plain`]'s work compiled with the
+/// target feature `$feature` (run only where the CPU has it).
+macro_rules! add_plain_with {
+    ($name:ident, $feature:literal) => {
+        #[doc = concat!("[`ColTile::add_plain`] compiled with `", $feature, "`.")]
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $feature)]
+        unsafe fn $name<T: Element>(
+            &mut self,
+            xs: &[T],
+            w: usize,
+            c0: usize,
+            wd: usize,
+            rows: &[usize],
+            want_m2: bool,
+        ) {
+            self.add(xs, w, c0, wd, rows, |x: T| x.to_f64(), want_m2);
+        }
+    };
+}
+
 /// Per-cell partial statistics of [`TILE`] consecutive cells (structure of
 /// arrays, the fields of [`Acc`] that float data use).
 #[derive(Clone)]
@@ -517,35 +538,8 @@ impl ColTile {
         self.add(xs, w, c0, wd, rows, |x: T| x.to_f64(), want_m2);
     }
 
-    /// [`ColTile::add_plain`] compiled with AVX2.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn add_plain_avx2<T: Element>(
-        &mut self,
-        xs: &[T],
-        w: usize,
-        c0: usize,
-        wd: usize,
-        rows: &[usize],
-        want_m2: bool,
-    ) {
-        self.add(xs, w, c0, wd, rows, |x: T| x.to_f64(), want_m2);
-    }
-
-    /// [`ColTile::add_plain`] compiled with AVX-512F.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    unsafe fn add_plain_avx512<T: Element>(
-        &mut self,
-        xs: &[T],
-        w: usize,
-        c0: usize,
-        wd: usize,
-        rows: &[usize],
-        want_m2: bool,
-    ) {
-        self.add(xs, w, c0, wd, rows, |x: T| x.to_f64(), want_m2);
-    }
+    add_plain_with!(add_plain_avx2, "avx2");
+    add_plain_with!(add_plain_avx512, "avx512f");
 
     /// Empty again, in place (no 16 KiB temporary).
     fn reset(&mut self) {
