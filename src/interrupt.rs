@@ -10,7 +10,9 @@
 //!   temporary outputs and working directories registered here (their names
 //!   are unique to this run, so whatever is at them was made by this run —
 //!   removed by every rank because a rank still inside a collective open may
-//!   re-create a file another rank has just removed), and the process leaves
+//!   re-create a file another rank has just removed; writes that create
+//!   files or directories there — Zarr chunks re-create their missing
+//!   parents — are stopped first and waited for, see [`writing`]), and the process leaves
 //!   with `_exit(128 + sig)` without running exit handlers (HDF5's would try
 //!   collective closes); ranks other than 0 wait [`FOLLOWER_DELAY`] first,
 //!   so rank 0's message is out before the launcher, seeing a rank exit
@@ -189,10 +191,6 @@ fn leave(rank: usize, what: &str, sig: i32) -> ! {
     let name = signal_name(sig);
     // Held until `_exit`: no rename into place can start after this point.
     let state = STATE.lock().unwrap_or_else(|p| p.into_inner());
-    // Nor a write: a Zarr chunk written after the removal would re-create
-    // the temporary store and every missing directory above it (the
-    // working directory of `formats`). Held until `_exit`.
-    let _writes = stop_writes();
     if rank == 0 {
         let (done, total) = (DONE.load(Ordering::SeqCst), TOTAL.load(Ordering::SeqCst));
         let pct = if total > 0 {
@@ -213,13 +211,17 @@ fn leave(rank: usize, what: &str, sig: i32) -> ! {
             "chunkwise: stopped by {name} (Slurm time limit, scancel, or the job ending after an error on another rank): {what} had done {done} of {total} blocks on rank 0 ({pct:.0}%); {outcome}"
         ));
     }
+    // Nor a write, from here: a Zarr chunk written after the removal would
+    // re-create the temporary store and every missing directory above it
+    // (the working directory of `formats`). Held until `_exit`.
+    let _writes = stop_writes();
     let temps = state.temps.clone();
     log::info!("rank {rank}: {name}; removing the temporaries {temps:?}");
     if rank != 0 {
         // The launcher ends the job as soon as one rank exits non-zero, and
         // may drop what rank 0 says after that: rank 0 speaks first. This
-        // rank's main thread may still write meanwhile (a Zarr chunk
-        // re-creates its directories), so the removal comes last.
+        // rank's main thread may still finish a collective HDF5 open (which
+        // creates its file) meanwhile, so the removal comes last.
         std::thread::sleep(FOLLOWER_DELAY);
         remove_all(&temps);
     } else {
