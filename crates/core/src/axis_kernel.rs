@@ -963,8 +963,6 @@ mod tests {
         }
     }
 
-    /// A middle axis reduced (kept time and lon, reduced lat) through a leaf:
-    /// rows of a prefix are not contiguous in the block.
     /// Blocks longer than [`SUB_ROWS`] rows, widths that are not a multiple
     /// of [`STRIP`], a column whose sums overflow f64 and an all-missing
     /// column: the undecoded path (compiled for the widest vectors the CPU
@@ -1050,6 +1048,8 @@ mod tests {
         }
     }
 
+    /// A middle axis reduced (kept time and lon, reduced lat) through a leaf:
+    /// rows of a prefix are not contiguous in the block.
     #[test]
     fn middle_axis_through_a_leaf_matches_the_reference() {
         let count = [4usize, 6, 70];
