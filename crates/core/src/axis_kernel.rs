@@ -291,6 +291,17 @@ pub const SUB_ROWS: usize = 64;
 /// they walk down the rows (8 f64 lanes per quantity: two AVX2 registers).
 const STRIP: usize = 8;
 
+/// The strips of `wd` cells the passes walk: `(first cell, width)`, width
+/// [`STRIP`] (state in registers over all rows), then the last, narrower
+/// cells one at a time (the same arithmetic).
+fn strips(wd: usize) -> impl Iterator<Item = (usize, usize)> {
+    let full = wd / STRIP * STRIP;
+    (0..full)
+        .step_by(STRIP)
+        .map(|k| (k, STRIP))
+        .chain((full..wd).map(|k| (k, 1)))
+}
+
 /// Where [`first_pass`] leaves one strip's statistics of a block.
 struct Strip<'a> {
     n: &'a mut [u64],
@@ -417,11 +428,7 @@ impl ColTile {
         let mut bc = [0.0f64; TILE];
         let mut bmin = [f64::INFINITY; TILE];
         let mut bmax = [f64::NEG_INFINITY; TILE];
-        // Strips of STRIP cells, their state in registers over all rows
-        // (the last, narrower ones one cell at a time: the same arithmetic).
-        let mut k = 0;
-        while k < wd {
-            let l = if wd - k >= STRIP { STRIP } else { 1 };
+        for (k, l) in strips(wd) {
             let out = Strip {
                 n: &mut bn[k..k + l],
                 sum: &mut bs[k..k + l],
@@ -434,7 +441,6 @@ impl ColTile {
             } else {
                 first_pass::<T, 1>(xs, w, c0 + k, rows, &value, out);
             }
-            k += l;
         }
         // Each cell's block mean, branch-free (vectorised); sums that
         // overflowed are redone below.
@@ -464,16 +470,13 @@ impl ColTile {
         }
         let mut bm2 = [0.0f64; TILE];
         if want_m2 {
-            let mut k = 0;
-            while k < wd {
-                let l = if wd - k >= STRIP { STRIP } else { 1 };
+            for (k, l) in strips(wd) {
                 let (m, m2) = (&bmean[k..k + l], &mut bm2[k..k + l]);
                 if l == STRIP {
                     m2_pass::<T, STRIP>(xs, w, c0 + k, rows, &value, m, m2);
                 } else {
                     m2_pass::<T, 1>(xs, w, c0 + k, rows, &value, m, m2);
                 }
-                k += l;
             }
         }
         // Merged into the tile's state as [`Acc::merge`] does, written with
